@@ -1,0 +1,180 @@
+"""Results of a batch as tidy pandas tables, and the statistics every front end reads from them.
+
+:class:`Results` holds one row per replication and the daily quantile bands of the step series.
+Milestone quantiles treat a milestone not reached by the horizon as later than any date, so a P80
+is reported only if at least 80% of replications reached the milestone; otherwise it reads
+"after the horizon" (NaN days, no date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.record import MILESTONES, SERIES, TOTALS
+from sim.scenario import Scenario
+
+#: Quantiles of the daily bands.
+BAND_QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
+#: Quantiles of milestone dates reported in summaries.
+MILESTONE_QUANTILES = (0.10, 0.50, 0.80, 0.90)
+#: Two-sided 95% normal quantile.
+Z95 = 1.959963984540054
+
+
+def bands_from_daily(daily: dict[str, np.ndarray], start_date: dt.date) -> pd.DataFrame:
+    """Daily quantile bands of each series, as a long table.
+
+    Args:
+        daily: Series name -> array (replications, days).
+        start_date: Calendar date of day 0.
+
+    Returns:
+        Columns ``series, day, date, mean, p10, p25, p50, p75, p90``.
+    """
+    frames = []
+    for name, values in daily.items():
+        days = np.arange(values.shape[1])
+        q = np.quantile(values, BAND_QUANTILES, axis=0)
+        frame = pd.DataFrame({"series": name, "day": days})
+        frame["date"] = pd.Timestamp(start_date) + pd.to_timedelta(days, unit="D")
+        frame["mean"] = values.mean(axis=0)
+        for quantile, row in zip(BAND_QUANTILES, q, strict=True):
+            frame[f"p{round(quantile * 100)}"] = row
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    out["series"] = out["series"].astype("string")
+    return out
+
+
+def censored_quantile(days: np.ndarray, q: float) -> float:
+    """Quantile of milestone days where NaN (not reached) counts as later than the horizon.
+
+    Returns NaN when the quantile falls among the replications that did not reach the milestone.
+    """
+    filled = np.where(np.isnan(days), np.inf, days)
+    value = float(np.quantile(filled, q, method="inverted_cdf"))
+    return value if math.isfinite(value) else math.nan
+
+
+@dataclass
+class Results:
+    """The outcome of a batch.
+
+    Attributes:
+        scenario: The resolved scenario that ran.
+        seed: The batch seed.
+        runs: Number of replications.
+        replications: One row per replication: ``replication``, ``seed``, ``<milestone>_day``
+            (NaN if not reached), ``<milestone>_binding`` and the totals.
+        bands: Daily quantiles of the step series (see :func:`bands_from_daily`).
+        daily: Every replication's daily series, when the batch was run with ``keep_daily=True``.
+        run_id: The stored run's id, once saved or loaded.
+        path: The stored run's folder, once saved or loaded.
+        wall_time_s: Seconds the batch took.
+    """
+
+    scenario: Scenario
+    seed: int
+    runs: int
+    replications: pd.DataFrame
+    bands: pd.DataFrame
+    daily: dict[str, np.ndarray] | None = None
+    run_id: str | None = None
+    path: Path | None = None
+    wall_time_s: float | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The scenario's name."""
+        return self.scenario.name
+
+    def date_of(self, day: float) -> dt.date | None:
+        """Calendar date of a simulation day, or None for NaN (not reached)."""
+        return None if day is None or math.isnan(day) else self.scenario.date_of(day)
+
+    def milestone_days(self, milestone: str) -> np.ndarray:
+        """Each replication's day for a milestone (NaN where not reached)."""
+        if milestone not in MILESTONES:
+            raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
+        return self.replications[f"{milestone}_day"].to_numpy(dtype=float)
+
+    def milestone_summary(self) -> pd.DataFrame:
+        """Per milestone: P10/P50/P80/P90 in days and dates, and the share reached by the horizon."""
+        rows = []
+        for name, label in MILESTONES.items():
+            days = self.milestone_days(name)
+            reached = float(np.mean(~np.isnan(days)))
+            row: dict[str, object] = {"milestone": name, "label": label, "share_reached": reached}
+            for q in MILESTONE_QUANTILES:
+                value = censored_quantile(days, q)
+                row[f"p{round(q * 100)}_day"] = value
+                row[f"p{round(q * 100)}_date"] = self.date_of(value)
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        for q in MILESTONE_QUANTILES:
+            column = f"p{round(q * 100)}_date"
+            frame[column] = pd.to_datetime(frame[column])
+        return frame
+
+    def totals_summary(self) -> pd.DataFrame:
+        """Per total: mean with a 95% confidence interval (normal approximation), and P10/P50/P90."""
+        rows = []
+        n = len(self.replications)
+        for name, label in TOTALS.items():
+            values = self.replications[name].to_numpy(dtype=float)
+            mean = float(values.mean())
+            half = Z95 * float(values.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
+            p10, p50, p90 = np.quantile(values, [0.1, 0.5, 0.9])
+            rows.append(
+                {
+                    "total": name,
+                    "label": label,
+                    "mean": mean,
+                    "ci95_low": mean - half,
+                    "ci95_high": mean + half,
+                    "p10": p10,
+                    "p50": p50,
+                    "p90": p90,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def binding_shares(self) -> pd.DataFrame:
+        """How often each constraint was binding, per milestone (share of replications reaching it)."""
+        frames = []
+        for column in [c for c in self.replications.columns if c.endswith("_binding")]:
+            counts = self.replications[column].dropna().value_counts(normalize=True)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "milestone": column.removesuffix("_binding"),
+                        "binding": counts.index.astype(str),
+                        "share": counts.to_numpy(),
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame(columns=["milestone", "binding", "share"])
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self) -> pd.DataFrame:
+        """Milestones and totals in one long table, as written to ``summary.csv``."""
+        milestones = self.milestone_summary().assign(kind="milestone").rename(columns={"milestone": "name"})
+        totals = self.totals_summary().assign(kind="total").rename(columns={"total": "name"})
+        return pd.concat([milestones, totals], ignore_index=True)[
+            ["kind", "name", "label", *[c for c in milestones.columns if c not in ("kind", "name", "label")],
+             *[c for c in totals.columns if c not in ("kind", "name", "label")]]
+        ]
+
+    def series_band(self, series: str) -> pd.DataFrame:
+        """The daily bands of one series (``in_theatre`` or ``fund_balance_usd``)."""
+        if series not in SERIES:
+            raise KeyError(f"unknown series {series!r}; known: {', '.join(SERIES)}")
+        return self.bands[self.bands["series"] == series].reset_index(drop=True)

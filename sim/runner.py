@@ -1,0 +1,182 @@
+"""Monte Carlo batches: many replications of one scenario, run by an executor, gathered as Results.
+
+Replications are sent in chunks. Each worker runs :func:`sim.model.simulate` for its chunk and sends
+back flat rows plus the step series sampled on the daily grid, never SimPy objects. Because every
+replication seeds itself from (seed, index), the tables do not depend on the executor, the number of
+workers or the chunk size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from sim.model import simulate
+from sim.record import GATED_MILESTONES, SERIES
+from sim.results import Results, bands_from_daily
+from sim.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of a batch: replications ``start`` to ``stop - 1``."""
+
+    scenario: Scenario
+    seed: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What a worker sends back for one chunk."""
+
+    start: int
+    rows: list[dict[str, object]]
+    daily: dict[str, np.ndarray]  # series name -> (replications in chunk, horizon + 1)
+
+
+def run_chunk(chunk: Chunk) -> ChunkResult:
+    """Run the replications of one chunk (in whichever process this is called)."""
+    horizon = chunk.scenario.horizon_days
+    rows = []
+    daily = {name: np.empty((chunk.stop - chunk.start, horizon + 1)) for name in SERIES}
+    for i, k in enumerate(range(chunk.start, chunk.stop)):
+        record = simulate(chunk.scenario, chunk.seed, k)
+        rows.append(record.row())
+        for name in SERIES:
+            daily[name][i] = record.daily(name, horizon)
+    return ChunkResult(chunk.start, rows, daily)
+
+
+class Executor(Protocol):
+    """Anything that can run chunks and yield their results (in any order)."""
+
+    def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
+        """Run every chunk; yield each result as it completes."""
+        ...
+
+
+class InProcess:
+    """Run chunks one after another in this process (notebooks, debugging, tiny batches)."""
+
+    def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
+        for chunk in chunks:
+            yield run_chunk(chunk)
+
+
+class ProcessPool:
+    """Run chunks on a local pool of worker processes.
+
+    Args:
+        workers: Number of worker processes.
+    """
+
+    def __init__(self, workers: int):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+
+    def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
+        from concurrent.futures import as_completed
+
+        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            futures = [pool.submit(run_chunk, c) for c in chunks]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
+
+def make_executor(workers: int | None) -> Executor:
+    """In-process for one worker, a process pool for more; ``None`` or 0 means one per CPU."""
+    if workers is None or workers == 0:
+        workers = os.cpu_count() or 1
+    return InProcess() if workers == 1 else ProcessPool(workers)
+
+
+def _chunks(scenario: Scenario, seed: int, runs: int, chunk_size: int) -> list[Chunk]:
+    return [
+        Chunk(scenario, seed, start, min(start + chunk_size, runs)) for start in range(0, runs, chunk_size)
+    ]
+
+
+def run(
+    scenario: Scenario,
+    runs: int = 1000,
+    seed: int = 20240314,
+    workers: int | None = 1,
+    executor: Executor | None = None,
+    chunk_size: int | None = None,
+    keep_daily: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Results:
+    """Run a Monte Carlo batch of one scenario.
+
+    Args:
+        scenario: The resolved scenario.
+        runs: Number of replications.
+        seed: The batch seed; replication ``k`` is fixed by (seed, k).
+        workers: Worker processes (1: in this process; ``None`` or 0: one per CPU). Ignored when
+            ``executor`` is given.
+        executor: An explicit executor (see :class:`Executor`).
+        chunk_size: Replications per chunk sent to a worker (default: about four chunks per worker).
+        keep_daily: Also keep every replication's daily series in ``results.daily``.
+        progress: Called with the number of replications finished after each chunk.
+
+    Returns:
+        The batch's :class:`sim.results.Results`.
+
+    Raises:
+        ValueError: If ``runs`` < 1 or ``seed`` is negative.
+
+    Example:
+        >>> from sim import load_scenario, run
+        >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+        >>> len(res.replications)
+        20
+    """
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1, got {runs}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    executor = executor or make_executor(workers)
+    n_workers = getattr(executor, "workers", 1)
+    if chunk_size is None:
+        chunk_size = max(1, min(250, -(-runs // (4 * n_workers))))
+    chunks = _chunks(scenario, seed, runs, chunk_size)
+    rows: list[dict[str, object]] = [{}] * runs
+    daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in SERIES}
+    done = 0
+    for result in executor.map_chunks(chunks):
+        n = len(result.rows)
+        rows[result.start : result.start + n] = result.rows
+        for name in SERIES:
+            daily[name][result.start : result.start + n] = result.daily[name]
+        done += n
+        if progress is not None:
+            progress(done)
+    replications = _replications_frame(rows)
+    return Results(
+        scenario=scenario,
+        seed=seed,
+        runs=runs,
+        replications=replications,
+        bands=bands_from_daily(daily, scenario.start_date),
+        daily=daily if keep_daily else None,
+    )
+
+
+def _replications_frame(rows: Iterable[dict[str, object]]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows))
+    for name in GATED_MILESTONES:
+        frame[f"{name}_binding"] = frame[f"{name}_binding"].astype("string")
+    return frame
