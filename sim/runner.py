@@ -9,6 +9,7 @@ workers or the chunk size.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ def run(
         raise ValueError(f"runs must be at least 1, got {runs}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    started = time.perf_counter()
     executor = executor or make_executor(workers)
     n_workers = getattr(executor, "workers", 1)
     if chunk_size is None:
@@ -172,6 +174,7 @@ def run(
         replications=replications,
         bands=bands_from_daily(daily, scenario.start_date),
         daily=daily if keep_daily else None,
+        wall_time_s=time.perf_counter() - started,
     )
 
 

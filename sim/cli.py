@@ -1,0 +1,256 @@
+"""The ``deploysim`` command line: run, validate and plot scenarios.
+
+A thin front end over the same functions a notebook uses (:mod:`sim.loader`, :mod:`sim.runner`,
+:mod:`sim.store`, :mod:`sim.plots`). User errors print one line per problem on stderr and exit
+with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sim.loader import ScenarioError, load_scenario
+from sim.record import MILESTONES
+from sim.results import Results
+from sim.store import StoreError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+EXAMPLES = """\
+examples:
+  deploysim run scenarios/baseline.toml
+  deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
+  deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
+  deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
+  deploysim validate scenarios/*.toml
+  deploysim plot results/baseline/20260101T120000Z-seed20240314-n1000
+"""
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for; printed as one line, exit code 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative whole number, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(
+        prog="deploysim",
+        description="Monte Carlo forecasts of a police deployment (first subject: the Kenya-led mission to Haiti).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from sim import __version__
+
+    parser.add_argument("--version", action="version", version=f"deploysim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "run",
+        help="run a scenario's Monte Carlo batch; write tables and plots",
+        description="Run a scenario's Monte Carlo batch, print the milestone forecast and store tables and plots "
+        "in results/<scenario>/<run-id>/.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    p.add_argument("--runs", type=_positive_int, default=1000, help="replications (default 1000)")
+    p.add_argument("--seed", type=_seed, default=20240314, help="batch seed (default 20240314)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
+    p.add_argument("--out", type=Path, help="write to this folder instead of results/<scenario>/<run-id>")
+    p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
+    p.add_argument("--run-id", help="name of the run folder (default: UTC time, seed and runs)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a scenario value (TOML syntax), e.g. --set funding.runway_days=60; repeatable",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing run folder")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("validate", help="check scenario files without running them")
+    p.add_argument("files", nargs="+", type=Path, help="scenario files (TOML)")
+
+    p = sub.add_parser("plot", help="redraw the figures of a stored run")
+    p.add_argument("results_dir", type=Path, help="a run folder, e.g. results/baseline/<run-id>")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``deploysim`` and ``python -m sim``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    handlers = {"run": _cmd_run, "validate": _cmd_validate, "plot": _cmd_plot}
+    try:
+        return handlers[args.command](args)
+    except (ScenarioError, StoreError, UserError) as exc:
+        for line in str(exc).splitlines():
+            print(f"deploysim: error: {line}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("deploysim: interrupted; no partial results were kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.runner import run
+    from sim.store import command_line, save_results
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    if args.workers < 0:
+        raise UserError(f"--workers must be 0 (one per CPU) or more, got {args.workers}")
+    target = args.out
+    if target is None and args.run_id is not None:
+        target = args.results_root / scenario.name / args.run_id
+    if target is not None and target.exists() and not args.force:
+        raise UserError(f"{target} already exists; pass --force to replace it")
+    with _progress(args.runs, disabled=args.quiet) as update:
+        results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
+    folder = save_results(
+        results,
+        folder=target,
+        root=args.results_root,
+        run_id=args.run_id,
+        force=args.force,
+        extra=None if args.no_plots else lambda tmp: write_figures(results, tmp),
+        command=command_line(),
+    )
+    print(format_forecast(results))
+    print(f"\nResults: {folder}/")
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(folder)}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    bad = 0
+    for file in args.files:
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            bad += 1
+            for line in str(exc).splitlines():
+                print(f"deploysim: error: {line}", file=sys.stderr)
+        else:
+            print(f"ok: {file} (scenario '{scenario.name}', from {scenario.start_date}, {scenario.horizon_days} days)")
+    return EXIT_USER_ERROR if bad else 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from sim.store import load_results
+
+    results = load_results(args.results_dir)
+    for path in write_figures(results, args.results_dir):
+        print(path)
+    return 0
+
+
+def write_figures(results: Results, folder: Path) -> list[Path]:
+    """Draw every standard figure of a run into ``folder/figures``; return the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.plots import FIGURES
+
+    out = Path(folder) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, draw in FIGURES.items():
+        figure = draw(results)
+        partial = out / f".{filename}.partial"
+        figure.savefig(partial, format=Path(filename).suffix.lstrip("."), dpi=120)
+        partial.replace(out / filename)
+        written.append(out / filename)
+    return written
+
+
+def format_forecast(results: Results) -> str:
+    """The milestone table printed after a run: P10/P50/P90 dates and share reached by the horizon."""
+    s = results.scenario
+    table = results.milestone_summary()
+    horizon = s.date_of(s.horizon_days)
+    lines = [
+        f"Scenario '{s.name}': {results.runs} runs, seed {results.seed}, from {s.start_date} to {horizon}",
+        "",
+        f"{'Milestone':<36} {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
+    ]
+    for row in table.itertuples():
+        dates = [_date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
+        lines.append(f"{MILESTONES[row.milestone]:<36} {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} "
+                     f"{row.share_reached:>8.0%}")
+    lines.append("")
+    lines.append(f"'after' = not reached by the horizon ({horizon}) in that share of runs.")
+    return "\n".join(lines)
+
+
+def _date_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "after"
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return "after"
+        return pd.Timestamp(value).date().isoformat()
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class _progress:
+    """A tqdm progress bar on stderr that appears only for runs longer than a second."""
+
+    def __init__(self, total: int, disabled: bool = False):
+        self.total = total
+        self.disabled = disabled
+        self._bar = None
+        self._done = 0
+
+    def __enter__(self):
+        if not self.disabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, unit="run", delay=1.0, file=sys.stderr, leave=False)
+        return self.update
+
+    def update(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done - self._done)
+        self._done = done
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The SimPy model: invariants over batches, closed-form degenerate cases, and theory checks."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim import MILESTONES, derive, load_scenario, simulate
+from sim.distributions import LogNormal
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+BASELINE = ROOT / "scenarios" / "baseline.toml"
+
+#: Everything fixed, no shocks, money no object: milestones follow from the durations alone.
+DETERMINISTIC = {
+    "governance.transitional_authority_days": 20,
+    "governance.viable_administration_days": 15,
+    "reconnaissance.lead_time_days": 10,
+    "reconnaissance.duration_days": 8,
+    "funding.initial_balance_usd": 1e12,
+    "funding.runway_days": 0,
+    "funding.costs.deployment_per_officer_usd": 1000,
+    "funding.costs.daily_per_officer_usd": 10,
+    "funding.costs.fixed_monthly_usd": 0,
+    "force.pledged_officers": 1000,
+    "force.contingent_size": 200,
+    "force.training.capacity_officers": 1000,
+    "force.training.duration_days": 30,
+    "logistics.airport.closed_at_start": False,
+    "logistics.airport.closures_per_year": 0,
+    "logistics.airlift.seats_per_flight": 200,
+    "logistics.airlift.days_between_flights": 4,
+    "logistics.airlift.flight_days": 1,
+}
+
+
+def deterministic(**changes: object) -> object:
+    base = load_scenario(BASELINE)
+    pledges_off = {f"funding.pledges.{name}.amount_usd": 0 for name in base.funding.pledges}
+    return derive(base, {**DETERMINISTIC, **pledges_off, **changes})
+
+
+def closures(trace) -> list[tuple[float, float]]:
+    """Closed intervals of the airport, read from a replication's trace."""
+    intervals, closed_at = [], None
+    for e in trace:
+        if e.subsystem == "logistics" and e.event == "airport closed":
+            closed_at = e.day
+        elif e.subsystem == "logistics" and e.event == "airport reopens":
+            intervals.append((closed_at, e.day))
+            closed_at = None
+    if closed_at is not None:
+        intervals.append((closed_at, math.inf))
+    return intervals
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_invariants_hold_for_every_replication(path: Path) -> None:
+    scenario = load_scenario(path)
+    pledge = scenario.force.pledged_officers
+    order = list(MILESTONES)
+    for k in range(150):
+        rec = simulate(scenario, seed=11, replication=k, trace=True)
+        days, officers = rec.series["in_theatre"]
+        assert officers.min() >= 0 and officers.max() <= pledge
+        assert np.all(np.diff(days) > 0), "series times strictly increase"
+        _, balance = rec.series["fund_balance_usd"]
+        assert balance.min() >= -1e-6, "the fund never goes negative"
+
+        m = rec.milestones
+        reached = [m.get(name, math.nan) for name in order]
+        # A milestone is reached only if every earlier one was, and never before them.
+        for earlier, later, name in zip(reached, reached[1:], order[1:], strict=False):
+            if not math.isnan(later):
+                assert not math.isnan(earlier) and later >= earlier - 1e-9, name
+        first_landing = days[np.argmax(officers > 0)] if officers.max() > 0 else math.inf
+        assert first_landing >= m.get("recon_done", math.inf) >= m.get("administration_viable", math.inf)
+
+        departures = [e.day for e in rec.trace if e.event.startswith("flight leaves")]
+        for start, end in closures(rec.trace):
+            assert not any(start <= d < end for d in departures), "no flight leaves while the airport is closed"
+        assert rec.totals["flights"] == len(departures)
+
+
+def test_fixed_durations_give_exact_milestones() -> None:
+    rec = simulate(deterministic(), seed=3)
+    viable = 20 + 15
+    recon_done = viable + 10 + 8
+    # Training (30 d) finished long before the recon, so five flights leave 4 d apart from recon_done.
+    expected = {
+        "authority_named": 20,
+        "administration_viable": viable,
+        "recon_started": viable + 10,
+        "recon_done": recon_done,
+        "first_departure": recon_done,
+        "first_arrival": recon_done + 1,
+        "lead_25pct": recon_done + 4 + 1,
+        "lead_50pct": recon_done + 2 * 4 + 1,
+        "lead_75pct": recon_done + 3 * 4 + 1,
+        "lead_100pct": recon_done + 4 * 4 + 1,
+    }
+    assert rec.milestones == pytest.approx(expected)
+    assert rec.binding["first_arrival"] == "reconnaissance"
+    assert rec.binding["lead_100pct"] == "airlift"
+    # Officer-days: flight i lands at recon_done + 4i + 1 and stays to the horizon.
+    horizon = 730
+    officer_days = sum(200 * (horizon - (recon_done + 4 * i + 1)) for i in range(5))
+    assert rec.totals["officer_days"] == pytest.approx(officer_days)
+
+
+def test_training_binds_when_it_is_slowest() -> None:
+    rec = simulate(deterministic(**{"force.training.duration_days": 200, "force.training.capacity_officers": 400}),
+                   seed=3)
+    # Two cohorts at a time: contingents ready at 200, 200, 400, 400, 600.
+    assert rec.milestones["first_arrival"] == pytest.approx(201)
+    assert rec.milestones["lead_100pct"] == pytest.approx(601)
+    assert rec.binding["first_arrival"] == "training"
+    assert rec.binding["lead_100pct"] == "training"
+
+
+@pytest.mark.parametrize("m", [0, 1, 2, 4])
+def test_money_for_exactly_m_contingents_deploys_exactly_m(m: int) -> None:
+    cost = 200 * 1000  # one contingent: 200 officers at $1,000 each, no runway, no running costs
+    scenario = deterministic(**{
+        "funding.initial_balance_usd": m * cost + cost / 2,
+        "funding.costs.daily_per_officer_usd": 0,
+    })
+    rec = simulate(scenario, seed=5)
+    assert rec.totals["contingents_flown"] == m
+    assert rec.totals["peak_in_theatre"] == 200 * m
+    assert rec.totals["spent_usd"] == pytest.approx(m * cost)
+    if m < 5:
+        assert "lead_100pct" not in rec.milestones
+
+
+def test_a_pledge_unlocks_the_next_contingent_when_it_lands() -> None:
+    cost = 200 * 1000
+    scenario = deterministic(**{
+        "funding.initial_balance_usd": cost,
+        "funding.costs.daily_per_officer_usd": 0,
+        "funding.pledges.canada.amount_usd": 4 * cost,
+        "funding.pledges.canada.pledged_on": "2024-03-14",
+        "funding.pledges.canada.tranches": 1,
+        "funding.pledges.canada.tranche_lag_days": 100,
+        "funding.pledges.canada.paid_share": 1.0,
+    })
+    rec = simulate(scenario, seed=5)
+    assert rec.milestones["first_arrival"] == pytest.approx(54)
+    # The second contingent leaves on the payment day (400 of 1,000 in theatre), the third a turnaround later.
+    assert rec.milestones["lead_25pct"] == pytest.approx(101)
+    assert rec.binding["lead_25pct"] == "funding"
+    assert rec.milestones["lead_50pct"] == pytest.approx(105)
+    assert rec.binding["lead_50pct"] == "airlift"
+    assert rec.totals["contingents_flown"] == 5
+
+
+def test_runway_and_arrears_follow_the_books() -> None:
+    # One contingent may leave once the fund holds its cost plus 60 days of running costs at 200 officers.
+    daily = 200 * 50 + 0  # $50 per officer-day, no fixed costs
+    need = 200 * 1000 + 60 * daily
+    scenario = deterministic(**{
+        "funding.initial_balance_usd": need,
+        "funding.runway_days": 60,
+        "funding.costs.daily_per_officer_usd": 50,
+        "funding.billing_interval_days": 30,
+        "force.pledged_officers": 200,
+    })
+    rec = simulate(scenario, seed=1)
+    arrive = rec.milestones["first_arrival"]
+    assert arrive == pytest.approx(54)
+    # The fund holds 60 days of running costs after arrival, so the first unpaid bill is the first
+    # billing day more than 60 days after arrival; arrears then last to the horizon.
+    first_unpaid = 30 * math.floor((arrive + 60) / 30 + 1)
+    assert rec.totals["arrears_days"] == pytest.approx(730 - first_unpaid)
+    assert rec.totals["spent_usd"] == pytest.approx(need)
+    unpaid = (730 - arrive) * daily - 60 * daily
+    assert rec.totals["arrears_usd_at_horizon"] == pytest.approx(unpaid - (730 - 720) * daily)
+
+
+def test_nothing_happens_while_the_administration_never_becomes_viable() -> None:
+    rec = simulate(deterministic(**{"governance.viable_administration_days": 5000}), seed=2)
+    assert "administration_viable" not in rec.milestones
+    assert rec.totals["peak_in_theatre"] == 0
+    assert "recon_started" not in rec.milestones
+
+
+def test_mean_of_viable_administration_matches_theory() -> None:
+    """E[viable day] = E[authority] + E[viable after authority]; the batch mean lies within 4 SE."""
+    a = LogNormal(dist="lognormal", median=30, p90=90)
+    b = LogNormal(dist="lognormal", median=20, p90=60)
+    # A horizon of a century so that no replication is censored.
+    scenario = deterministic(**{
+        "horizon_days": 36500,
+        "funding.billing_interval_days": 36500,
+        "governance.transitional_authority_days": {"dist": "lognormal", "median": 30, "p90": 90},
+        "governance.viable_administration_days": {"dist": "lognormal", "median": 20, "p90": 60},
+    })
+    days = np.array([simulate(scenario, seed=4, replication=k).milestones["administration_viable"]
+                     for k in range(3000)])
+    se = days.std(ddof=1) / math.sqrt(len(days))
+    assert abs(days.mean() - (a.mean() + b.mean())) < 4 * se
