@@ -177,9 +177,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def write_figures(results: Results, folder: Path) -> list[Path]:
     """Draw every standard figure of a run into ``folder/figures``; return the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from sim.plots import FIGURES
 
     out = Path(folder) / "figures"
@@ -207,10 +204,17 @@ def format_forecast(results: Results) -> str:
     for row in table.itertuples():
         dates = [_date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
         lines.append(f"{MILESTONES[row.milestone]:<36} {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} "
-                     f"{row.share_reached:>8.0%}")
+                     f"{_share_text(row.share_reached):>8}")
     lines.append("")
     lines.append(f"'after' = not reached by the horizon ({horizon}) in that share of runs.")
     return "\n".join(lines)
+
+
+def _share_text(share: float) -> str:
+    """A share as a percentage that never rounds a shortfall up to 100% (or a few runs down to 0%)."""
+    if share in (0.0, 1.0):
+        return f"{share:.0%}"
+    return f"{min(max(share, 0.001), 0.999):.1%}"
 
 
 def _date_text(value: object) -> str:

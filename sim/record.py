@@ -98,10 +98,10 @@ class Record:
         return row
 
     def daily(self, name: str, horizon_days: int) -> np.ndarray:
-        """Series ``name`` sampled at the end of each day 0..horizon_days."""
+        """Series ``name`` at the end of each day 0..horizon_days (changes during day d count on day d)."""
         days, values = self.series[name]
-        grid = np.arange(horizon_days + 1, dtype=float)
-        idx = np.searchsorted(days, grid, side="right") - 1
+        grid = np.arange(1, horizon_days + 2, dtype=float)
+        idx = np.searchsorted(days, grid, side="left") - 1
         return np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
 
     def trace_frame(self) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """The trust fund: donor pledges paid in tranches, running costs billed, departures gated on money.
 
 The balance is a SimPy Container. Donors pay each tranche after a drawn lag, possibly only a drawn
-share of their pledge. Running costs (officers in theatre per day, plus a fixed monthly cost) are
-settled every billing interval; what the fund cannot pay becomes arrears, cleared first from the
+share of their pledge. Running costs (officers in theatre per day, plus a fixed monthly cost from the first
+departure on) are settled every billing interval; what the fund cannot pay becomes arrears, cleared first from the
 next deposits. A contingent may leave only when the fund holds its deployment cost plus a runway of
 running costs at the strength it will bring.
 """
@@ -54,6 +54,7 @@ class TrustFund:
         self._officers = 0
         self._last_change = 0.0
         self._last_billed = 0.0
+        self._fixed_costs_since: float | None = None
         self._deposited = env.event()
 
         for name, pledge in params.pledges.items():
@@ -87,12 +88,20 @@ class TrustFund:
             waited = True
             yield self._deposited
         self._spend(self.deployment_cost(officers))
+        if self._fixed_costs_since is None:
+            # The mission's fixed costs (headquarters, support) run from its first departure on.
+            self._fixed_costs_since = self.mission.env.now
         return waited
 
     def officers_changed(self, officers: int) -> None:
         """Tell the fund the strength in theatre changed now (running costs accrue per officer-day)."""
         self._accrue()
         self._officers = officers
+
+    def _fixed_cost_days(self, now: float) -> float:
+        if self._fixed_costs_since is None:
+            return 0.0
+        return now - max(self._last_billed, self._fixed_costs_since)
 
     def _accrue(self) -> None:
         now = self.mission.env.now
@@ -149,7 +158,7 @@ class TrustFund:
         self._accrue()
         due = (
             self._officer_days_unbilled * self.daily_per_officer_usd
-            + self.fixed_monthly_usd * (now - self._last_billed) / MONTH_DAYS
+            + self.fixed_monthly_usd * self._fixed_cost_days(now) / MONTH_DAYS
         )
         self._officer_days_unbilled = 0.0
         self._last_billed = now
