@@ -26,12 +26,32 @@ from pydantic import (
 #: z-score of the 90th percentile of the standard normal distribution.
 Z90 = NormalDist().inv_cdf(0.9)
 _STD_NORMAL = NormalDist()
+#: Largest truncation point, in standard deviations above the mean, that a normal may have: beyond
+#: it the tail's mass underflows double precision.
+MAX_TRUNCATION_SDS = 30.0
+
+
+def _fmt(x: float) -> str:
+    """A number for a message: short when that loses nothing (``5``, ``1e+07``), else exact."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(x)
+
+
+def _clip(x: float, low: float, high: float) -> float:
+    """``x`` kept within [low, high]: rounding in numpy's samplers can step just outside."""
+    return min(max(x, low), high)
+
+
+def _upper_tail(z: float) -> float:
+    """P(Z > z) for a standard normal Z, accurate far into the tail (unlike ``1 - cdf(z)``)."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
 class _Dist(BaseModel):
     """Common base: frozen, unknown keys rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and infinity are refused: TOML can write them, but no parameter means either.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def sample(self, rng: np.random.Generator) -> float:
         """Draw one value."""
@@ -82,17 +102,17 @@ class Uniform(_Dist):
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
         if self.low > self.high:
-            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+            raise ValueError(f"low ({_fmt(self.low)}) must not exceed high ({_fmt(self.high)})")
         return self
 
     def sample(self, rng: np.random.Generator) -> float:
-        return float(rng.uniform(self.low, self.high))
+        return _clip(float(rng.uniform(self.low, self.high)), self.low, self.high)
 
     def mean(self) -> float:
         return (self.low + self.high) / 2
 
     def quantile(self, q: float) -> float:
-        return self.low + q * (self.high - self.low)
+        return _clip(self.low + q * (self.high - self.low), self.low, self.high)
 
     def lower_bound(self) -> float:
         return self.low
@@ -112,13 +132,12 @@ class Triangular(_Dist):
     @model_validator(mode="after")
     def _ordered(self) -> Triangular:
         if not (self.low <= self.mode <= self.high) or self.low == self.high:
-            raise ValueError(
-                f"need low <= mode <= high and low < high; got {self.low}, {self.mode}, {self.high}"
-            )
+            got = ", ".join(_fmt(x) for x in (self.low, self.mode, self.high))
+            raise ValueError(f"need low <= mode <= high and low < high; got {got}")
         return self
 
     def sample(self, rng: np.random.Generator) -> float:
-        return float(rng.triangular(self.low, self.mode, self.high))
+        return _clip(float(rng.triangular(self.low, self.mode, self.high)), self.low, self.high)
 
     def mean(self) -> float:
         return (self.low + self.mode + self.high) / 3
@@ -126,9 +145,10 @@ class Triangular(_Dist):
     def quantile(self, q: float) -> float:
         a, c, b = self.low, self.mode, self.high
         split = (c - a) / (b - a)
+        # Square roots taken factor by factor, so a product of two tiny spans cannot underflow.
         if q <= split:
-            return a + math.sqrt(q * (b - a) * (c - a))
-        return b - math.sqrt((1 - q) * (b - a) * (b - c))
+            return _clip(a + math.sqrt(q) * math.sqrt(b - a) * math.sqrt(c - a), a, b)
+        return _clip(b - math.sqrt(1 - q) * math.sqrt(b - a) * math.sqrt(b - c), a, b)
 
     def lower_bound(self) -> float:
         return self.low
@@ -150,9 +170,8 @@ class Pert(_Dist):
     @model_validator(mode="after")
     def _ordered(self) -> Pert:
         if not (self.low <= self.mode <= self.high) or self.low == self.high:
-            raise ValueError(
-                f"need low <= mode <= high and low < high; got {self.low}, {self.mode}, {self.high}"
-            )
+            got = ", ".join(_fmt(x) for x in (self.low, self.mode, self.high))
+            raise ValueError(f"need low <= mode <= high and low < high; got {got}")
         return self
 
     def _ab(self) -> tuple[float, float]:
@@ -164,20 +183,23 @@ class Pert(_Dist):
 
     def sample(self, rng: np.random.Generator) -> float:
         a, b = self._ab()
-        return float(self.low + (self.high - self.low) * rng.beta(a, b))
+        return _clip(float(self.low + (self.high - self.low) * rng.beta(a, b)), self.low, self.high)
 
     def mean(self) -> float:
         return (self.low + self.shape * self.mode + self.high) / (self.shape + 2)
 
     def quantile(self, q: float) -> float:
-        # No closed form for the beta quantile; bisect its CDF, integrated numerically.
+        # No closed form for the beta quantile: integrate the density on a fine grid and interpolate
+        # its CDF. The density is built in logs, so a large shape's sharp peak cannot underflow.
         a, b = self._ab()
         xs = np.linspace(0.0, 1.0, 4001)
-        dens = xs[1:-1] ** (a - 1) * (1 - xs[1:-1]) ** (b - 1)
-        dens = np.concatenate(([0.0], dens, [0.0]))
+        with np.errstate(divide="ignore"):
+            log_dens = (a - 1) * np.log(xs) if a > 1 else np.zeros_like(xs)
+            log_dens = log_dens + ((b - 1) * np.log1p(-xs) if b > 1 else 0.0)
+        dens = np.exp(log_dens - log_dens.max())
         cdf = np.concatenate(([0.0], np.cumsum((dens[1:] + dens[:-1]) / 2)))
         cdf /= cdf[-1]
-        return float(self.low + (self.high - self.low) * np.interp(q, cdf, xs))
+        return _clip(float(self.low + (self.high - self.low) * np.interp(q, cdf, xs)), self.low, self.high)
 
     def lower_bound(self) -> float:
         return self.low
@@ -196,7 +218,7 @@ class LogNormal(_Dist):
     @model_validator(mode="after")
     def _ordered(self) -> LogNormal:
         if self.p90 <= self.median:
-            raise ValueError(f"p90 ({self.p90}) must exceed median ({self.median})")
+            raise ValueError(f"p90 ({_fmt(self.p90)}) must exceed median ({_fmt(self.median)})")
         return self
 
     @property
@@ -216,6 +238,12 @@ class LogNormal(_Dist):
         return math.exp(self.mu + self.sigma**2 / 2)
 
     def quantile(self, q: float) -> float:
+        """The ``q`` quantile; exactly ``median`` at q = 0.5 and ``p90`` at q = 0.9."""
+        # The round trip through logarithms is off by an ulp or so; the two given points are exact.
+        if q == 0.5:
+            return self.median
+        if q == 0.9:
+            return self.p90
         return math.exp(self.mu + self.sigma * _STD_NORMAL.inv_cdf(q))
 
     def lower_bound(self) -> float:
@@ -245,7 +273,8 @@ class Normal(_Dist):
     """Normal with ``mean`` and ``sd``, truncated below at ``low`` when it is given.
 
     As a duration, ``low`` defaults to 0 (a duration cannot be negative). Draws below ``low``
-    are redrawn, so the mean is that of the truncated distribution.
+    are redrawn, so the mean is that of the truncated distribution. Raise a validation error if
+    ``low`` lies more than 30 standard deviations above the mean, where no mass is left to draw.
     """
 
     dist: Literal["normal"]
@@ -253,14 +282,23 @@ class Normal(_Dist):
     sd: float = Field(gt=0)
     low: float | None = None
 
+    @model_validator(mode="after")
+    def _mass_above_low(self) -> Normal:
+        if self._alpha() > MAX_TRUNCATION_SDS:
+            raise ValueError(
+                f"a normal with mean {_fmt(self.mu)} and sd {_fmt(self.sd)} truncated at {_fmt(self.low)} keeps "
+                f"almost none of its probability: the mean lies {self._alpha():.0f} sd below {_fmt(self.low)}"
+            )
+        return self
+
     def _alpha(self) -> float:
         return -math.inf if self.low is None else (self.low - self.mu) / self.sd
 
     def sample(self, rng: np.random.Generator) -> float:
         if self.low is None:
             return float(rng.normal(self.mu, self.sd))
-        if _STD_NORMAL.cdf(self._alpha()) > 0.5:
-            # Far into the tail rejection would crawl; invert the CDF instead.
+        if self._alpha() > 0:
+            # More than half the mass is cut away, so rejection would crawl; invert the CDF instead.
             return self.quantile(float(rng.uniform()))
         while True:
             x = float(rng.normal(self.mu, self.sd))
@@ -271,12 +309,23 @@ class Normal(_Dist):
         if self.low is None:
             return self.mu
         a = self._alpha()
-        return self.mu + self.sd * _STD_NORMAL.pdf(a) / (1 - _STD_NORMAL.cdf(a))
+        return self.mu + self.sd * _STD_NORMAL.pdf(a) / _upper_tail(a)
 
     def quantile(self, q: float) -> float:
-        lo = 0.0 if self.low is None else _STD_NORMAL.cdf(self._alpha())
-        p = min(max(lo + q * (1 - lo), 1e-12), 1 - 1e-12)
-        return self.mu + self.sd * _STD_NORMAL.inv_cdf(p)
+        if self.low is None:
+            p = min(max(q, 1e-12), 1 - 1e-12)
+            return self.mu + self.sd * _STD_NORMAL.inv_cdf(p)
+        if q <= 0:
+            return self.low
+        a = self._alpha()
+        if a <= 0:
+            # Less than half is cut away: P(Z <= z) = P(Z <= a) + q P(Z > a), with no cancellation.
+            p = min(max(_upper_tail(-a) + q * _upper_tail(a), 1e-300), 1 - 1e-12)
+            z = _STD_NORMAL.inv_cdf(p)
+        else:
+            # Work with upper-tail probabilities, which keep their precision however far out ``low`` is.
+            z = -_STD_NORMAL.inv_cdf(max(_upper_tail(a) * (1 - q), 1e-300))
+        return max(self.low, self.mu + self.sd * z)
 
     def lower_bound(self) -> float:
         return -math.inf if self.low is None else self.low
@@ -286,8 +335,8 @@ class Empirical(_Dist):
     """Resample observed ``values``, optionally with ``weights`` (which need not sum to one)."""
 
     dist: Literal["empirical"]
-    values: list[float] = Field(min_length=1)
-    weights: list[float] | None = None
+    values: tuple[float, ...] = Field(min_length=1)
+    weights: tuple[float, ...] | None = None
 
     @model_validator(mode="after")
     def _check_weights(self) -> Empirical:
@@ -360,10 +409,12 @@ def _as_duration(value: Any) -> Any:
 
 
 def _non_negative(d: _Dist) -> _Dist:
+    if isinstance(d, Fixed) and d.value < 0:
+        raise ValueError(f"a duration or amount cannot be negative; expected a number >= 0, got {_fmt(d.value)}")
     if d.lower_bound() < 0:
         raise ValueError(
             f"a duration or amount cannot be negative, but this {d.dist} distribution "
-            f"can draw values down to {d.lower_bound()}"
+            f"can draw values down to {_fmt(d.lower_bound())}; expected a lower bound >= 0"
         )
     return d
 

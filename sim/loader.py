@@ -13,7 +13,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
+from sim.distributions import DIST_KINDS
 from sim.scenario import Scenario
 
 
@@ -93,9 +94,9 @@ def derive(scenario: Scenario, overrides: Mapping[str, Any] | Iterable[str]) -> 
 
     Example:
         >>> base = load_scenario("scenarios/baseline.toml")
-        >>> late = derive(base, {"funding.runway_days": 90})
-        >>> late.funding.runway_days, base.funding.runway_days != 90
-        (90.0, True)
+        >>> cautious = derive(base, {"funding.runway_days": 120})
+        >>> cautious.funding.runway_days, base.funding.runway_days
+        (120.0, 90.0)
     """
     raw = scenario.model_dump(mode="python", by_alias=True)
     pairs = _parse_overrides(overrides)
@@ -116,42 +117,57 @@ def _read_chain(path: Path) -> list[_Layer]:
     layers: list[_Layer] = []
     seen: list[Path] = []
     current: Path | None = path
-    child: _Layer | None = None
     while current is not None:
+        child = layers[-1] if layers else None
         resolved = current.resolve()
         if resolved in seen:
-            chain = " -> ".join(p.name for p in [*seen, resolved])
-            raise ScenarioError([Problem(str(current), "extends", f"extends cycle: {chain}")])
+            # Blame the line that closes the loop: the last file read extends one already read.
+            chain = _chain([*seen, resolved])
+            raise ScenarioError([_extends_problem(child, f"extends cycle: {chain}")])
         seen.append(resolved)
         try:
             text = current.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (OSError, UnicodeDecodeError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                reason = "no such file"
+            elif isinstance(exc, UnicodeDecodeError):
+                reason = "not UTF-8 text"
+            else:
+                reason = f"cannot read: {exc.strerror}"
             if child is None:
-                raise ScenarioError([Problem(str(current), "", "no such file")]) from None
-            line = _find_line(child.text, ("extends",))
-            raise ScenarioError(
-                [Problem(str(child.path), "extends", f"the file it extends, {current}, does not exist", line)]
-            ) from None
-        except OSError as exc:
-            raise ScenarioError([Problem(str(current), "", f"cannot read: {exc.strerror}")]) from None
+                raise ScenarioError([Problem(str(current), "", reason)]) from None
+            message = f"cannot use the file it extends, {current}: {reason}"
+            raise ScenarioError([_extends_problem(child, message)]) from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             m = re.search(r"line (\d+)", str(exc))
-            msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-            raise ScenarioError(
-                [Problem(str(current), "", f"not valid TOML: {msg}", int(m.group(1)) if m else None)]
-            ) from None
+            line = int(m.group(1)) if m else None
+            msg = re.sub(r"\(at line \d+, (column \d+)\)", r"(\1)", str(exc))
+            key = ".".join(_key_at(text, line)) if line else ""
+            raise ScenarioError([Problem(str(current), key, f"not valid TOML: {msg}", line)]) from None
         layer = _Layer(current, text, data)
         layers.append(layer)
         parent = data.get("extends")
         if parent is not None and not isinstance(parent, str):
-            raise ScenarioError(
-                [Problem(str(current), "extends", "expected a file name in quotes", _find_line(text, ("extends",)))]
-            )
-        child = layer
+            raise ScenarioError([_extends_problem(layer, "expected a file name in quotes")])
         current = (current.parent / parent) if parent else None
     return layers
+
+
+def _chain(paths: list[Path]) -> str:
+    """An ``extends`` chain for a message: file names, or full paths where two names are alike."""
+    names = [p.name for p in paths]
+    if len(set(names)) < len(set(paths)):
+        names = [str(p) for p in paths]
+    return " -> ".join(names)
+
+
+def _extends_problem(layer: _Layer | None, message: str) -> Problem:
+    """A problem with the ``extends`` key of ``layer``, located at the line that sets it."""
+    if layer is None:
+        return Problem("scenario", "extends", message)
+    return Problem(str(layer.path), "extends", message, _find_line(layer.text, ("extends",)))
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,8 +221,7 @@ def _apply_overrides(raw: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[
                 # Inside a table of named entries (e.g. pledges) only existing entries can be patched.
                 known = set(node)
             if known is not None and part not in known:
-                hint = _did_you_mean(part, known)
-                raise ScenarioError([Problem("--set", key, f"unknown key '{part}'{hint}")])
+                raise ScenarioError([Problem("--set", key, _unknown_key(part, known))])
             if last:
                 node[part] = value
             else:
@@ -238,7 +253,12 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 
 def _clean_loc(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> tuple[str, ...]:
-    """Drop the discriminator tags and validator names pydantic inserts into an error location."""
+    """The key path of an error location, without the tags and validator names pydantic inserts.
+
+    Walking the raw data tells keys from noise: a part that is a key of the current table is kept,
+    as is a list index; a distribution's ``dist`` tag or a validator name such as
+    ``function-after[...]`` is dropped. A part not in the data (a missing key) is kept.
+    """
     out: list[str] = []
     node: Any = raw
     for part in loc:
@@ -246,20 +266,34 @@ def _clean_loc(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> tuple[str, ...]:
         if isinstance(node, Mapping) and part_s in node:
             out.append(part_s)
             node = node[part_s]
-        elif isinstance(node, list) and isinstance(part, int):
+        elif isinstance(node, list | tuple) and isinstance(part, int):
             out.append(part_s)
-            node = node[part] if part < len(node) else None
-        elif isinstance(node, Mapping) and node.get("dist") == part_s or "[" in part_s or "-" in part_s or part_s in {"float", "int", "bool", "str"}:
+            node = node[part] if part < len(node) else _ABSENT
+        elif node is not _ABSENT and not isinstance(node, Mapping | list | tuple):
+            # Inside a value written as a scalar: a plain number read as a fixed distribution
+            # reports ('fixed', 'value'); the error belongs to the key that holds the number.
+            break
+        elif (isinstance(node, Mapping) and node.get("dist") == part_s) or _is_pydantic_noise(part_s):
             continue
         else:
             out.append(part_s)
-            node = None
+            node = _ABSENT
     return tuple(out)
+
+
+#: Marks a location part that is not in the data (a missing key).
+_ABSENT = object()
+
+
+def _is_pydantic_noise(part: str) -> bool:
+    """Whether a location part names a validator or a type rather than a key."""
+    return "[" in part or "-" in part or part in {"float", "int", "bool", "str"}
 
 
 _FRIENDLY = {
     "float_parsing": "expected a number",
     "float_type": "expected a number",
+    "finite_number": "expected a finite number (not nan or inf)",
     "int_parsing": "expected a whole number",
     "int_type": "expected a whole number",
     "int_from_float": "expected a whole number",
@@ -273,41 +307,81 @@ _FRIENDLY = {
     "model_type": "expected a table",
     "model_attributes_type": "expected a table",
     "list_type": "expected a list",
+    "tuple_type": "expected a list",
     "missing": "required key is missing",
 }
+
+#: Messages for pydantic's constraint errors, filled from the error's context.
+_CONSTRAINTS = {
+    "greater_than": "expected a number greater than {gt}",
+    "greater_than_equal": "expected a number of at least {ge}",
+    "less_than": "expected a number less than {lt}",
+    "less_than_equal": "expected a number of at most {le}",
+    "too_short": "expected at least {min_length} entries",
+    "too_long": "expected at most {max_length} entries",
+    "string_pattern_mismatch": "expected text matching {pattern}",
+    "literal_error": "expected {expected}",
+}
+
+_DIST_EXAMPLE = 'a number or a distribution table such as { dist = "pert", low = 5, mode = 8, high = 15 }'
 
 
 def _problem(err: dict[str, Any], raw: Mapping[str, Any], layers: list[_Layer], overrides: set[str]) -> Problem:
     loc = _clean_loc(err["loc"], raw)
     key = ".".join(loc)
     kind = err["type"]
+    ctx = err.get("ctx", {})
+    got = f", got {_show(err.get('input'))}"
     if kind == "extra_forbidden":
-        known = _known_keys(list(loc[:-1]), raw) or set()
-        message = f"unknown key '{loc[-1]}'{_did_you_mean(loc[-1], known)}"
+        message = _unknown_key(loc[-1], _known_keys(list(loc[:-1]), raw) or set())
     elif kind == "union_tag_invalid":
-        ctx = err.get("ctx", {})
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        message = (
-            f"unknown distribution '{ctx.get('tag')}'; expected one of {', '.join(tags)}"
-            f"{_did_you_mean(str(ctx.get('tag')), tags)}"
-        )
+        tag = str(ctx.get("tag"))
+        message = f"unknown distribution '{tag}'; expected one of {', '.join(tags)}{_did_you_mean(tag, tags)}"
     elif kind == "union_tag_not_found":
         message = "a distribution table needs a 'dist' key (e.g. dist = \"lognormal\")"
+    elif kind in ("dict_type", "model_type", "model_attributes_type") and _is_distribution(loc, raw):
+        message = f"expected {_DIST_EXAMPLE}{got}"
+    elif kind == "missing":
+        message = _FRIENDLY[kind]
     elif kind in _FRIENDLY:
-        got = "" if kind == "missing" else f", got {err.get('input')!r}"
         message = _FRIENDLY[kind] + got
+    elif kind in _CONSTRAINTS:
+        message = _CONSTRAINTS[kind].format_map(_Context(ctx)) + got
     else:
         message = str(err["msg"]).removeprefix("Value error, ")
-        if kind.startswith(("greater", "less", "too_", "string_pattern")):
-            message = f"{message}, got {err.get('input')!r}"
     source, line = _locate(loc, layers, overrides)
     return Problem(source, key, message, line)
 
 
+class _Context(dict):
+    """Error context for a message template; a missing entry shows as '?' rather than failing."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        return _show(value) if isinstance(value, float) else value
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in TOML, for 'got ...' in a message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, float) and float(f"{value:g}") == value:
+        return f"{value:g}"
+    return repr(value)
+
+
 def _locate(loc: tuple[str, ...], layers: list[_Layer], overrides: set[str]) -> tuple[str, int | None]:
     """The file (or ``--set``) and line where a key path was given, nearest the child first."""
-    for n in range(len(loc), 0, -1):
-        if ".".join(loc[:n]) in overrides:
+    key = ".".join(loc)
+    for k in overrides:
+        # An override of the key, of a table holding it or of a key inside it caused the error.
+        if k == key or k.startswith(f"{key}.") or key.startswith(f"{k}."):
             return "--set", None
     best: tuple[int, str, int | None] = (-1, str(layers[0].path) if layers else "scenario", None)
     for layer in layers:
@@ -328,31 +402,53 @@ def _split_key(text: str) -> list[str]:
     return [p.strip().strip("\"'") for p in re.findall(r"\"[^\"]*\"|'[^']*'|[^.]+", text)]
 
 
-def _match_line(text: str, loc: tuple[str, ...]) -> tuple[int, int | None]:
-    """How deep into ``loc`` some line of ``text`` reaches, and that line (1-based)."""
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
+def _key_lines(text: str) -> Iterator[tuple[int, list[str], str]]:
+    """Each line of TOML ``text`` that writes a table header or a key.
+
+    Yields the 1-based line number, the full key path the line writes (the table plus the key)
+    and the rest of the line after ``=``. Lines inside multi-line strings are skipped, so a
+    description that happens to contain ``x = 1`` is not mistaken for a key.
+    """
     table: list[str] = []
-    best_depth, best_line = 0, None
+    in_string = False
     for number, line in enumerate(text.splitlines(), start=1):
+        quotes = line.count('"""') + line.count("'''")
+        if in_string:
+            in_string = quotes % 2 == 0
+            continue
         header = _HEADER.match(line)
         if header:
             table = _split_key(header.group(1))
-            path = table
-        else:
-            key = _KEY.match(line)
-            if not key:
-                continue
-            path = table + _split_key(key.group(1))
-            # An inline table on this line holds every deeper key too.
-            inline = line[key.end():]
-            if "{" in inline and len(loc) > len(path) and tuple(loc[: len(path)]) == tuple(path):
-                inline_keys = re.findall(r"([A-Za-z0-9_]+)\s*=", inline)
-                path = path + ([loc[len(path)]] if loc[len(path)] in inline_keys else [])
+            yield number, table, ""
+            continue
+        key = _KEY.match(line)
+        if key:
+            in_string = quotes % 2 == 1
+            yield number, table + _split_key(key.group(1)), line[key.end():]
+
+
+def _match_line(text: str, loc: tuple[str, ...]) -> tuple[int, int | None]:
+    """How deep into ``loc`` some line of ``text`` reaches, and that line (1-based).
+
+    A line counts if the path it writes is a prefix of ``loc`` (the key or a table holding it), or
+    if ``loc`` is a prefix of that path (``[logistic.airport]`` is where ``logistic`` is written).
+    """
+    best_depth, best_line = 0, None
+    for number, path, rest in _key_lines(text):
+        if "{" in rest and len(loc) > len(path) and tuple(loc[: len(path)]) == tuple(path):
+            # An inline table on this line holds its keys too: `x = { dist = "uniform", low = 1 }`.
+            inline_keys = re.findall(r"([A-Za-z0-9_-]+)\s*=", _STRING.sub('""', rest))
+            if loc[len(path)] in inline_keys:
+                path = [*path, loc[len(path)]]
         depth = 0
         for a, b in zip(path, loc, strict=False):
             if a != b:
                 break
             depth += 1
-        if depth == len(path) and depth > best_depth:
+        if depth == min(len(path), len(loc)) and depth > best_depth:
             best_depth, best_line = depth, number
     return best_depth, best_line
 
@@ -360,6 +456,14 @@ def _match_line(text: str, loc: tuple[str, ...]) -> tuple[int, int | None]:
 def _find_line(text: str, loc: tuple[str, ...]) -> int | None:
     depth, line = _match_line(text, loc)
     return line if depth == len(loc) else None
+
+
+def _key_at(text: str, line: int) -> tuple[str, ...]:
+    """The key path written on ``line`` of ``text`` (empty if that line writes no key)."""
+    for number, path, _ in _key_lines(text):
+        if number == line:
+            return tuple(path)
+    return ()
 
 
 # -- schema navigation for did-you-mean ---------------------------------------------------------
@@ -419,6 +523,26 @@ def _step(annotation: Any, node: Any, part: str) -> tuple[Any, Any]:
         if typing.get_origin(member) is dict:
             return typing.get_args(member)[1], child_node
     return None, None
+
+
+def _is_distribution(loc: tuple[str, ...], raw: Mapping[str, Any]) -> bool:
+    """Whether the schema expects a distribution at ``loc``."""
+    annotation: Any = Scenario
+    node: Any = raw
+    for part in loc:
+        annotation, node = _step(annotation, node, part)
+        if annotation is None:
+            return False
+    return any(m in DIST_KINDS for m in _members(annotation))
+
+
+def _unknown_key(word: str, known: Iterable[str]) -> str:
+    """'unknown key' with the closest known key, or the list of known keys if none is close."""
+    known = sorted(known)
+    hint = _did_you_mean(word, known)
+    if not hint and known:
+        hint = f"; expected one of {', '.join(known)}"
+    return f"unknown key '{word}'{hint}"
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -28,9 +28,9 @@ Share = Annotated[Distribution, AfterValidator(_share)]
 
 
 class Section(BaseModel):
-    """Base of every scenario table: frozen, unknown keys rejected."""
+    """Base of every scenario table: frozen, unknown keys, NaN and infinity rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Governance(Section):
@@ -80,7 +80,8 @@ class Costs(Section):
         description="Running cost per officer in theatre per day (allowances, upkeep), US dollars."
     )
     fixed_monthly_usd: Duration = Field(
-        description="Fixed mission running cost per 30-day month (headquarters, support), US dollars."
+        description="Fixed mission running cost per 30-day month (headquarters, support) from the first "
+        "departure on, US dollars."
     )
 
 

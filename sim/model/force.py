@@ -38,7 +38,8 @@ class ForceGeneration:
         self.mission = mission
         force = mission.scenario.force
         env = mission.env
-        self.seats = simpy.Container(env, init=force.training.capacity_officers, capacity=force.training.capacity_officers)
+        seats = force.training.capacity_officers
+        self.seats = simpy.Container(env, init=seats, capacity=seats)
         self.ready = simpy.Store(env)
         self.trained_officers = 0
         sizes = [force.contingent_size] * (force.pledged_officers // force.contingent_size)
