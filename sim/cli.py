@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -119,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deploysim: interrupted; no partial results were kept", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader (e.g. `head`) left early; stay quiet rather than print a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -199,11 +204,11 @@ def format_forecast(results: Results) -> str:
     lines = [
         f"Scenario '{s.name}': {results.runs} runs, seed {results.seed}, from {s.start_date} to {horizon}",
         "",
-        f"{'Milestone':<36} {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
+        f"{'Milestone':<44} {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
     ]
     for row in table.itertuples():
         dates = [_date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
-        lines.append(f"{MILESTONES[row.milestone]:<36} {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} "
+        lines.append(f"{MILESTONES[row.milestone]:<44} {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} "
                      f"{_share_text(row.share_reached):>8}")
     lines.append("")
     lines.append(f"'after' = not reached by the horizon ({horizon}) in that share of runs.")

@@ -9,33 +9,56 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-#: Milestones in the order they normally occur, with the label a reader sees.
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
+
+#: Milestones, with the label a reader sees.
 MILESTONES: dict[str, str] = {
     "authority_named": "Transitional authority named",
     "administration_viable": "Viable administration installed",
     "recon_started": "Reconnaissance leaves",
     "recon_done": "Reconnaissance done",
+    "base_ready": "First base stage ready",
     "first_departure": "First contingent departs",
     "first_arrival": "First contingent lands",
-    "lead_25pct": "25% of the lead pledge in theatre",
-    "lead_50pct": "50% of the lead pledge in theatre",
-    "lead_75pct": "75% of the lead pledge in theatre",
-    "lead_100pct": "100% of the lead pledge in theatre",
+    "lead_25pct": "25% of the lead pledge delivered",
+    "lead_50pct": "50% of the lead pledge delivered",
+    "lead_75pct": "75% of the lead pledge delivered",
+    "lead_100pct": "All of the lead pledge delivered",
+    "mission_50pct": "50% of planned mission strength delivered",
+    "mission_100pct": "Planned mission strength delivered",
+    "first_rotation": "First contingent relieved",
+    "lead_withdrawal": "Lead contributor withdraws",
+    "mandate_lapsed": "Mandate lapses (not renewed)",
 }
 
-#: Milestones reached by a contingent's departure or arrival, which carry a binding constraint.
-GATED_MILESTONES = ("first_departure", "first_arrival", "lead_25pct", "lead_50pct", "lead_75pct", "lead_100pct")
+#: Milestones that always come in this order when reached (the deployment's critical chain).
+MILESTONE_CHAIN = (
+    "authority_named", "administration_viable", "recon_started", "recon_done", "first_departure",
+    "first_arrival", "lead_25pct", "lead_50pct", "lead_75pct", "lead_100pct",
+)
+
+#: Milestones that carry a binding constraint: the last condition that held them back.
+GATED_MILESTONES = (
+    "recon_started", "recon_done", "base_ready", "first_departure", "first_arrival", "lead_25pct", "lead_50pct",
+    "lead_75pct", "lead_100pct", "mission_50pct", "mission_100pct", "first_rotation",
+)
 
 #: Totals every record carries, with their meaning.
 TOTALS: dict[str, str] = {
-    "peak_in_theatre": "Most officers in theatre at once",
-    "officer_days": "Officer-days in theatre up to the horizon",
-    "contingents_flown": "Contingents that departed",
-    "flights": "Flights flown",
+    "peak_in_theatre": "Most officers in theatre at once, all contributors",
+    "peak_in_theatre_lead": "Most of the lead contributor's officers in theatre at once",
+    "officer_days": "Officer-days in theatre up to the horizon, all contributors",
+    "contingents_flown": "Contingents that departed (replacements included)",
+    "flights": "Flights flown into theatre",
+    "holds": "Holds the lead contributor went on after the administration was viable",
+    "hold_days": "Days on hold",
+    "recon_aborts": "Reconnaissance attempts aborted by a hold",
     "pledged_usd": "Money pledged to the trust fund (US$)",
     "received_usd": "Money received by the trust fund (US$)",
     "spent_usd": "Money spent from the trust fund (US$)",
@@ -44,13 +67,47 @@ TOTALS: dict[str, str] = {
     "arrears_usd_at_horizon": "Running costs unpaid at the horizon (US$)",
     "airport_closed_days": "Days the airport was closed",
     "airport_closures": "Airport closures begun (including one in force at the start)",
+    "airport_delay_days": "Days flights were ready but waited for the airport to reopen",
+    "gate_blocked_days": "Days some named gate was closed after it had first opened",
+    "base_capacity_at_horizon": "Officers the base can house at the horizon",
+    "injuries": "Officers evacuated injured",
+    "casualties": "Officers killed",
+    "resignations": "Officers who resigned",
+    "rotations": "Contingents relieved by their replacement",
+    "officers_rotated_out": "Officers who left theatre at the end of a tour",
+    "officers_withdrawn": "Officers withdrawn (contributor withdrawal or mandate drawdown)",
+    "contributors_delivering": "Other contributors that delivered any officers",
 }
 
-#: Step series every record carries.
+#: Step series every record carries (per-contributor series are added as ``in_theatre.<name>``).
 SERIES: dict[str, str] = {
-    "in_theatre": "Officers in theatre",
+    "in_theatre": "Officers in theatre, all contributors",
     "fund_balance_usd": "Trust-fund balance (US$)",
+    "base_capacity": "Officers the base can house",
 }
+
+#: Columns of a contributor's ledger, the accounts that must always add up.
+LEDGER = ("trained", "departed", "landed", "in_theatre", "rotated_out", "lost", "withdrawn")
+
+
+def contributor_series(name: str) -> str:
+    """Name of the step series of one contributor's officers in theatre."""
+    return f"in_theatre.{name}"
+
+
+def series_names(scenario: Scenario) -> list[str]:
+    """Every step series a replication of ``scenario`` records, in a stable order."""
+    contributors = [scenario.force.lead_contributor, *scenario.contributors]
+    return [*SERIES, *(contributor_series(name) for name in contributors)]
+
+
+def series_label(name: str) -> str:
+    """What a series measures, for axis labels."""
+    if name in SERIES:
+        return SERIES[name]
+    if name.startswith("in_theatre."):
+        return f"{name.removeprefix('in_theatre.')}'s officers in theatre"
+    return name
 
 
 @dataclass(frozen=True)
@@ -77,6 +134,9 @@ class Record:
         totals: Named totals (see :data:`TOTALS`).
         series: Step series as ``(days, values)``: each value holds from its day until the next.
         trace: The dated events, when the replication was run with ``trace=True``.
+        intervals: With ``trace=True``, the spans a timeline draws: ``(lane, start, end, label)``.
+        ledger: With ``trace=True``, each contributor's accounts after every change:
+            ``(day, contributor, *LEDGER)``.
     """
 
     replication: int
@@ -86,6 +146,8 @@ class Record:
     totals: dict[str, float]
     series: dict[str, tuple[np.ndarray, np.ndarray]]
     trace: tuple[TraceEvent, ...] | None = field(default=None, compare=False)
+    intervals: tuple[tuple[str, float, float, str], ...] | None = field(default=None, compare=False)
+    ledger: tuple[tuple, ...] | None = field(default=None, compare=False)
 
     def row(self) -> dict[str, object]:
         """The record as one flat row: ``<milestone>_day``, ``<milestone>_binding`` and the totals."""
@@ -96,6 +158,14 @@ class Record:
             row[f"{name}_binding"] = self.binding.get(name)
         row.update(self.totals)
         return row
+
+    def ledger_frame(self) -> pd.DataFrame:
+        """The contributors' ledgers as a DataFrame (empty if the replication was not traced)."""
+        return pd.DataFrame(list(self.ledger or ()), columns=["day", "contributor", *LEDGER])
+
+    def intervals_frame(self) -> pd.DataFrame:
+        """The timeline's spans as a DataFrame (empty if the replication was not traced)."""
+        return pd.DataFrame(list(self.intervals or ()), columns=["lane", "start", "end", "label"])
 
     def daily(self, name: str, horizon_days: int) -> np.ndarray:
         """Series ``name`` at the end of each day 0..horizon_days (changes during day d count on day d)."""

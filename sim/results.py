@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.record import MILESTONES, SERIES, TOTALS
+from sim.record import MILESTONES, TOTALS
 from sim.scenario import Scenario
 
 #: Quantiles of the daily bands.
@@ -127,8 +127,17 @@ class Results:
         """Per total: mean with a 95% confidence interval (normal approximation), and P10/P50/P90."""
         rows = []
         n = len(self.replications)
-        for name, label in TOTALS.items():
+        per_contributor = {
+            c: f"Most of {c.removeprefix('peak_in_theatre.')}'s officers in theatre at once"
+            for c in self.replications.columns
+            if c.startswith("peak_in_theatre.")
+        }
+        for name, label in {**TOTALS, **per_contributor}.items():
+            if name not in self.replications:
+                continue
             values = self.replications[name].to_numpy(dtype=float)
+            if np.isnan(values).all():
+                continue
             mean = float(values.mean())
             half = Z95 * float(values.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
             p10, p50, p90 = np.quantile(values, [0.1, 0.5, 0.9])
@@ -175,6 +184,7 @@ class Results:
 
     def series_band(self, series: str) -> pd.DataFrame:
         """The daily bands of one series (``in_theatre`` or ``fund_balance_usd``)."""
-        if series not in SERIES:
-            raise KeyError(f"unknown series {series!r}; known: {', '.join(SERIES)}")
+        known = list(dict.fromkeys(self.bands["series"]))
+        if series not in known:
+            raise KeyError(f"unknown series {series!r}; known: {', '.join(known)}")
         return self.bands[self.bands["series"] == series].reset_index(drop=True)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim.model import simulate
-from sim.record import GATED_MILESTONES, SERIES
+from sim.record import GATED_MILESTONES, series_names
 from sim.results import Results, bands_from_daily
 from sim.scenario import Scenario
 
@@ -47,11 +47,12 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run the replications of one chunk (in whichever process this is called)."""
     horizon = chunk.scenario.horizon_days
     rows = []
-    daily = {name: np.empty((chunk.stop - chunk.start, horizon + 1)) for name in SERIES}
+    names = series_names(chunk.scenario)
+    daily = {name: np.empty((chunk.stop - chunk.start, horizon + 1)) for name in names}
     for i, k in enumerate(range(chunk.start, chunk.stop)):
         record = simulate(chunk.scenario, chunk.seed, k)
         rows.append(record.row())
-        for name in SERIES:
+        for name in names:
             daily[name][i] = record.daily(name, horizon)
     return ChunkResult(chunk.start, rows, daily)
 
@@ -156,12 +157,13 @@ def run(
         chunk_size = max(1, min(250, -(-runs // (4 * n_workers))))
     chunks = _chunks(scenario, seed, runs, chunk_size)
     rows: list[dict[str, object]] = [{}] * runs
-    daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in SERIES}
+    names = series_names(scenario)
+    daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in names}
     done = 0
     for result in executor.map_chunks(chunks):
         n = len(result.rows)
         rows[result.start : result.start + n] = result.rows
-        for name in SERIES:
+        for name in names:
             daily[name][result.start : result.start + n] = result.daily[name]
         done += n
         if progress is not None:

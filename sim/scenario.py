@@ -30,7 +30,9 @@ Share = Annotated[Distribution, AfterValidator(_share)]
 class Section(BaseModel):
     """Base of every scenario table: frozen, unknown keys, NaN and infinity rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False, validate_default=True
+    )
 
 
 class Governance(Section):
@@ -41,6 +43,15 @@ class Governance(Section):
     )
     viable_administration_days: Duration = Field(
         description="Days from the authority being named until a viable administration is installed."
+    )
+    setbacks_per_year: float = Field(
+        default=0.0,
+        ge=0,
+        description="Rate of setbacks (a government falls, a council splits) once the administration is viable, "
+        "per 365 days. Each puts the lead contributor on hold.",
+    )
+    hold_days: Duration = Field(
+        default=0.0, description="Days one setback keeps the lead contributor on hold (no recon, no departures)."
     )
 
 
@@ -121,6 +132,25 @@ class Force(Section):
         gt=0, description="Officers selected, trained and flown together as one contingent."
     )
     training: Training
+    tour_days: Duration = Field(
+        default=365.0, description="Days a contingent serves in theatre before it is due to rotate out."
+    )
+    replacement_lead_days: float = Field(
+        default=120.0,
+        ge=0,
+        description="Days before a tour ends that the replacement contingent's training starts.",
+    )
+    max_extension_days: float = Field(
+        default=60.0,
+        ge=0,
+        description="Days an outgoing contingent stays past its tour waiting for relief before it leaves anyway.",
+    )
+    withdraw_after_arrears_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="The lead contributor withdraws once running costs have been in arrears this many days "
+        "without a break (omit: never).",
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> Force:
@@ -130,6 +160,95 @@ class Force(Section):
                 f"contingent_size ({self.contingent_size}), or no contingent can ever train"
             )
         return self
+
+
+class Contributor(Section):
+    """Another country's pledge of officers, which may be delivered in full, in part or not at all."""
+
+    pledged_officers: int = Field(gt=0, description="Officers pledged.")
+    delivers: float = Field(ge=0, le=1, description="Probability that any of the pledge is delivered.")
+    share_delivered: Share = Field(
+        default=1.0, description="Share of the pledge delivered when it is delivered (drawn once), 0 to 1."
+    )
+    delay_days: Duration = Field(
+        description="Days from the lead contributor's first arrival until this contributor's first contingent "
+        "is ready to leave."
+    )
+    contingent_size: int = Field(gt=0, description="Officers per contingent.")
+    days_between_contingents: Duration = Field(
+        default=30.0, description="Days between this contributor's successive contingents being ready."
+    )
+    tour_days: Duration = Field(default=365.0, description="Days a contingent serves before it rotates out.")
+    withdraw_after_arrears_days: float | None = Field(
+        default=None, gt=0, description="Withdraws after this many days of unbroken arrears (omit: never)."
+    )
+
+
+class Gate(Section):
+    """A named precondition: opens after its dependencies and a drawn time; may be blocked again later."""
+
+    description: str = Field(default="", description="What the gate stands for, and its source.")
+    open_at_start: bool = Field(default=False, description="Whether the gate is already open on the start date.")
+    after: tuple[str, ...] = Field(
+        default=(),
+        description="Gates or milestones that must be open or reached before this gate's clock starts.",
+    )
+    opens_after_days: Duration = Field(
+        default=0.0, description="Days from its dependencies being met until the gate opens."
+    )
+    blocks_per_year: float = Field(
+        default=0.0, ge=0, description="Rate of new blocks (e.g. court orders) while open, per 365 days."
+    )
+    block_days: Duration = Field(default=0.0, description="Days one block lasts.")
+
+
+class Steps(Section):
+    """Which gates each step of the deployment needs."""
+
+    reconnaissance: tuple[str, ...] = Field(default=(), description="Gates the reconnaissance needs.")
+    base_construction: tuple[str, ...] = Field(default=(), description="Gates base construction needs.")
+    departure: tuple[str, ...] = Field(default=(), description="Gates every contingent's departure needs.")
+
+
+class Mandate(Section):
+    """The international authorisation the force operates under, renewed or not at each expiry."""
+
+    expires_on: dt.date = Field(description="Date the current authorisation expires.")
+    renewal_probability: float = Field(ge=0, le=1, description="Probability that each expiry brings a renewal.")
+    term_days: float = Field(default=365.0, gt=0, description="Days each renewal adds.")
+    drawdown_days: Duration = Field(
+        default=90.0, description="Days after a lapse until every officer has left theatre."
+    )
+
+
+class BaseStage(Section):
+    """One step of base construction."""
+
+    capacity_officers: int = Field(gt=0, description="Officers this stage can house.")
+    cost_usd: Duration = Field(description="Cost of the stage, paid from the trust fund before work starts, US$.")
+    duration_days: Duration = Field(description="Days the stage takes to build once paid for.")
+
+
+class Base(Section):
+    """Housing in theatre: officers can land only if there is room for them."""
+
+    initial_capacity_officers: int = Field(default=0, ge=0, description="Officers housed before any construction.")
+    starts_after: Literal["start", "administration_viable", "recon_done"] = Field(
+        default="recon_done", description="What construction waits for (the recon's findings, by default)."
+    )
+    stages: tuple[BaseStage, ...] = Field(default=(), description="Construction stages, built one after another.")
+
+
+class Attrition(Section):
+    """Officers lost from theatre, per officer-year of service."""
+
+    injuries_per_officer_year: float = Field(default=0.0, ge=0, description="Injuries needing evacuation.")
+    casualties_per_officer_year: float = Field(default=0.0, ge=0, description="Deaths.")
+    resignations_per_officer_year: float = Field(default=0.0, ge=0, description="Resignations and desertions.")
+    arrears_resignation_multiplier: float = Field(
+        default=1.0, ge=1, description="Factor on resignations while pay is in arrears."
+    )
+    interval_days: float = Field(default=30.0, gt=0, description="Days between counts of losses.")
 
 
 class Airport(Section):
@@ -169,11 +288,50 @@ class Scenario(Section):
     description: str = Field(default="", description="What question this scenario answers.")
     start_date: dt.date = Field(description="Day 0 of the simulation: what is known is as of this date.")
     horizon_days: int = Field(gt=0, le=36500, description="Days simulated after the start date.")
+    mission_size_officers: int = Field(
+        default=2500, gt=0, description="The mission's planned strength across all contributors."
+    )
     governance: Governance
     reconnaissance: Reconnaissance
+    gates: dict[str, Gate] = Field(default_factory=dict, description="Named preconditions by name.")
+    steps: Steps = Field(default_factory=Steps, description="Which gates each step needs.")
+    mandate: Mandate | None = Field(default=None, description="The authorisation and its renewals (omit: none).")
     funding: Funding
     force: Force
+    contributors: dict[str, Contributor] = Field(
+        default_factory=dict, description="Other contributing countries by name."
+    )
+    base: Base = Field(default_factory=Base, description="Housing in theatre (omit: unlimited).")
+    attrition: Attrition = Field(default_factory=Attrition, description="Losses in theatre.")
     logistics: Logistics
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> Scenario:
+        from sim.record import MILESTONES
+
+        for name, gate in self.gates.items():
+            for dep in gate.after:
+                if dep not in self.gates and dep not in MILESTONES:
+                    raise ValueError(
+                        f"gates.{name}.after names '{dep}', which is neither a gate nor a milestone "
+                        f"(gates: {', '.join(sorted(self.gates)) or 'none'})"
+                    )
+        for step in ("reconnaissance", "base_construction", "departure"):
+            for gate in getattr(self.steps, step):
+                if gate not in self.gates:
+                    raise ValueError(
+                        f"steps.{step} names gate '{gate}', which is not defined under [gates] "
+                        f"(gates: {', '.join(sorted(self.gates)) or 'none'})"
+                    )
+        _check_acyclic({n: [d for d in g.after if d in self.gates] for n, g in self.gates.items()})
+        if self.force.lead_contributor in self.contributors:
+            raise ValueError(f"contributors.{self.force.lead_contributor} repeats the lead contributor")
+        return self
+
+    @property
+    def unlimited_base(self) -> bool:
+        """True when no base is modelled (no initial capacity and no stages): housing never binds."""
+        return self.base.initial_capacity_officers == 0 and not self.base.stages
 
     def date_of(self, day: float) -> dt.date:
         """Calendar date of a simulation day (days since ``start_date``; fractions are dropped)."""
@@ -182,3 +340,22 @@ class Scenario(Section):
     def day_of(self, date: dt.date) -> float:
         """Simulation day of a calendar date (negative before the start)."""
         return float((date - self.start_date).days)
+
+
+def _check_acyclic(deps: dict[str, list[str]]) -> None:
+    """Raise a ValueError naming a cycle among gate dependencies, if there is one."""
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in deps.get(node, []):
+            if state.get(dep) == 1:
+                cycle = path[path.index(dep):] + [dep] if dep in path else [node, dep]
+                raise ValueError(f"gate dependencies form a cycle: {' -> '.join(cycle)}")
+            if state.get(dep) is None:
+                visit(dep, [*path, dep])
+        state[node] = 2
+
+    for node in deps:
+        if node not in state:
+            visit(node, [node])

@@ -8,82 +8,88 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import MILESTONES, derive, load_scenario, simulate
+from sim import load_scenario, simulate
 from sim.distributions import LogNormal
+from sim.record import LEDGER, MILESTONE_CHAIN
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 BASELINE = ROOT / "scenarios" / "baseline.toml"
 
 #: Everything fixed, no shocks, money no object: milestones follow from the durations alone.
-DETERMINISTIC = {
-    "governance.transitional_authority_days": 20,
-    "governance.viable_administration_days": 15,
-    "reconnaissance.lead_time_days": 10,
-    "reconnaissance.duration_days": 8,
-    "funding.initial_balance_usd": 1e12,
-    "funding.runway_days": 0,
-    "funding.costs.deployment_per_officer_usd": 1000,
-    "funding.costs.daily_per_officer_usd": 10,
-    "funding.costs.fixed_monthly_usd": 0,
-    "force.pledged_officers": 1000,
-    "force.contingent_size": 200,
-    "force.training.capacity_officers": 1000,
-    "force.training.duration_days": 30,
-    "logistics.airport.closed_at_start": False,
-    "logistics.airport.closures_per_year": 0,
-    "logistics.airlift.seats_per_flight": 200,
-    "logistics.airlift.days_between_flights": 4,
-    "logistics.airlift.flight_days": 1,
-}
+DETERMINISTIC = Path(__file__).resolve().parent / "data" / "deterministic.toml"
 
 
 def deterministic(**changes: object) -> object:
-    base = load_scenario(BASELINE)
-    pledges_off = {f"funding.pledges.{name}.amount_usd": 0 for name in base.funding.pledges}
-    return derive(base, {**DETERMINISTIC, **pledges_off, **changes})
+    return load_scenario(DETERMINISTIC, changes)
 
 
-def closures(trace) -> list[tuple[float, float]]:
-    """Closed intervals of the airport, read from a replication's trace."""
-    intervals, closed_at = [], None
-    for e in trace:
-        if e.subsystem == "logistics" and e.event == "airport closed":
-            closed_at = e.day
-        elif e.subsystem == "logistics" and e.event == "airport reopens":
-            intervals.append((closed_at, e.day))
-            closed_at = None
-    if closed_at is not None:
-        intervals.append((closed_at, math.inf))
-    return intervals
+def spans(rec, lane: str) -> list[tuple[float, float]]:
+    """The [start, end) spans of one timeline lane of a traced replication."""
+    return [(start, end) for name, start, end, _ in rec.intervals if name == lane]
+
+
+def inside(day: float, intervals: list[tuple[float, float]]) -> bool:
+    return any(start <= day < end for start, end in intervals)
+
+
+def check_invariants(scenario, rec) -> None:
+    """Every invariant a replication must satisfy, whatever its parameters."""
+    plans = {scenario.force.lead_contributor: scenario.force.pledged_officers}
+    plans.update({name: c.pledged_officers for name, c in scenario.contributors.items()})
+
+    # Each contributor's accounts add up at every change.
+    ledger = rec.ledger_frame()
+    assert (ledger[list(LEDGER)] >= 0).all().all()
+    assert (ledger["landed"] - ledger["rotated_out"] - ledger["lost"] - ledger["withdrawn"]
+            == ledger["in_theatre"]).all()
+    assert (ledger["departed"] <= ledger["trained"]).all() and (ledger["landed"] <= ledger["departed"]).all()
+    for name, plan in plans.items():
+        days, officers = rec.series[f"in_theatre.{name}"]
+        assert officers.min() >= 0 and officers.max() <= plan, name
+
+    # The total is the sum of the contributors, and never above the base's capacity.
+    days, total = rec.series["in_theatre"]
+    assert total.max() <= sum(plans.values())
+    probe = np.union1d(days, rec.series["base_capacity"][0])
+    summed = sum(_at(rec.series[f"in_theatre.{name}"], probe) for name in plans)
+    np.testing.assert_array_equal(_at(rec.series["in_theatre"], probe), summed)
+    if not scenario.unlimited_base:
+        assert np.all(_at(rec.series["in_theatre"], probe) <= _at(rec.series["base_capacity"], probe))
+
+    _, balance = rec.series["fund_balance_usd"]
+    assert balance.min() >= -1e-6, "the fund never goes negative"
+
+    m = rec.milestones
+    chain = [m.get(name, math.nan) for name in MILESTONE_CHAIN]
+    for earlier, later, name in zip(chain, chain[1:], MILESTONE_CHAIN[1:], strict=False):
+        if not math.isnan(later):
+            assert not math.isnan(earlier) and later >= earlier - 1e-9, name
+    first_landing = days[np.argmax(total > 0)] if total.max() > 0 else math.inf
+    assert first_landing >= m.get("recon_done", math.inf) >= m.get("administration_viable", math.inf)
+
+    # No flight leaves while the airport is closed, and none of the lead's during a hold.
+    lead = scenario.force.lead_contributor
+    closed, holds = spans(rec, "Airport closed"), spans(rec, "Hold")
+    flights = [e for e in rec.trace if e.event.startswith("flight leaves")]
+    assert rec.totals["flights"] == len(flights)
+    for e in flights:
+        assert not inside(e.day, closed), e
+        if f"with {lead} #" in e.event:
+            assert not inside(e.day, holds), e
+
+
+def _at(series: tuple[np.ndarray, np.ndarray], days: np.ndarray) -> np.ndarray:
+    """A step series' values at given days (right-continuous)."""
+    times, values = series
+    return values[np.searchsorted(times, days, side="right") - 1]
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_invariants_hold_for_every_replication(path: Path) -> None:
     scenario = load_scenario(path)
-    pledge = scenario.force.pledged_officers
-    order = list(MILESTONES)
-    for k in range(150):
-        rec = simulate(scenario, seed=11, replication=k, trace=True)
-        days, officers = rec.series["in_theatre"]
-        assert officers.min() >= 0 and officers.max() <= pledge
-        assert np.all(np.diff(days) > 0), "series times strictly increase"
-        _, balance = rec.series["fund_balance_usd"]
-        assert balance.min() >= -1e-6, "the fund never goes negative"
-
-        m = rec.milestones
-        reached = [m.get(name, math.nan) for name in order]
-        # A milestone is reached only if every earlier one was, and never before them.
-        for earlier, later, name in zip(reached, reached[1:], order[1:], strict=False):
-            if not math.isnan(later):
-                assert not math.isnan(earlier) and later >= earlier - 1e-9, name
-        first_landing = days[np.argmax(officers > 0)] if officers.max() > 0 else math.inf
-        assert first_landing >= m.get("recon_done", math.inf) >= m.get("administration_viable", math.inf)
-
-        departures = [e.day for e in rec.trace if e.event.startswith("flight leaves")]
-        for start, end in closures(rec.trace):
-            assert not any(start <= d < end for d in departures), "no flight leaves while the airport is closed"
-        assert rec.totals["flights"] == len(departures)
+    for k in range(100):
+        check_invariants(scenario, simulate(scenario, seed=11, replication=k, trace=True))
 
 
 def test_fixed_durations_give_exact_milestones() -> None:
@@ -94,6 +100,7 @@ def test_fixed_durations_give_exact_milestones() -> None:
     expected = {
         "authority_named": 20,
         "administration_viable": viable,
+        "base_ready": 0,  # no base modelled: housing never binds
         "recon_started": viable + 10,
         "recon_done": recon_done,
         "first_departure": recon_done,
@@ -142,11 +149,8 @@ def test_a_pledge_unlocks_the_next_contingent_when_it_lands() -> None:
     scenario = deterministic(**{
         "funding.initial_balance_usd": cost,
         "funding.costs.daily_per_officer_usd": 0,
-        "funding.pledges.canada.amount_usd": 4 * cost,
-        "funding.pledges.canada.pledged_on": "2024-03-14",
-        "funding.pledges.canada.tranches": 1,
-        "funding.pledges.canada.tranche_lag_days": 100,
-        "funding.pledges.canada.paid_share": 1.0,
+        "funding.pledges": {"canada": {"amount_usd": 4 * cost, "pledged_on": "2024-03-14", "tranches": 1,
+                                       "tranche_lag_days": 100}},
     })
     rec = simulate(scenario, seed=5)
     assert rec.milestones["first_arrival"] == pytest.approx(54)

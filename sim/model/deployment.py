@@ -1,106 +1,239 @@
-"""The rollout: each trained contingent waits for its preconditions, then flies into theatre.
+"""The rollout and rotation of contingents: departure conditions, flights, landings, tours, departures home.
 
-A contingent leaves when, in this order, it is trained, the administration is viable, the
-reconnaissance is done, the trust fund can pay for it, the airlift is free and the airport is open.
-The last of these to make it wait is recorded as the **binding** constraint of the milestones its
-arrival reaches. Officers in theatre are counted per flight as it lands.
+A contingent leaves when every condition of its contributor holds at once (for the lead: a viable
+administration, the finished reconnaissance and no hold; for others: the lead's first arrival; for
+all: the mandate, the departure gates, not having withdrawn, money for its deployment plus the
+runway, and room in the base), then when its airlift is free and the airport is open. The last
+condition that made it wait is the **binding** constraint of the milestones its arrival reaches.
+
+Each contingent serves a drawn tour. Its replacement is prepared ahead of the tour's end and sent
+under the same conditions; as each replacement flight lands, as many outgoing officers fly home.
+An outgoing contingent still unrelieved ``max_extension_days`` after its tour leaves anyway, and
+strength dips.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.model.force import Contingent
+from sim.model.conditions import Condition, Milestone, wait_all
+from sim.model.force import Contingent, ContributorForce
 from sim.model.series import StepSeries
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
 
-#: Shares of the lead contributor's pledge whose arrival in theatre is a milestone.
-PLEDGE_SHARES = {"lead_25pct": 0.25, "lead_50pct": 0.50, "lead_75pct": 0.75, "lead_100pct": 1.0}
+#: Shares of the lead contributor's pledge whose delivery (initial contingents landed) is a milestone.
+LEAD_SHARES = {"lead_25pct": 0.25, "lead_50pct": 0.50, "lead_75pct": 0.75, "lead_100pct": 1.0}
+#: Shares of the planned mission strength (all contributors) whose delivery is a milestone.
+MISSION_SHARES = {"mission_50pct": 0.50, "mission_100pct": 1.0}
 
 
 class Deployment:
-    """Departures and arrivals of the lead contributor's contingents.
+    """Departures, arrivals, rotations and departures home of every contributor's contingents.
 
     Attributes:
-        in_theatre: Officers in theatre now.
-        in_theatre_series: ``in_theatre`` over time.
+        in_theatre: Officers in theatre now, all contributors.
+        delivered: Officers of initial (not replacement) contingents landed so far, all contributors.
+        reserved: Base places held for officers on their way.
+        lead_first_arrival: Succeeds when the lead contributor's first contingent has landed.
+        series: ``in_theatre`` over time.
     """
 
     def __init__(self, mission: Mission):
         self.mission = mission
         self.in_theatre = 0
-        self.committed = 0
+        self.delivered = 0
+        self.reserved = 0
         self.peak = 0
         self.contingents_flown = 0
-        self.in_theatre_series = StepSeries(0)
+        self.rotations = 0
+        self.series = StepSeries(0)
+        self.lead_first_arrival = mission.env.event()
+        self.waited: dict[str, float] = {}
         self._officer_days = 0.0
         self._last_change = 0.0
-        mission.env.process(self._rollout())
 
-    def _rollout(self):
-        m = self.mission
-        total = sum(c.officers for c in m.force.contingents)
-        for _ in m.force.contingents:
-            binding = "none"
-            get = m.force.ready.get()
-            if not get.triggered:
-                binding = "training"
-            contingent: Contingent = yield get
-            for name, event in (
-                ("administration", m.governance.viable),
-                ("reconnaissance", m.reconnaissance.done),
-            ):
-                if not event.triggered:
-                    binding = name
-                    yield event
-            self.committed += contingent.officers
-            if (yield from m.fund.wait_affordable(contingent.officers, self.committed)):
-                binding = "funding"
-            m.log("funding", f"contingent {contingent.number} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M")
-            yield from self._fly(contingent, binding, total)
+    @property
+    def occupied(self) -> int:
+        """Base places taken: officers in theatre plus those held for officers on their way."""
+        return self.in_theatre + self.reserved
 
-    def _fly(self, contingent: Contingent, binding: str, total: int):
+    def start(self) -> None:
+        """Start every contributor's force generation and rollout."""
+        for force in self.mission.forces:
+            force.start()
+            if force.sizes:
+                self.mission.env.process(self._rollout(force))
+
+    def conditions(self, force: ContributorForce) -> list[Condition]:
+        """The conditions every departure of ``force`` needs, money and base room aside."""
         m = self.mission
-        airlift = m.airlift
-        left = contingent.officers
+        if force.is_lead:
+            first = [m.governance.administration, m.reconnaissance.condition, m.governance.hold]
+        else:
+            first = [Milestone("lead_arrival", self.lead_first_arrival)]
+        return [*first, m.mandate.switch, *m.gates.for_step("departure"), force.active]
+
+    def _rollout(self, force: ContributorForce):
+        for _ in force.sizes:
+            get = force.ready.get()
+            binding = None if get.triggered else "training"
+            contingent = yield get
+            yield from self._send(force, contingent, binding)
+
+    def _needed(self, contingent: Contingent) -> int:
+        """Base places a contingent needs beyond those its outgoing contingent hands over."""
+        outgoing = contingent.outgoing
+        handed_over = outgoing.landed if outgoing is not None and not outgoing.gone else 0
+        return max(0, contingent.planned - handed_over)
+
+    def _send(self, force: ContributorForce, contingent: Contingent, binding: str | None):
+        m = self.mission
+        conditions = self.conditions(force)
+        money = m.fund.affordable(contingent.planned, lambda: self.occupied + self._needed(contingent))
+        room = m.base.room_for(lambda: self._needed(contingent))
+        binding = yield from wait_all([*conditions, money, room], binding)
+        m.fund.pay_deployment(contingent.planned)
+        contingent.reserved = self._needed(contingent)
+        self.reserved += contingent.reserved
+        contingent.departed = True
+        if contingent.outgoing is not None:
+            contingent.outgoing.relief = contingent
+        self.contingents_flown += 1
+        m.log("funding", f"{contingent.label} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M")
+
+        airlift = force.airlift
+        left = contingent.planned
         while left > 0:
             request = airlift.slot.request()
             if not request.triggered:
                 binding = "airlift"
-            yield request
-            if (yield from m.airport.wait_open()):
-                binding = "airport"
+                yield request
+            binding = yield from wait_all([*conditions, m.airport.switch], binding, self.waited)
             load = min(left, airlift.seats_per_flight)
             left -= load
             airlift.flights += 1
-            if left == 0:
-                self.contingents_flown += 1
-            m.reach("first_departure", binding)
-            m.log("logistics", f"flight leaves with contingent {contingent.number}", f"{load} officers")
-            m.env.process(self._land(load, airlift.flight_days(), binding, total))
+            force.count("departed", load)
+            if force.is_lead:
+                m.reach("first_departure", binding)
+            m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers")
+            m.env.process(self._land(force, contingent, load, airlift.flight_days(), binding, left == 0))
             m.env.process(airlift.turnaround(request))
 
-    def _land(self, officers: int, flight_days: float, binding: str, total: int):
+    def _land(self, force: ContributorForce, contingent: Contingent, load: int, flight_days: float,
+              binding: str | None, last: bool):
         m = self.mission
         yield m.env.timeout(flight_days)
-        self._set_in_theatre(self.in_theatre + officers)
-        m.reach("first_arrival", binding)
-        for milestone, share in PLEDGE_SHARES.items():
-            if self.in_theatre >= share * total:
+        outgoing = contingent.outgoing
+        swapped = 0
+        if outgoing is not None and not outgoing.gone:
+            # The aircraft that brings the relief takes as many outgoing officers home.
+            swapped = min(load, outgoing.landed)
+            self._leave(force, outgoing, swapped, "rotated_out", keep_places=True)
+        use = min(contingent.reserved, load - swapped)
+        contingent.reserved -= use
+        self.reserved -= use
+        contingent.landed += load
+        force.count("landed", load, snapshot=False)
+        self._set(force, load)
+        m.log("deployment", f"{contingent.label}: flight lands",
+              f"{load} officers; {force.ledger['in_theatre']} of {force.name}'s in theatre")
+        if outgoing is None:
+            force.delivered += load
+            self.delivered += load
+        if force.is_lead:
+            m.reach("first_arrival", binding)
+            for milestone, share in LEAD_SHARES.items():
+                if force.delivered >= share * force.pledged:
+                    m.reach(milestone, binding)
+        for milestone, share in MISSION_SHARES.items():
+            if self.delivered >= share * m.scenario.mission_size_officers:
                 m.reach(milestone, binding)
-        m.log("deployment", "flight lands", f"{officers} officers; {self.in_theatre} in theatre")
+        if not last:
+            return
+        contingent.arrived = True
+        if contingent.reserved:
+            self.reserved -= contingent.reserved
+            contingent.reserved = 0
+            m.base.places_freed()
+        if force.is_lead and not self.lead_first_arrival.triggered:
+            self.lead_first_arrival.succeed()
+        if outgoing is not None:
+            if not outgoing.gone:
+                self._leave(force, outgoing, outgoing.landed, "rotated_out")
+            self.rotations += 1
+            m.reach("first_rotation", binding)
+            m.log("deployment", f"{outgoing.label} relieved by {contingent.label}")
+        m.env.process(self._tour(force, contingent))
 
-    def _set_in_theatre(self, officers: int) -> None:
+    def _tour(self, force: ContributorForce, contingent: Contingent):
+        m = self.mission
+        params = m.scenario.force
+        tour = force.tour_days.sample(force.rng)
+        ahead = params.replacement_lead_days if force.is_lead else 0.0
+        ends = m.now + tour
+        yield m.env.timeout(max(0.0, tour - ahead))
+        if contingent.gone or not m.mandate.switch.is_open() or not force.active.is_open():
+            return
+        m.env.process(self._deadline(force, contingent, ends + params.max_extension_days))
+        replacement = yield from force.prepare_replacement(contingent)
+        if not contingent.gone:
+            yield from self._send(force, replacement, None)
+
+    def _deadline(self, force: ContributorForce, contingent: Contingent, when: float):
+        m = self.mission
+        yield m.env.timeout(max(0.0, when - m.now))
+        if not contingent.gone and contingent.landed > 0:
+            m.log("deployment", f"{contingent.label} leaves unrelieved", f"{contingent.landed} officers")
+            self._leave(force, contingent, contingent.landed, "rotated_out")
+
+    def lose(self, force: ContributorForce, contingent: Contingent, officers: int) -> None:
+        """Officers of a contingent lost in theatre (injured, killed, resigned)."""
+        self._leave(force, contingent, officers, "lost")
+
+    def withdraw_all(self, force: ContributorForce | None, reason: str) -> None:
+        """Every officer of ``force`` (or of every force) leaves theatre now, and no more are sent."""
+        m = self.mission
+        for f in m.forces if force is None else [force]:
+            f.active.set(False)
+            for contingent in f.in_theatre_contingents():
+                self._leave(f, contingent, contingent.landed, "withdrawn")
+        m.log("deployment", "withdrawal", reason)
+
+    def _leave(self, force: ContributorForce, contingent: Contingent, officers: int, column: str,
+               keep_places: bool = False) -> None:
+        officers = min(officers, contingent.landed)
+        if officers <= 0:
+            return
+        contingent.landed -= officers
+        force.count(column, officers, snapshot=False)
+        self._set(force, -officers)
+        relief = contingent.relief
+        if keep_places:
+            pass
+        elif relief is not None and relief.departed and not relief.arrived:
+            # Places freed while the relief is on its way are kept for it.
+            relief.reserved += officers
+            self.reserved += officers
+        else:
+            self.mission.base.places_freed()
+        if contingent.landed == 0 and (contingent.arrived or column != "lost"):
+            contingent.gone = True
+
+    def _set(self, force: ContributorForce, delta: int) -> None:
         m = self.mission
         now = m.env.now
         self._officer_days += self.in_theatre * (now - self._last_change)
         self._last_change = now
-        self.in_theatre = officers
-        self.peak = max(self.peak, officers)
-        self.in_theatre_series.set(now, officers)
-        m.fund.officers_changed(officers)
+        self.in_theatre += delta
+        self.peak = max(self.peak, self.in_theatre)
+        self.series.set(now, self.in_theatre)
+        force.ledger["in_theatre"] += delta
+        force.peak = max(force.peak, force.ledger["in_theatre"])
+        force.series.set(now, force.ledger["in_theatre"])
+        m.ledger_snapshot(force)
+        m.fund.officers_changed(self.in_theatre)
 
     def close_books(self, horizon: float) -> None:
         """Count officer-days up to the horizon."""
@@ -109,8 +242,20 @@ class Deployment:
 
     def totals(self) -> dict[str, float]:
         """This subsystem's totals for the record."""
-        return {
+        m = self.mission
+        lead = m.forces[0]
+        totals = {
             "peak_in_theatre": float(self.peak),
+            "peak_in_theatre_lead": float(lead.peak),
             "officer_days": self._officer_days,
             "contingents_flown": float(self.contingents_flown),
+            "flights": float(sum(f.airlift.flights for f in m.forces)),
+            "rotations": float(self.rotations),
+            "officers_rotated_out": float(sum(f.ledger["rotated_out"] for f in m.forces)),
+            "officers_withdrawn": float(sum(f.ledger["withdrawn"] for f in m.forces)),
+            "airport_delay_days": self.waited.get("airport", 0.0),
+            "contributors_delivering": float(sum(1 for f in m.forces[1:] if f.ledger["landed"] > 0)),
         }
+        for force in m.forces:
+            totals[f"peak_in_theatre.{force.name}"] = float(force.peak)
+        return totals

@@ -1,8 +1,11 @@
-"""Force generation: the lead contributor selects and trains its contingents.
+"""Force generation: each contributing country's contingents, its accounts, and the lead's training.
 
-The pledge is split into contingents of ``contingent_size`` officers (the last may be smaller).
-Cohorts take training seats from a SimPy Container of ``capacity_officers`` seats, train for a
-drawn time and join the ``ready`` store, from which the deployment takes them in order of readiness.
+The lead contributor's pledge is split into contingents of ``contingent_size`` officers (the last may
+be smaller). Cohorts take seats from a SimPy Container of ``capacity_officers`` training seats,
+train for a drawn time and join the contributor's ``ready`` store. Replacements for rotation are
+trained the same way. Other contributors deliver their pledge with a drawn probability and share;
+their contingents become ready after a drawn delay from the lead's first arrival, one every
+``days_between_contingents``, and their replacements are ready when a tour ends.
 """
 
 from __future__ import annotations
@@ -12,58 +15,196 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from sim.model.conditions import Switch
+from sim.model.logistics import Airlift
+from sim.model.series import StepSeries
+from sim.record import LEDGER
+
 if TYPE_CHECKING:
+    from sim.distributions import _Dist
     from sim.model.mission import Mission
 
 
-@dataclass
+@dataclass(eq=False)
 class Contingent:
-    """Officers who are trained, flown and serve together."""
+    """Officers who are trained, flown and serve together.
+
+    Attributes:
+        number: Order of creation within its contributor (replacements continue the count).
+        contributor: The contributing country.
+        planned: Officers it was formed with.
+        landed: Officers of it in theatre now.
+        reserved: Base places held for its officers still on the way.
+        outgoing: The contingent it relieves, for a replacement.
+        relief: Its replacement, once that exists.
+        departed: True once it has been funded and sent.
+        arrived: True once its last flight has landed.
+        gone: True once it has left theatre for good.
+    """
 
     number: int
     contributor: str
-    officers: int
+    planned: int
+    landed: int = 0
+    reserved: int = 0
+    outgoing: Contingent | None = None
+    relief: Contingent | None = None
+    departed: bool = False
+    arrived: bool = False
+    gone: bool = False
+
+    @property
+    def label(self) -> str:
+        """A short name for traces: ``Kenya #3``."""
+        return f"{self.contributor} #{self.number}"
 
 
-class ForceGeneration:
-    """Training of the lead contributor's contingents.
+class ContributorForce:
+    """One contributing country: its contingents, airlift, accounts and series.
 
     Attributes:
-        contingents: Every contingent of the pledge, in order.
-        ready: Trained contingents waiting to deploy.
-        trained_officers: Officers who have finished training so far.
+        name: The country.
+        is_lead: Whether it is the lead contributor.
+        sizes: Planned sizes of its initial contingents (empty if it delivers nothing).
+        ready: Contingents ready to deploy.
+        active: Open until the contributor withdraws (a condition named ``withdrawn``).
+        ledger: Officer counts: trained, departed, landed, in_theatre, rotated_out, lost, withdrawn.
+        contingents: Every contingent formed so far.
+        series: Its officers in theatre over time.
+        delivered: Officers of its initial contingents landed so far (losses and rotations aside).
     """
 
-    def __init__(self, mission: Mission):
+    def __init__(self, mission: Mission, name: str, is_lead: bool, sizes: list[int], tour_days: _Dist):
         self.mission = mission
+        self.name = name
+        self.is_lead = is_lead
+        self.sizes = sizes
+        self.pledged = sum(sizes)
+        self.tour_days = tour_days
+        self.ready = simpy.Store(mission.env)
+        self.active = Switch(mission.env, "withdrawn", True)
+        self.airlift = Airlift(mission, name)
+        self.ledger = dict.fromkeys(LEDGER, 0)
+        self.contingents: list[Contingent] = []
+        self.series = StepSeries(0)
+        self.peak = 0
+        self.delivered = 0
+        self.rng = mission.rng("force", name)
+
+    def new_contingent(self, size: int, outgoing: Contingent | None = None) -> Contingent:
+        """Form a contingent (a replacement when ``outgoing`` is given)."""
+        contingent = Contingent(len(self.contingents) + 1, self.name, size, outgoing=outgoing)
+        self.contingents.append(contingent)
+        return contingent
+
+    def in_theatre_contingents(self) -> list[Contingent]:
+        """Contingents with officers in theatre now."""
+        return [c for c in self.contingents if c.landed > 0]
+
+    def count(self, column: str, officers: int, snapshot: bool = True) -> None:
+        """Add to a ledger column; snapshot the ledger (when tracing) unless more changes follow at once."""
+        self.ledger[column] += officers
+        if snapshot:
+            self.mission.ledger_snapshot(self)
+
+    def start(self) -> None:
+        """Start forming the initial contingents."""
+        raise NotImplementedError
+
+    def prepare_replacement(self, outgoing: Contingent):
+        """Process fragment: form and make ready a replacement for ``outgoing``; returns it."""
+        raise NotImplementedError
+
+
+class LeadForce(ContributorForce):
+    """The lead contributor, whose cohorts are trained under a limit of training seats."""
+
+    def __init__(self, mission: Mission):
         force = mission.scenario.force
-        env = mission.env
-        seats = force.training.capacity_officers
-        self.seats = simpy.Container(env, init=seats, capacity=seats)
-        self.ready = simpy.Store(env)
-        self.trained_officers = 0
         sizes = [force.contingent_size] * (force.pledged_officers // force.contingent_size)
         if force.pledged_officers % force.contingent_size:
             sizes.append(force.pledged_officers % force.contingent_size)
-        self.contingents = [Contingent(i + 1, force.lead_contributor, n) for i, n in enumerate(sizes)]
-        env.process(self._generate())
+        super().__init__(mission, force.lead_contributor, True, sizes, force.tour_days)
+        seats = force.training.capacity_officers
+        self.seats = simpy.Container(mission.env, init=seats, capacity=seats)
+
+    def start(self) -> None:
+        self.mission.env.process(self._generate())
 
     def _generate(self):
         m = self.mission
         params = m.scenario.force.training
-        rng = m.rng("force")
-        durations = [params.duration_days.sample(rng) for _ in self.contingents]
+        durations = [params.duration_days.sample(self.rng) for _ in self.sizes]
         if params.starts == "after_viable_administration":
             yield m.governance.viable
-        for contingent, duration in zip(self.contingents, durations, strict=True):
-            m.env.process(self._train(contingent, duration))
+        for size, duration in zip(self.sizes, durations, strict=True):
+            m.env.process(self._train_initial(self.new_contingent(size), duration))
+
+    def _train_initial(self, contingent: Contingent, duration: float):
+        yield from self._train(contingent, duration)
+        yield self.ready.put(contingent)
 
     def _train(self, contingent: Contingent, duration: float):
         m = self.mission
-        yield self.seats.get(contingent.officers)
-        m.log("force", f"contingent {contingent.number} starts training", f"{contingent.officers} officers")
+        yield self.seats.get(contingent.planned)
+        start = m.now
+        m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers")
         yield m.env.timeout(duration)
-        yield self.seats.put(contingent.officers)
-        self.trained_officers += contingent.officers
-        m.log("force", f"contingent {contingent.number} trained")
-        yield self.ready.put(contingent)
+        yield self.seats.put(contingent.planned)
+        self.count("trained", contingent.planned)
+        m.span("Training", start, m.now, contingent.label)
+        m.log("force", f"{contingent.label} trained")
+
+    def prepare_replacement(self, outgoing: Contingent):
+        replacement = self.new_contingent(outgoing.planned, outgoing)
+        duration = self.mission.scenario.force.training.duration_days.sample(self.rng)
+        yield from self._train(replacement, duration)
+        return replacement
+
+
+class PartnerForce(ContributorForce):
+    """Another contributing country: delivers in full, in part or not at all, after a delay."""
+
+    def __init__(self, mission: Mission, name: str):
+        params = mission.scenario.contributors[name]
+        rng = mission.rng("force", name)
+        # Draws in a fixed order so that they do not depend on the outcome.
+        delivers = rng.random() < params.delivers
+        share = params.share_delivered.sample(rng)
+        officers = int(round(params.pledged_officers * share)) if delivers else 0
+        sizes = [params.contingent_size] * (officers // params.contingent_size)
+        if officers % params.contingent_size:
+            sizes.append(officers % params.contingent_size)
+        super().__init__(mission, name, False, sizes, params.tour_days)
+        self.rng = rng
+        self.params = params
+
+    def start(self) -> None:
+        if self.sizes:
+            self.mission.env.process(self._generate())
+
+    def _generate(self):
+        m = self.mission
+        delay = self.params.delay_days.sample(self.rng)
+        gaps = [self.params.days_between_contingents.sample(self.rng) for _ in self.sizes[1:]]
+        yield m.deployment.lead_first_arrival
+        yield m.env.timeout(delay)
+        for i, size in enumerate(self.sizes):
+            if i > 0:
+                yield m.env.timeout(gaps[i - 1])
+            contingent = self.new_contingent(size)
+            self.count("trained", size)
+            m.log("force", f"{contingent.label} ready", f"{size} officers")
+            yield self.ready.put(contingent)
+
+    def prepare_replacement(self, outgoing: Contingent):
+        yield from ()  # nothing to wait for: partners prepare replacements during the tour
+        replacement = self.new_contingent(outgoing.planned, outgoing)
+        self.count("trained", replacement.planned)
+        return replacement
+
+
+def build_forces(mission: Mission) -> list[ContributorForce]:
+    """The lead contributor first, then the others in scenario order."""
+    return [LeadForce(mission), *(PartnerForce(mission, name) for name in mission.scenario.contributors)]
+

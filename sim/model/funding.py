@@ -9,10 +9,12 @@ running costs at the strength it will bring.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
 
+from sim.model.conditions import Predicate
 from sim.model.series import StepSeries
 from sim.scenario import Pledge
 
@@ -56,6 +58,7 @@ class TrustFund:
         self._last_billed = 0.0
         self._fixed_costs_since: float | None = None
         self._deposited = env.event()
+        self.arrears_changed = env.event()
 
         for name, pledge in params.pledges.items():
             env.process(self._donor(name, pledge))
@@ -78,20 +81,42 @@ class TrustFund:
         """Balance a contingent needs before it leaves: its deployment cost plus the runway."""
         return self.deployment_cost(officers) + self.runway_days * self.running_cost_per_day(in_theatre_after)
 
-    def wait_affordable(self, officers: int, in_theatre_after: int):
-        """Process fragment: wait until the fund can pay for a departure, then pay its deployment cost.
+    def affordable(self, officers: int, in_theatre_after: Callable[[], int]) -> Predicate:
+        """A condition named ``funding``: the fund can pay for a departure of ``officers``.
 
-        Returns True if it had to wait.
+        Args:
+            officers: Officers in the departing contingent.
+            in_theatre_after: Returns the strength the runway must cover once they are there.
         """
-        waited = False
-        while self.account.level < self.required_to_depart(officers, in_theatre_after):
-            waited = True
-            yield self._deposited
+        return Predicate(
+            "funding",
+            lambda: self.account.level >= self.required_to_depart(officers, in_theatre_after()),
+            lambda: self._deposited,
+        )
+
+    def holds(self, amount_usd: float) -> Predicate:
+        """A condition named ``funding``: the fund holds at least ``amount_usd``."""
+        return Predicate("funding", lambda: self.account.level >= amount_usd, lambda: self._deposited)
+
+    def pay_deployment(self, officers: int) -> None:
+        """Pay the one-off cost of deploying ``officers`` now (the caller checked it is affordable)."""
         self._spend(self.deployment_cost(officers))
         if self._fixed_costs_since is None:
             # The mission's fixed costs (headquarters, support) run from its first departure on.
             self._fixed_costs_since = self.mission.env.now
-        return waited
+
+    def pay(self, amount_usd: float) -> None:
+        """Pay a one-off cost now (the caller checked the fund holds it)."""
+        self._spend(amount_usd)
+
+    def arrears_running_days(self) -> float:
+        """Days the current stretch of arrears has lasted (0 when none)."""
+        return 0.0 if self._arrears_since is None else self.mission.env.now - self._arrears_since
+
+    @property
+    def in_arrears(self) -> bool:
+        """Whether running costs are unpaid now."""
+        return self.arrears_usd > 0
 
     def officers_changed(self, officers: int) -> None:
         """Tell the fund the strength in theatre changed now (running costs accrue per officer-day)."""
@@ -169,18 +194,26 @@ class TrustFund:
             if self.arrears_usd == 0:
                 self._arrears_since = now
                 self.mission.log("funding", "arrears begin", f"${unpaid / 1e6:.1f}M unpaid")
+                self._signal_arrears()
             self.arrears_usd += unpaid
 
     def _end_arrears(self) -> None:
         if self._arrears_since is not None:
             self.arrears_days += self.mission.env.now - self._arrears_since
+            self.mission.span("Arrears", self._arrears_since, self.mission.env.now, "running costs unpaid")
             self._arrears_since = None
             self.mission.log("funding", "arrears cleared")
+            self._signal_arrears()
+
+    def _signal_arrears(self) -> None:
+        event, self.arrears_changed = self.arrears_changed, self.mission.env.event()
+        event.succeed()
 
     def close_books(self, horizon: float) -> None:
         """Count arrears still open at the horizon."""
         if self._arrears_since is not None:
             self.arrears_days += horizon - self._arrears_since
+            self.mission.span("Arrears", self._arrears_since, horizon, "running costs unpaid")
             self._arrears_since = None
 
     def totals(self) -> dict[str, float]:

@@ -1,23 +1,31 @@
-"""Haiti's political transition: crisis, then a transitional authority, then a viable administration.
+"""Haiti's political transition, and the setbacks that put the lead contributor on hold.
 
-The lead contributor said it would act only once a viable administration is in place, so the
-``viable`` event gates the reconnaissance and every departure.
+Crisis, then a transitional authority is named, then a viable administration is installed: the lead
+contributor said it would act only then, so ``viable`` gates the reconnaissance and every departure.
+Once viable, setbacks (a government falls, a council splits) arrive at a constant rate; each closes
+the ``hold`` switch for a drawn time, during which the recon and new departures wait (as Kenya
+paused on 2024-03-12).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.model.conditions import Milestone, Switch
+
 if TYPE_CHECKING:
     from sim.model.mission import Mission
 
 
 class Governance:
-    """The transition process and the events it exposes.
+    """The transition and its setbacks.
 
     Attributes:
         authority_named: Succeeds when the transitional authority is named.
         viable: Succeeds when a viable administration is installed.
+        administration: ``viable`` as a condition named ``administration``.
+        hold: Open while the lead contributor is not on hold.
+        holds: Number of holds begun.
     """
 
     def __init__(self, mission: Mission):
@@ -25,6 +33,9 @@ class Governance:
         env = mission.env
         self.authority_named = env.event()
         self.viable = env.event()
+        self.administration = Milestone("administration", self.viable)
+        self.hold = Switch(env, "hold", True)
+        self.holds = 0
         env.process(self._transition())
 
     def _transition(self):
@@ -37,8 +48,32 @@ class Governance:
         yield m.env.timeout(to_authority)
         self.authority_named.succeed()
         m.reach("authority_named")
-        m.log("governance", "transitional authority named")
+        m.span("Governance", 0.0, m.now, "crisis: no transitional authority")
         yield m.env.timeout(to_viable)
         self.viable.succeed()
         m.reach("administration_viable")
-        m.log("governance", "viable administration installed")
+        m.span("Governance", to_authority, m.now, "transitional authority, not yet viable")
+        if params.setbacks_per_year > 0:
+            yield from self._setbacks(rng)
+
+    def _setbacks(self, rng):
+        m = self.mission
+        params = m.scenario.governance
+        mean_gap = 365.0 / params.setbacks_per_year
+        while True:
+            yield m.env.timeout(rng.exponential(mean_gap))
+            duration = params.hold_days.sample(rng)
+            if duration <= 0:
+                continue
+            self.holds += 1
+            self.hold.set(False)
+            m.log("governance", "setback: lead contributor on hold", f"for {duration:.0f} d")
+            start = m.now
+            yield m.env.timeout(duration)
+            self.hold.set(True)
+            m.span("Hold", start, m.now, "on hold after a setback")
+            m.log("governance", "hold lifted")
+
+    def totals(self, horizon: float) -> dict[str, float]:
+        """This subsystem's totals for the record."""
+        return {"holds": float(self.holds), "hold_days": self.hold.closed_days(horizon)}

@@ -10,13 +10,17 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
+from sim.model.base import Base
 from sim.model.deployment import Deployment
-from sim.model.force import ForceGeneration
+from sim.model.force import ContributorForce, build_forces
 from sim.model.funding import TrustFund
+from sim.model.gates import Gates
 from sim.model.governance import Governance
-from sim.model.logistics import Airlift, Airport
+from sim.model.logistics import Airport
+from sim.model.mandate import Mandate
+from sim.model.operations import Operations
 from sim.model.reconnaissance import Reconnaissance
-from sim.record import Record, TraceEvent
+from sim.record import LEDGER, MILESTONES, Record, TraceEvent, contributor_series
 from sim.rng import Streams
 from sim.scenario import Scenario
 
@@ -28,7 +32,7 @@ class Mission:
         scenario: The resolved scenario.
         seed: The batch seed.
         replication: The replication index; with ``seed`` it fixes every random draw.
-        trace: Whether to keep the dated event trace.
+        trace: Whether to keep the dated event trace, the timeline's spans and the ledgers.
     """
 
     def __init__(self, scenario: Scenario, seed: int, replication: int = 0, trace: bool = False):
@@ -39,15 +43,23 @@ class Mission:
         self.rng = Streams(seed, replication)
         self.milestones: dict[str, float] = {}
         self.binding: dict[str, str] = {}
+        self._milestone_events: dict[str, simpy.Event] = {}
         self._trace: list[TraceEvent] | None = [] if trace else None
+        self._spans: list[tuple[str, float, float, str]] | None = [] if trace else None
+        self._ledger: list[tuple] | None = [] if trace else None
 
+        # Order matters only in that later subsystems use the events of earlier ones.
         self.governance = Governance(self)
+        self.gates = Gates(self)
+        self.mandate = Mandate(self)
         self.reconnaissance = Reconnaissance(self)
         self.airport = Airport(self)
-        self.airlift = Airlift(self)
         self.fund = TrustFund(self)
-        self.force = ForceGeneration(self)
         self.deployment = Deployment(self)
+        self.base = Base(self)
+        self.forces = build_forces(self)
+        self.operations = Operations(self)
+        self.deployment.start()
 
     @property
     def now(self) -> float:
@@ -59,40 +71,88 @@ class Mission:
         if self._trace is not None:
             self._trace.append(TraceEvent(self.env.now, subsystem, event, details))
 
+    def span(self, lane: str, start: float, end: float, label: str) -> None:
+        """Record a span of the timeline (a no-op unless tracing)."""
+        if self._spans is not None and end > start:
+            self._spans.append((lane, start, end, label))
+
+    def ledger_snapshot(self, force: ContributorForce) -> None:
+        """Record a contributor's accounts now (a no-op unless tracing)."""
+        if self._ledger is not None:
+            self._ledger.append((self.env.now, force.name, *(force.ledger[k] for k in LEDGER)))
+
+    def milestone_event(self, name: str) -> simpy.Event:
+        """An event that succeeds when milestone ``name`` is reached."""
+        event = self._milestone_events.get(name)
+        if event is None:
+            event = self._milestone_events[name] = self.env.event()
+            if name in self.milestones:
+                event.succeed()
+        return event
+
     def reach(self, milestone: str, binding: str | None = None) -> None:
         """Mark a milestone as reached now, unless it was reached before."""
-        if milestone not in self.milestones:
-            self.milestones[milestone] = self.env.now
-            if binding is not None:
-                self.binding[milestone] = binding
-            self.log("milestone", milestone, f"binding: {binding}" if binding else "")
+        if milestone in self.milestones:
+            return
+        self.milestones[milestone] = self.env.now
+        if binding is not None:
+            self.binding[milestone] = binding
+        event = self._milestone_events.get(milestone)
+        if event is not None:
+            event.succeed()
+        self.log("milestone", MILESTONES[milestone], f"binding: {binding}" if binding else "")
 
     def run(self) -> Record:
         """Run to the horizon and return the record."""
         horizon = self.scenario.horizon_days
         self.env.run(until=horizon)
         self.fund.close_books(horizon)
-        self.airport.close_books(horizon)
         self.deployment.close_books(horizon)
+        self._close_spans(horizon)
         totals = {
             **self.deployment.totals(),
+            **self.governance.totals(horizon),
+            "recon_aborts": float(self.reconnaissance.aborts),
             **self.fund.totals(),
-            **self.airport.totals(),
-            "flights": float(self.airlift.flights),
+            **self.airport.totals(horizon),
+            **self.gates.totals(horizon),
+            **self.base.totals(),
+            **self.operations.totals(),
         }
         milestones = {k: v for k, v in self.milestones.items() if v <= horizon}
+        series = {
+            "in_theatre": self.deployment.series.arrays(),
+            "fund_balance_usd": self.fund.balance_series.arrays(),
+            "base_capacity": self.base.series.arrays(),
+        }
+        for force in self.forces:
+            series[contributor_series(force.name)] = force.series.arrays()
         return Record(
             replication=self.replication,
             seed=self.seed,
             milestones=milestones,
             binding={k: v for k, v in self.binding.items() if k in milestones},
             totals=totals,
-            series={
-                "in_theatre": self.deployment.in_theatre_series.arrays(),
-                "fund_balance_usd": self.fund.balance_series.arrays(),
-            },
+            series=series,
             trace=None if self._trace is None else tuple(self._trace),
+            intervals=None if self._spans is None else tuple(self._spans),
+            ledger=None if self._ledger is None else tuple(self._ledger),
         )
+
+    def _close_spans(self, horizon: float) -> None:
+        """Spans still open at the horizon (a hold, a closure, a gate) end there."""
+        if self._spans is None:
+            return
+        open_switches = [("Hold", self.governance.hold, "on hold after a setback"),
+                         ("Airport closed", self.airport.switch, "airport closed")]
+        open_switches += [(f"Gate: {n}", sw, "closed") for n, sw in self.gates.switches.items()]
+        for lane, switch, label in open_switches:
+            if not switch.is_open() and switch._closed_since is not None:
+                self.span(lane, switch._closed_since, horizon, label)
+        if "authority_named" not in self.milestones:
+            self.span("Governance", 0.0, horizon, "crisis: no transitional authority")
+        elif "administration_viable" not in self.milestones:
+            self.span("Governance", self.milestones["authority_named"], horizon, "transitional authority, not yet viable")
 
 
 def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: bool = False) -> Record:

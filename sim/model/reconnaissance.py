@@ -1,11 +1,15 @@
-"""The lead contributor's reconnaissance: leaves after the administration is viable, takes a drawn time.
+"""The lead contributor's reconnaissance: waits for a viable administration, no hold and its gates.
 
-No contingent departs before ``done`` succeeds.
+It leaves after a drawn lead time and takes a drawn time door to door. If a hold begins while the
+team is out, the attempt is aborted and the team tries again, with a fresh duration, once every
+condition holds again. No contingent departs before ``done`` succeeds.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from sim.model.conditions import Milestone, wait_all
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -16,11 +20,15 @@ class Reconnaissance:
 
     Attributes:
         done: Succeeds when the team is back and has reported.
+        condition: ``done`` as a condition named ``reconnaissance``.
+        aborts: Attempts aborted by a hold.
     """
 
     def __init__(self, mission: Mission):
         self.mission = mission
         self.done = mission.env.event()
+        self.condition = Milestone("reconnaissance", self.done)
+        self.aborts = 0
         mission.env.process(self._mission())
 
     def _mission(self):
@@ -28,12 +36,27 @@ class Reconnaissance:
         params = m.scenario.reconnaissance
         rng = m.rng("reconnaissance")
         lead_time = params.lead_time_days.sample(rng)
-        duration = params.duration_days.sample(rng)
-        yield m.governance.viable
+        hold = m.governance.hold
+        conditions = [m.governance.administration, hold, *m.gates.for_step("reconnaissance")]
+        binding = yield from wait_all(conditions)
         yield m.env.timeout(lead_time)
-        m.reach("recon_started")
-        m.log("reconnaissance", "team leaves", f"planned {duration:.0f} d door to door")
-        yield m.env.timeout(duration)
+        # Conditions may have changed during the preparation; the team leaves only when all hold.
+        binding = yield from wait_all(conditions, binding)
+        while True:
+            duration = params.duration_days.sample(rng)
+            m.reach("recon_started", binding)
+            m.log("reconnaissance", "team leaves", f"planned {duration:.0f} d door to door")
+            start = m.now
+            back = m.env.timeout(duration)
+            on_hold = hold.changed()
+            yield back | on_hold
+            if back.triggered and hold.is_open():
+                break
+            self.aborts += 1
+            m.span("Reconnaissance", start, m.now, "aborted by a hold")
+            m.log("reconnaissance", "aborted: a hold began while the team was out")
+            binding = yield from wait_all(conditions, "hold")
         self.done.succeed()
-        m.reach("recon_done")
+        m.span("Reconnaissance", start, m.now, "reconnaissance")
+        m.reach("recon_done", binding)
         m.log("reconnaissance", "team back and reported")

@@ -1,0 +1,87 @@
+"""Housing in theatre: officers can be sent only if the base has room for them.
+
+Capacity starts at ``initial_capacity_officers`` and grows stage by stage: construction waits for
+``starts_after`` (the reconnaissance's findings by default) and the gates of the
+``base_construction`` step; each stage is paid from the trust fund before work starts, then takes
+a drawn time. Places are held for officers from the moment they depart. A scenario with no base
+(no initial capacity, no stages) never runs out of room.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sim.model.conditions import Predicate, wait_all
+from sim.model.series import StepSeries
+
+if TYPE_CHECKING:
+    from sim.model.mission import Mission
+
+
+class Base:
+    """The mission's base.
+
+    Attributes:
+        capacity: Officers it can house now (``inf`` when no base is modelled).
+        series: Capacity over time.
+    """
+
+    def __init__(self, mission: Mission):
+        self.mission = mission
+        params = mission.scenario.base
+        self.unlimited = mission.scenario.unlimited_base
+        self.capacity = math.inf if self.unlimited else float(params.initial_capacity_officers)
+        self.series = StepSeries(0.0 if self.unlimited else self.capacity)
+        self._changed = mission.env.event()
+        if self.unlimited:
+            mission.reach("base_ready")
+        else:
+            if self.capacity > 0:
+                mission.reach("base_ready")
+            if params.stages:
+                mission.env.process(self._construction())
+
+    def room_for(self, needed: Callable[[], int]) -> Predicate:
+        """A condition named ``base``: there are free places for ``needed()`` more officers."""
+        deployment = self.mission.deployment
+        return Predicate(
+            "base",
+            lambda: self.unlimited or self.capacity - deployment.occupied >= needed(),
+            lambda: self._changed,
+        )
+
+    def places_freed(self) -> None:
+        """Tell waiters that places may have come free (officers left theatre)."""
+        event, self._changed = self._changed, self.mission.env.event()
+        event.succeed()
+
+    def _construction(self):
+        m = self.mission
+        params = m.scenario.base
+        rng = m.rng("base")
+        costs = [stage.cost_usd.sample(rng) for stage in params.stages]
+        durations = [stage.duration_days.sample(rng) for stage in params.stages]
+        if params.starts_after != "start":
+            event = m.milestone_event(params.starts_after)
+            if not event.triggered:
+                yield event
+        gates = m.gates.for_step("base_construction")
+        binding = params.starts_after
+        for i, (stage, cost, duration) in enumerate(zip(params.stages, costs, durations, strict=True), start=1):
+            binding = yield from wait_all([*gates, m.fund.holds(cost)], binding)
+            m.fund.pay(cost)
+            m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d")
+            start = m.now
+            yield m.env.timeout(duration)
+            self.capacity += stage.capacity_officers
+            self.series.set(m.now, self.capacity)
+            m.span("Base construction", start, m.now, f"stage {i}")
+            m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers")
+            m.reach("base_ready", binding)
+            self.places_freed()
+
+    def totals(self) -> dict[str, float]:
+        """This subsystem's totals for the record."""
+        return {"base_capacity_at_horizon": math.nan if self.unlimited else self.capacity}

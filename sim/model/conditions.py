@@ -1,0 +1,147 @@
+"""Conditions a step waits for, and the one way of waiting for several of them.
+
+Every precondition of a step (the viable administration, the absence of a hold, a named gate, the
+airport, money, base capacity, the mandate) is a :class:`Condition`: it can say whether it holds now
+and give an event that fires at its next change. :func:`wait_all` waits until all hold at once and
+reports the last one it had to wait for: the **binding** constraint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import simpy
+
+
+class Condition:
+    """Something that holds or does not, and can tell when that may have changed."""
+
+    name: str
+
+    def is_open(self) -> bool:
+        """Whether the condition holds now."""
+        raise NotImplementedError
+
+    def changed(self) -> simpy.Event:
+        """An event that fires at the condition's next possible change."""
+        raise NotImplementedError
+
+
+class Switch(Condition):
+    """A condition that is opened and closed explicitly (a gate, the airport, the absence of a hold).
+
+    It also keeps the total time it has been closed, up to now.
+
+    Args:
+        env: The SimPy environment.
+        name: The name reported when this switch is binding.
+        is_open: Its state at time 0.
+    """
+
+    def __init__(self, env: simpy.Environment, name: str, is_open: bool):
+        self.env = env
+        self.name = name
+        self._open = is_open
+        self._event = env.event()
+        self._closed_since: float | None = None if is_open else env.now
+        self.closed_days_before = 0.0
+        self.first_closed_days = 0.0
+        self.closures = 0 if is_open else 1
+        self.ever_opened = env.event()
+        if is_open:
+            self.ever_opened.succeed()
+
+    def is_open(self) -> bool:
+        return self._open
+
+    def changed(self) -> simpy.Event:
+        return self._event
+
+    def set(self, is_open: bool) -> None:
+        """Open or close the switch now; waiters are woken only by a real change."""
+        if is_open == self._open:
+            return
+        self._open = is_open
+        now = self.env.now
+        if is_open:
+            self.closed_days_before += now - self._closed_since
+            self._closed_since = None
+            if not self.ever_opened.triggered:
+                self.first_closed_days = self.closed_days_before
+                self.ever_opened.succeed()
+        else:
+            self._closed_since = now
+            self.closures += 1
+        # Wake everyone waiting, then arm a fresh event for the next change.
+        event, self._event = self._event, self.env.event()
+        event.succeed()
+
+    def closed_days(self, until: float) -> float:
+        """Total days closed from time 0 up to ``until``."""
+        open_stretch = 0.0 if self._closed_since is None else max(0.0, until - self._closed_since)
+        return self.closed_days_before + open_stretch
+
+
+class Milestone(Condition):
+    """A condition that holds once an event has happened (e.g. the reconnaissance is done)."""
+
+    def __init__(self, name: str, event: simpy.Event):
+        self.name = name
+        self.event = event
+
+    def is_open(self) -> bool:
+        return self.event.triggered
+
+    def changed(self) -> simpy.Event:
+        return self.event
+
+
+class Predicate(Condition):
+    """A condition computed on demand (money in the fund, room in the base).
+
+    Args:
+        name: The name reported when it is binding.
+        test: Returns whether the condition holds now.
+        changed: Returns the event that fires when the quantities ``test`` reads may have changed.
+    """
+
+    def __init__(self, name: str, test: Callable[[], bool], changed: Callable[[], simpy.Event]):
+        self.name = name
+        self._test = test
+        self._changed = changed
+
+    def is_open(self) -> bool:
+        return self._test()
+
+    def changed(self) -> simpy.Event:
+        return self._changed()
+
+
+def wait_all(conditions: Iterable[Condition], binding: str | None = None, waited: dict[str, float] | None = None):
+    """Process fragment: wait until every condition holds at the same instant.
+
+    Conditions are checked in the order given; the process waits on the first that does not hold,
+    then checks them all again, so a condition that closes while another is awaited is caught.
+
+    Args:
+        conditions: What must hold.
+        binding: The binding constraint so far (from earlier waits of the same step).
+        waited: If given, the days spent waiting on each condition are added to it, by name.
+
+    Returns:
+        The name of the last condition that made the process wait, or ``binding`` if none did.
+    """
+    conditions = list(conditions)
+    while True:
+        blocked = next((c for c in conditions if not c.is_open()), None)
+        if blocked is None:
+            return binding
+        binding = blocked.name
+        event = blocked.changed()
+        if waited is None:
+            yield event
+        else:
+            start = event.env.now
+            yield event
+            waited[blocked.name] = waited.get(blocked.name, 0.0) + event.env.now - start
+

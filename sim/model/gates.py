@@ -1,0 +1,79 @@
+"""Named preconditions (gates): UN authorisation, legal clearance, status agreements, equipment...
+
+Each gate opens once everything it names under ``after`` (other gates or milestones) is open or
+reached, plus a drawn time; a gate open at the start skips that. While open, a gate can be blocked
+again (a new court order) at a constant rate, for a drawn time. Steps of the deployment list the
+gates they need (``[steps]``); each gate is a :class:`~sim.model.conditions.Switch` named after it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.model.conditions import Switch
+from sim.scenario import Gate
+
+if TYPE_CHECKING:
+    from sim.model.mission import Mission
+
+
+class Gates:
+    """All named gates of a scenario.
+
+    Attributes:
+        switches: Gate name -> its switch.
+    """
+
+    def __init__(self, mission: Mission):
+        self.mission = mission
+        self.switches: dict[str, Switch] = {
+            name: Switch(mission.env, name, gate.open_at_start) for name, gate in mission.scenario.gates.items()
+        }
+        for name, gate in mission.scenario.gates.items():
+            mission.env.process(self._lifecycle(name, gate))
+
+    def __getitem__(self, name: str) -> Switch:
+        return self.switches[name]
+
+    def for_step(self, step: str) -> list[Switch]:
+        """The gates a step (``reconnaissance``, ``base_construction``, ``departure``) needs."""
+        return [self.switches[name] for name in getattr(self.mission.scenario.steps, step)]
+
+    def _lifecycle(self, name: str, gate: Gate):
+        m = self.mission
+        switch = self.switches[name]
+        rng = m.rng("gates", name)
+        delay = gate.opens_after_days.sample(rng)
+        if not gate.open_at_start:
+            for dep in gate.after:
+                event = self.switches[dep].ever_opened if dep in self.switches else m.milestone_event(dep)
+                if not event.triggered:
+                    yield event
+            if delay > 0:
+                yield m.env.timeout(delay)
+            switch.set(True)
+            m.log("gates", f"gate '{name}' opens")
+            m.span(f"Gate: {name}", 0.0, m.now, "not yet open")
+        if gate.blocks_per_year <= 0:
+            return
+        mean_gap = 365.0 / gate.blocks_per_year
+        while True:
+            yield m.env.timeout(rng.exponential(mean_gap))
+            duration = gate.block_days.sample(rng)
+            if duration <= 0:
+                continue
+            switch.set(False)
+            m.log("gates", f"gate '{name}' blocked", f"for {duration:.0f} d")
+            start = m.now
+            yield m.env.timeout(duration)
+            switch.set(True)
+            m.span(f"Gate: {name}", start, m.now, "blocked")
+            m.log("gates", f"gate '{name}' reopens")
+
+    def totals(self, horizon: float) -> dict[str, float]:
+        """Days any gate was blocked after first opening (summed over gates)."""
+        blocked = 0.0
+        for switch in self.switches.values():
+            if switch.ever_opened.triggered:
+                blocked += switch.closed_days(horizon) - switch.first_closed_days
+        return {"gate_blocked_days": blocked}
