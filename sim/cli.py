@@ -20,6 +20,7 @@ from sim.results import Results
 from sim.store import StoreError
 
 EXIT_USER_ERROR = 2
+DEFAULT_SEED = 20240314
 EXIT_INTERRUPTED = 130
 
 EXAMPLES = """\
@@ -28,6 +29,7 @@ examples:
   deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
   deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
   deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
+  deploysim trace scenarios/baseline.toml --replication 3
   deploysim validate scenarios/*.toml
   deploysim plot results/baseline/20260101T120000Z-seed20240314-n1000
 """
@@ -86,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
     p.add_argument("--runs", type=_positive_int, default=1000, help="replications (default 1000)")
-    p.add_argument("--seed", type=_seed, default=20240314, help="batch seed (default 20240314)")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
     p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
     p.add_argument("--out", type=Path, help="write to this folder instead of results/<scenario>/<run-id>")
     p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
@@ -99,6 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p = sub.add_parser(
+        "trace",
+        help="tell the story of one replication and draw its timeline",
+        description="Run one replication with its event trace, print its dated events (what happened, what it "
+        "waited for) and write a timeline figure. Its numbers equal row K of a batch run with the same seed.",
+        epilog="examples:\n  deploysim trace scenarios/baseline.toml\n"
+        "  deploysim trace scenarios/baseline.toml --replication 17 --seed 7\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    p.add_argument("--replication", type=int, default=0, metavar="K", help="replication index (default 0)")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value (TOML syntax); repeatable")
+    p.add_argument("--out", type=Path, help="timeline file (default results/<scenario>/traces/...png)")
+    p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
+
     p = sub.add_parser("validate", help="check scenario files without running them")
     p.add_argument("files", nargs="+", type=Path, help="scenario files (TOML)")
 
@@ -110,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``deploysim`` and ``python -m sim``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "validate": _cmd_validate, "plot": _cmd_plot}
+    handlers = {"run": _cmd_run, "trace": _cmd_trace, "validate": _cmd_validate, "plot": _cmd_plot}
     try:
         return handlers[args.command](args)
     except (ScenarioError, StoreError, UserError) as exc:
@@ -154,6 +173,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             print(f"  {path.relative_to(folder)}")
+    return 0
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    import hashlib
+    import json
+
+    from sim.model import simulate
+    from sim.story import format_story, timeline
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    if args.replication < 0:
+        raise UserError(f"--replication must be 0 or more, got {args.replication}")
+    record = simulate(scenario, seed=args.seed, replication=args.replication, trace=True)
+    print(format_story(record, scenario))
+    out = args.out
+    if out is None:
+        # The resolved scenario's digest in the name: a changed scenario never overwrites another's picture.
+        digest = hashlib.sha256(json.dumps(scenario.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        out = args.results_root / scenario.name / "traces" / f"seed{args.seed}-rep{args.replication}-{digest[:8]}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    timeline(record, scenario).savefig(partial, format="png", dpi=120)
+    partial.replace(out)
+    print(f"\nTimeline: {out}")
     return 0
 
 
@@ -212,6 +256,12 @@ def format_forecast(results: Results) -> str:
                      f"{_share_text(row.share_reached):>8}")
     lines.append("")
     lines.append(f"'after' = not reached by the horizon ({horizon}) in that share of runs.")
+    shares = results.binding_shares()
+    for milestone in ("first_arrival", "lead_100pct"):
+        rows = shares[shares["milestone"] == milestone].sort_values("share", ascending=False)
+        if len(rows):
+            parts = ", ".join(f"{r.binding} {r.share:.0%}" for r in rows.itertuples() if r.share >= 0.005)
+            lines.append(f"What held back '{MILESTONES[milestone]}' last: {parts}")
     return "\n".join(lines)
 
 

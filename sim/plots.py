@@ -1,4 +1,4 @@
-"""Figures of a batch: fan charts of the daily series and S-curves of milestone dates.
+"""Figures of a batch: fan charts of the daily series, officers by contributor, S-curves of milestone dates.
 
 Each function reads a :class:`sim.results.Results` (its bands, replications and scenario) and returns
 a fresh :class:`matplotlib.figure.Figure` built without pyplot, so nothing depends on global state or
@@ -19,7 +19,7 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.transforms import Bbox
 
-from sim.record import MILESTONES, SERIES
+from sim.record import MILESTONES, contributor_series, series_label
 from sim.results import Results, censored_quantile
 
 #: Okabe-Ito colour-blind-safe palette (yellow left out: it is unreadable as a line on white).
@@ -37,8 +37,8 @@ DEFAULT_MILESTONES: tuple[str, ...] = (
     "administration_viable",
     "recon_done",
     "first_arrival",
-    "lead_50pct",
     "lead_100pct",
+    "mission_50pct",
 )
 #: Figure size in inches.
 FIGSIZE = (9.0, 5.0)
@@ -56,12 +56,15 @@ _USD_PER_MILLION = 1e6
 def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFrame | None = None) -> Figure:
     """Fan chart of a daily series: the median with its P25-P75 and P10-P90 bands over calendar dates.
 
-    ``in_theatre`` is drawn in officers with a dashed line at the lead contributor's pledge;
-    ``fund_balance_usd`` is drawn in US$ millions.
+    Officer series are drawn with dashed reference lines: ``in_theatre`` (all contributors) with the
+    lead contributor's pledge and the planned mission strength, and with the median base capacity as
+    a dotted step line when the scenario models a base; ``in_theatre.<contributor>`` with that
+    contributor's pledge. ``fund_balance_usd`` is drawn in US$ millions.
 
     Args:
         results: The batch to draw.
-        series: ``in_theatre`` or ``fund_balance_usd``.
+        series: A series of ``results.bands``: ``in_theatre``, ``fund_balance_usd``, ``base_capacity``
+            or ``in_theatre.<contributor>``.
         observed: Optional real-world points with columns ``date`` and ``value`` (officers, or US
             dollars for the fund), drawn as dots labelled "Observed".
 
@@ -69,7 +72,7 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
         A new figure with one axes.
 
     Raises:
-        KeyError: If ``series`` is not one of :data:`sim.record.SERIES`.
+        KeyError: If ``series`` is not in ``results.bands``.
         ValueError: If ``observed`` lacks a ``date`` or ``value`` column.
     """
     band = results.series_band(series)
@@ -91,12 +94,18 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
     )
     ax.plot(dates, band["p50"] / scale, drawstyle="steps-post", color=colour, linewidth=2.2, label="Median")
 
-    if series == "in_theatre":
-        force = results.scenario.force
-        ax.axhline(
-            force.pledged_officers, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=1.5,
-            label=f"{_possessive(force.lead_contributor)} pledge ({force.pledged_officers:,})",
+    references = _reference_lines(results, series)
+    for (label, officers), line_colour in zip(references, (OKABE_ITO["vermillion"], OKABE_ITO["reddish_purple"]),
+                                              strict=False):
+        ax.axhline(officers, color=line_colour, linestyle="--", linewidth=1.5, label=label)
+    high_marks = [officers for _, officers in references]
+    if series == "in_theatre" and not results.scenario.unlimited_base:
+        capacity = results.series_band("base_capacity")
+        ax.plot(
+            capacity["date"], capacity["p50"], drawstyle="steps-post", color=OKABE_ITO["bluish_green"],
+            linestyle=":", linewidth=1.4, label="Base capacity (median)",
         )
+        high_marks.append(float(capacity["p50"].max()))
     observed_dates = pd.to_datetime(observed["date"]) if observed is not None else None
     if observed is not None:
         ax.plot(
@@ -105,18 +114,68 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
             markeredgecolor=OKABE_ITO["black"], markeredgewidth=0.8, zorder=5, label="Observed",
         )
 
-    ax.set_ylabel("Trust-fund balance (US$ M)" if is_fund else SERIES[series], fontsize=_LABEL_SIZE)
+    ax.set_ylabel("Trust-fund balance (US$ M)" if is_fund else series_label(series), fontsize=_LABEL_SIZE)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
     low = min(0.0, float(band["p10"].min()) / scale)
-    high = max(float(band["p90"].max()) / scale, 0.0)
-    if series == "in_theatre":
-        high = max(high, results.scenario.force.pledged_officers)
+    high = max(float(band["p90"].max()) / scale, 0.0, *high_marks)
     span = high - low or 1.0
     # A little room below the lowest value keeps a median stuck at zero visible above the axis line.
     ax.set_ylim(low - 0.015 * span, high + 0.08 * span)
     _date_axis(ax, results, observed_dates)
-    ax.set_title(_title(SERIES[series], results), fontsize=_TITLE_SIZE, loc="left")
+    ax.set_title(_title(series_label(series), results), fontsize=_TITLE_SIZE, loc="left")
     ax.legend(loc="best", fontsize=_LEGEND_SIZE, framealpha=0.9)
+    return fig
+
+
+def contributors_chart(results: Results) -> Figure:
+    """Median officers in theatre over calendar dates, one line per contributor, plus the total's median.
+
+    The median of the total is not the sum of the contributors' medians: a partner that delivers in
+    fewer than half the runs has a median of zero, so each partner's legend entry says in what share
+    of runs any of its officers were in theatre.
+
+    Args:
+        results: The batch to draw.
+
+    Returns:
+        A new figure with one axes. The line of series ``s`` (``in_theatre`` or
+        ``in_theatre.<contributor>``) has gid ``s``.
+    """
+    scenario = results.scenario
+    lead = scenario.force.lead_contributor
+    colours = [c for name, c in OKABE_ITO.items() if name != "black"]
+    styles = ("-", "--", "-.")
+
+    fig, ax = _new_figure()
+    for i, name in enumerate([lead, *scenario.contributors]):
+        series = contributor_series(name)
+        band = results.series_band(series)
+        label = name
+        peak = f"peak_{series}"
+        if name != lead and peak in results.replications:
+            share = float((results.replications[peak] > 0).mean())
+            label += f" ({share:.0%} of runs{'; median 0' if not band['p50'].any() else ''})"
+        ax.plot(
+            band["date"], band["p50"], drawstyle="steps-post", color=colours[i % len(colours)],
+            linestyle=styles[(i // len(colours)) % len(styles)], linewidth=1.8, label=label, gid=series,
+        )
+    total = results.series_band("in_theatre")
+    ax.plot(
+        total["date"], total["p50"], drawstyle="steps-post", color=OKABE_ITO["black"], linewidth=2.4,
+        label="All contributors (median of the total)", gid="in_theatre", zorder=3,
+    )
+    ax.set_ylabel("Officers in theatre (median)", fontsize=_LABEL_SIZE)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
+    high = max(float(total["p50"].max()), 1.0)
+    ax.set_ylim(-0.015 * high, 1.08 * high)
+    _date_axis(ax, results)
+    ax.set_title(_title("Officers in theatre by contributor", results), fontsize=_TITLE_SIZE, loc="left")
+    # Below the axes: the lines fill every corner of a long horizon.
+    fig.legend(
+        *ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=_LEGEND_SIZE, frameon=False,
+        title="In brackets: share of runs in which any of a partner's officers reached theatre",
+        title_fontsize=_NOTE_SIZE,
+    )
     return fig
 
 
@@ -211,6 +270,7 @@ FIGURES: dict[str, Callable[[Results], Figure]] = {
     "fan_in_theatre.png": fan_chart,
     "milestones_scurve.png": milestone_scurves,
     "fund_balance.png": fund_fan,
+    "in_theatre_by_contributor.png": contributors_chart,
 }
 
 
@@ -241,6 +301,23 @@ def _date_axis(ax: Axes, results: Results, also: pd.Series | None = None) -> Non
 def _title(subject: str, results: Results) -> str:
     start = results.scenario.start_date
     return f"{subject}: scenario '{results.name}', {results.runs:,} runs from {start.day} {start:%b %Y}"
+
+
+def _reference_lines(results: Results, series: str) -> list[tuple[str, float]]:
+    """Labelled officer counts an officer series is measured against: pledges and the planned strength."""
+    scenario = results.scenario
+    force = scenario.force
+    lead_pledge = (f"{_possessive(force.lead_contributor)} pledge ({force.pledged_officers:,})", force.pledged_officers)
+    if series == "in_theatre":
+        planned = scenario.mission_size_officers
+        return [lead_pledge, (f"Planned mission strength ({planned:,})", planned)]
+    if series == contributor_series(force.lead_contributor):
+        return [lead_pledge]
+    name = series.removeprefix("in_theatre.")
+    if series.startswith("in_theatre.") and name in scenario.contributors:
+        pledged = scenario.contributors[name].pledged_officers
+        return [(f"{_possessive(name)} pledge ({pledged:,})", pledged)]
+    return []
 
 
 def _possessive(name: str) -> str:
@@ -298,4 +375,13 @@ def _move(note: Annotation, offset: tuple[float, float]) -> Bbox:
     return note.get_window_extent()
 
 
-__all__ = ["DEFAULT_MILESTONES", "FIGSIZE", "FIGURES", "OKABE_ITO", "fan_chart", "fund_fan", "milestone_scurves"]
+__all__ = [
+    "DEFAULT_MILESTONES",
+    "FIGSIZE",
+    "FIGURES",
+    "OKABE_ITO",
+    "contributors_chart",
+    "fan_chart",
+    "fund_fan",
+    "milestone_scurves",
+]

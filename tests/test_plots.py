@@ -12,10 +12,12 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
 from sim import MILESTONES, derive, load_scenario, run
-from sim.plots import DEFAULT_MILESTONES, FIGURES, fan_chart, fund_fan, milestone_scurves
+from sim.plots import DEFAULT_MILESTONES, FIGURES, contributors_chart, fan_chart, fund_fan, milestone_scurves
+from sim.record import series_label
 from sim.results import Results, censored_quantile
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
+DETERMINISTIC = Path(__file__).resolve().parent / "data" / "deterministic.toml"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,12 @@ def stalled() -> Results:
         load_scenario(BASELINE), {"horizon_days": 365, "governance.viable_administration_days": 10000}
     )
     return run(scenario, runs=40, seed=3)
+
+
+@pytest.fixture(scope="module")
+def no_base() -> Results:
+    """A scenario that models no base (housing never binds) and has no partner contributors."""
+    return run(load_scenario(DETERMINISTIC), runs=2, seed=3)
 
 
 def _line(fig: Figure, label: str):
@@ -65,6 +73,7 @@ def test_registry_names_the_cli_files() -> None:
         "fan_in_theatre.png": fan_chart,
         "milestones_scurve.png": milestone_scurves,
         "fund_balance.png": fund_fan,
+        "in_theatre_by_contributor.png": contributors_chart,
     }
 
 
@@ -75,12 +84,65 @@ def test_fan_chart_median_is_the_p50_band(results) -> None:
     np.testing.assert_array_equal(date2num(median.get_xdata()), date2num(band["date"]))
 
 
-def test_fan_chart_draws_the_pledge_as_a_dashed_line(results) -> None:
+def test_fan_chart_draws_the_pledge_and_the_planned_strength_as_dashed_lines(results) -> None:
     fig = fan_chart(results)
     pledge = _line(fig, "Kenya's pledge (1,000)")
-    assert pledge.get_linestyle() == "--"
-    assert set(pledge.get_ydata()) == {1000}
-    assert fig.axes[0].get_ylabel() == "Officers in theatre"
+    planned = _line(fig, "Planned mission strength (2,500)")
+    for line, officers in ((pledge, 1000), (planned, results.scenario.mission_size_officers)):
+        assert line.get_linestyle() == "--"
+        assert set(line.get_ydata()) == {officers}
+    assert fig.axes[0].get_ylabel() == series_label("in_theatre") == "Officers in theatre, all contributors"
+    assert fig.axes[0].get_ylim()[1] > 2500
+
+
+def test_fan_chart_draws_the_median_base_capacity_when_a_base_is_modelled(results, no_base) -> None:
+    assert not results.scenario.unlimited_base
+    capacity = _line(fan_chart(results), "Base capacity (median)")
+    assert capacity.get_linestyle() == ":"
+    assert capacity.get_drawstyle() == "steps-post"
+    np.testing.assert_array_equal(capacity.get_ydata(), results.series_band("base_capacity")["p50"].to_numpy())
+
+    assert no_base.scenario.unlimited_base
+    labels = [line.get_label() for line in fan_chart(no_base).axes[0].get_lines()]
+    assert "Base capacity (median)" not in labels
+    assert "Kenya's pledge (1,000)" in labels
+
+
+def test_a_contributor_fan_chart_draws_only_that_contributor_s_pledge(results) -> None:
+    def references(fig: Figure) -> list[str]:
+        return [line.get_label() for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
+
+    kenya = fan_chart(results, "in_theatre.Kenya")
+    assert references(kenya) == ["Kenya's pledge (1,000)"]
+    assert kenya.axes[0].get_ylabel() == series_label("in_theatre.Kenya")
+    benin = fan_chart(results, "in_theatre.benin")
+    assert references(benin) == ["benin's pledge (1,500)"]
+    assert set(_line(benin, "benin's pledge (1,500)").get_ydata()) == {
+        results.scenario.contributors["benin"].pledged_officers
+    }
+    assert "Base capacity (median)" not in [line.get_label() for line in benin.axes[0].get_lines()]
+    np.testing.assert_array_equal(
+        _line(benin, "Median").get_ydata(), results.series_band("in_theatre.benin")["p50"].to_numpy()
+    )
+
+
+def test_contributors_chart_draws_each_contributor_s_median_and_the_total_s(results) -> None:
+    fig = contributors_chart(results)
+    scenario = results.scenario
+    names = ["in_theatre", *(f"in_theatre.{c}" for c in [scenario.force.lead_contributor, *scenario.contributors])]
+    for name in names:
+        (line,) = _by_gid(fig, name)
+        band = results.series_band(name)
+        np.testing.assert_array_equal(line.get_ydata(), band["p50"].to_numpy())
+        np.testing.assert_array_equal(date2num(line.get_xdata()), date2num(band["date"]))
+        assert line.get_drawstyle() == "steps-post"
+    colours = [_by_gid(fig, name)[0].get_color() for name in names]
+    assert len(set(colours)) == len(colours)
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert labels[0] == "Kenya"
+    share = float((results.replications["peak_in_theatre.benin"] > 0).mean())
+    assert labels[1].startswith(f"benin ({share:.0%} of runs")
+    assert labels[-1].startswith("All contributors")
 
 
 def test_fan_chart_labels_both_bands(results) -> None:
@@ -180,7 +242,12 @@ def test_date_notes_do_not_overlap(results) -> None:
     notes = [text for text in fig.axes[0].texts if text.get_gid()]
     boxes = [note.get_window_extent() for note in notes]
     frame = fig.axes[0].get_window_extent()
-    assert len(notes) == 2 * len(DEFAULT_MILESTONES)
+    # One note per quantile a milestone reaches (a P80 needs at least 80% of runs to reach it).
+    expected = sum(
+        not np.isnan(censored_quantile(results.milestone_days(m), q)) for m in DEFAULT_MILESTONES for q in (0.5, 0.8)
+    )
+    assert expected >= len(DEFAULT_MILESTONES)
+    assert len(notes) == expected
     for i, box in enumerate(boxes):
         assert frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
         assert not any(box.overlaps(other) for other in boxes[i + 1 :])

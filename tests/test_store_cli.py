@@ -136,3 +136,23 @@ def test_help_shows_examples() -> None:
     proc = subprocess.run([sys.executable, "-m", "sim", "run", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
     assert "examples:" in proc.stdout and "--set" in proc.stdout
+
+
+def test_trace_agrees_with_the_batch_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = load_scenario(BASELINE)
+    batch = run(scenario, runs=8, seed=21).replications
+    out = tmp_path / "timeline.png"
+    assert main(["trace", str(BASELINE), "--replication", "5", "--seed", "21", "--out", str(out)]) == 0
+    story = capsys.readouterr().out
+    assert out.is_file() and out.stat().st_size > 10_000
+    row = batch.iloc[5]
+    for milestone in ("administration_viable", "recon_done", "first_arrival"):
+        day = row[f"{milestone}_day"]
+        if not pd.isna(day):
+            assert scenario.date_of(day).isoformat() in story, milestone
+    from sim import simulate
+
+    traced = simulate(scenario, seed=21, replication=5, trace=True).row()
+    for key, value in traced.items():
+        if isinstance(value, float):
+            assert value == pytest.approx(row[key], nan_ok=True), key
