@@ -128,9 +128,10 @@ class Record:
         replication: Index within the batch.
         seed: The batch seed.
         milestones: Day each milestone was reached, NaN if not by the horizon.
-        binding: For milestones reached by a contingent's arrival, the last constraint that held
-            that contingent back (``training``, ``administration``, ``reconnaissance``, ``funding``,
-            ``airlift``, ``airport``), or ``none`` if nothing made it wait.
+        binding: For the milestones in :data:`GATED_MILESTONES`, the last condition that made the step
+            reaching it wait (``training``, ``administration``, ``reconnaissance``, ``hold``, ``mandate``,
+            a gate's name, ``funding``, ``base``, ``airlift``, ``airport``...); absent (None in the
+            row) when nothing made it wait.
         totals: Named totals (see :data:`TOTALS`).
         series: Step series as ``(days, values)``: each value holds from its day until the next.
         trace: The dated events, when the replication was run with ``trace=True``.

@@ -183,7 +183,7 @@ class Results:
         ]
 
     def series_band(self, series: str) -> pd.DataFrame:
-        """The daily bands of one series (``in_theatre`` or ``fund_balance_usd``)."""
+        """The daily bands of one series (``in_theatre``, ``in_theatre.<country>``, ``fund_balance_usd``...)."""
         known = list(dict.fromkeys(self.bands["series"]))
         if series not in known:
             raise KeyError(f"unknown series {series!r}; known: {', '.join(known)}")

@@ -73,11 +73,11 @@ class Base:
             binding = yield from wait_all([*gates, m.fund.holds(cost)], binding)
             m.fund.pay(cost)
             m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d")
-            start = m.now
+            span = m.begin_span("Base construction", f"stage {i}")
             yield m.env.timeout(duration)
             self.capacity += stage.capacity_officers
             self.series.set(m.now, self.capacity)
-            m.span("Base construction", start, m.now, f"stage {i}")
+            m.end_span(span)
             m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers")
             m.reach("base_ready", binding)
             self.places_freed()

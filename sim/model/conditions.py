@@ -117,7 +117,12 @@ class Predicate(Condition):
         return self._changed()
 
 
-def wait_all(conditions: Iterable[Condition], binding: str | None = None, waited: dict[str, float] | None = None):
+def wait_all(
+    conditions: Iterable[Condition],
+    binding: str | None = None,
+    waited: dict[str, float] | None = None,
+    log: Callable[[str], None] | None = None,
+):
     """Process fragment: wait until every condition holds at the same instant.
 
     Conditions are checked in the order given; the process waits on the first that does not hold,
@@ -127,6 +132,7 @@ def wait_all(conditions: Iterable[Condition], binding: str | None = None, waited
         conditions: What must hold.
         binding: The binding constraint so far (from earlier waits of the same step).
         waited: If given, the days spent waiting on each condition are added to it, by name.
+        log: If given, called with a condition's name each time the wait turns to a new condition.
 
     Returns:
         The name of the last condition that made the process wait, or ``binding`` if none did.
@@ -136,6 +142,8 @@ def wait_all(conditions: Iterable[Condition], binding: str | None = None, waited
         blocked = next((c for c in conditions if not c.is_open()), None)
         if blocked is None:
             return binding
+        if log is not None and blocked.name != binding:
+            log(blocked.name)
         binding = blocked.name
         event = blocked.changed()
         if waited is None:

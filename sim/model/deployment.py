@@ -36,6 +36,7 @@ class Deployment:
         in_theatre: Officers in theatre now, all contributors.
         delivered: Officers of initial (not replacement) contingents landed so far, all contributors.
         reserved: Base places held for officers on their way.
+        lead_waiting: Officers of the lead's contingents ready and waiting to leave.
         lead_first_arrival: Succeeds when the lead contributor's first contingent has landed.
         series: ``in_theatre`` over time.
     """
@@ -50,6 +51,7 @@ class Deployment:
         self.rotations = 0
         self.series = StepSeries(0)
         self.lead_first_arrival = mission.env.event()
+        self.lead_waiting = 0
         self.waited: dict[str, float] = {}
         self._officer_days = 0.0
         self._last_change = 0.0
@@ -76,9 +78,10 @@ class Deployment:
         return [*first, m.mandate.switch, *m.gates.for_step("departure"), force.active]
 
     def _rollout(self, force: ContributorForce):
+        waiting_for = "training" if force.is_lead else "partner readiness"
         for _ in force.sizes:
             get = force.ready.get()
-            binding = None if get.triggered else "training"
+            binding = None if get.triggered else waiting_for
             contingent = yield get
             yield from self._send(force, contingent, binding)
 
@@ -88,19 +91,35 @@ class Deployment:
         handed_over = outgoing.landed if outgoing is not None and not outgoing.gone else 0
         return max(0, contingent.planned - handed_over)
 
+    def _lead_claim(self, force: ContributorForce) -> int:
+        """Officers of the lead's contingents waiting to leave; their places and money come before a partner's."""
+        return 0 if force.is_lead else self.lead_waiting
+
     def _send(self, force: ContributorForce, contingent: Contingent, binding: str | None):
         m = self.mission
+        fund = m.fund
         conditions = self.conditions(force)
-        money = m.fund.affordable(contingent.planned, lambda: self.occupied + self._needed(contingent))
-        room = m.base.room_for(lambda: self._needed(contingent))
-        binding = yield from wait_all([*conditions, money, room], binding)
-        m.fund.pay_deployment(contingent.planned)
+        if force.is_lead:
+            self.lead_waiting += contingent.planned
+        if contingent.outgoing is not None:
+            # Relieving a contingent adds no running costs, so a replacement needs only its deployment cost.
+            money = fund.holds(lambda: fund.deployment_cost(contingent.planned + self._lead_claim(force)))
+        else:
+            money = fund.affordable(
+                contingent.planned,
+                lambda: self.occupied + self._needed(contingent) + self._lead_claim(force),
+                extra_usd=lambda: fund.deployment_cost(self._lead_claim(force)),
+            )
+        room = m.base.room_for(lambda: self._needed(contingent) + self._lead_claim(force))
+        binding = yield from wait_all([*conditions, money, room], binding, log=self._waiting_log(contingent))
+        fund.pay_deployment(contingent.planned)
+        if force.is_lead:
+            self.lead_waiting -= contingent.planned
         contingent.reserved = self._needed(contingent)
         self.reserved += contingent.reserved
         contingent.departed = True
         if contingent.outgoing is not None:
             contingent.outgoing.relief = contingent
-        self.contingents_flown += 1
         m.log("funding", f"{contingent.label} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M")
 
         airlift = force.airlift
@@ -110,8 +129,11 @@ class Deployment:
             if not request.triggered:
                 binding = "airlift"
                 yield request
-            binding = yield from wait_all([*conditions, m.airport.switch], binding, self.waited)
+            binding = yield from wait_all([*conditions, m.airport.switch], binding, self.waited,
+                                          log=self._waiting_log(contingent))
             load = min(left, airlift.seats_per_flight)
+            if left == contingent.planned:
+                self.contingents_flown += 1
             left -= load
             airlift.flights += 1
             force.count("departed", load)
@@ -120,6 +142,15 @@ class Deployment:
             m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers")
             m.env.process(self._land(force, contingent, load, airlift.flight_days(), binding, left == 0))
             m.env.process(airlift.turnaround(request))
+
+    def _waiting_log(self, contingent: Contingent):
+        """A callback for :func:`wait_all` that tells the trace what a contingent is waiting for."""
+        mission = self.mission
+
+        def log(condition: str) -> None:
+            mission.log("deployment", f"{contingent.label} waits", f"for {condition}")
+
+        return log
 
     def _land(self, force: ContributorForce, contingent: Contingent, load: int, flight_days: float,
               binding: str | None, last: bool):
@@ -130,6 +161,7 @@ class Deployment:
         if outgoing is not None and not outgoing.gone:
             # The aircraft that brings the relief takes as many outgoing officers home.
             swapped = min(load, outgoing.landed)
+            outgoing.relieved = True
             self._leave(force, outgoing, swapped, "rotated_out", keep_places=True)
         use = min(contingent.reserved, load - swapped)
         contingent.reserved -= use
@@ -150,6 +182,10 @@ class Deployment:
         for milestone, share in MISSION_SHARES.items():
             if self.delivered >= share * m.scenario.mission_size_officers:
                 m.reach(milestone, binding)
+        if not force.active.is_open():
+            # The contributor withdrew while this flight was in the air: its officers leave as they land.
+            m.log("deployment", f"{contingent.label} withdrawn on landing", f"{contingent.landed} officers")
+            self._leave(force, contingent, contingent.landed, "withdrawn")
         if not last:
             return
         contingent.arrived = True
@@ -157,9 +193,11 @@ class Deployment:
             self.reserved -= contingent.reserved
             contingent.reserved = 0
             m.base.places_freed()
+            m.fund.strength_fell()
         if force.is_lead and not self.lead_first_arrival.triggered:
             self.lead_first_arrival.succeed()
-        if outgoing is not None:
+        # A relief that lands after its outgoing contingent has gone (unrelieved, or lost) relieves no one.
+        if outgoing is not None and outgoing.relieved:
             if not outgoing.gone:
                 self._leave(force, outgoing, outgoing.landed, "rotated_out")
             self.rotations += 1
@@ -178,6 +216,9 @@ class Deployment:
             return
         m.env.process(self._deadline(force, contingent, ends + params.max_extension_days))
         replacement = yield from force.prepare_replacement(contingent)
+        if m.now < ends:
+            # Trained early: the replacement leaves when the tour it relieves is over.
+            yield m.env.timeout(ends - m.now)
         if not contingent.gone:
             yield from self._send(force, replacement, None)
 
@@ -197,8 +238,17 @@ class Deployment:
         m = self.mission
         for f in m.forces if force is None else [force]:
             f.active.set(False)
+            if f.is_lead:
+                self.lead_waiting = 0
+            for contingent in f.contingents:
+                if contingent.reserved:
+                    # Places held for officers who will now never serve come free.
+                    self.reserved -= contingent.reserved
+                    contingent.reserved = 0
             for contingent in f.in_theatre_contingents():
                 self._leave(f, contingent, contingent.landed, "withdrawn")
+        m.base.places_freed()
+        m.fund.strength_fell()
         m.log("deployment", "withdrawal", reason)
 
     def _leave(self, force: ContributorForce, contingent: Contingent, officers: int, column: str,
@@ -218,6 +268,8 @@ class Deployment:
             self.reserved += officers
         else:
             self.mission.base.places_freed()
+            # The runway a waiting departure needs covers the strength after it, which has just fallen.
+            self.mission.fund.strength_fell()
         if contingent.landed == 0 and (contingent.arrived or column != "lost"):
             contingent.gone = True
 

@@ -37,6 +37,7 @@ class Contingent:
         reserved: Base places held for its officers still on the way.
         outgoing: The contingent it relieves, for a replacement.
         relief: Its replacement, once that exists.
+        relieved: True once a flight of its relief has landed while it was still in theatre.
         departed: True once it has been funded and sent.
         arrived: True once its last flight has landed.
         gone: True once it has left theatre for good.
@@ -49,6 +50,7 @@ class Contingent:
     reserved: int = 0
     outgoing: Contingent | None = None
     relief: Contingent | None = None
+    relieved: bool = False
     departed: bool = False
     arrived: bool = False
     gone: bool = False
@@ -147,12 +149,12 @@ class LeadForce(ContributorForce):
     def _train(self, contingent: Contingent, duration: float):
         m = self.mission
         yield self.seats.get(contingent.planned)
-        start = m.now
+        span = m.begin_span("Training", contingent.label)
         m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers")
         yield m.env.timeout(duration)
         yield self.seats.put(contingent.planned)
         self.count("trained", contingent.planned)
-        m.span("Training", start, m.now, contingent.label)
+        m.end_span(span)
         m.log("force", f"{contingent.label} trained")
 
     def prepare_replacement(self, outgoing: Contingent):
@@ -201,6 +203,7 @@ class PartnerForce(ContributorForce):
         yield from ()  # nothing to wait for: partners prepare replacements during the tour
         replacement = self.new_contingent(outgoing.planned, outgoing)
         self.count("trained", replacement.planned)
+        self.mission.log("force", f"{replacement.label} ready", f"to relieve {outgoing.label}")
         return replacement
 
 

@@ -81,22 +81,25 @@ class TrustFund:
         """Balance a contingent needs before it leaves: its deployment cost plus the runway."""
         return self.deployment_cost(officers) + self.runway_days * self.running_cost_per_day(in_theatre_after)
 
-    def affordable(self, officers: int, in_theatre_after: Callable[[], int]) -> Predicate:
+    def affordable(self, officers: int, in_theatre_after: Callable[[], int],
+                   extra_usd: Callable[[], float] = lambda: 0.0) -> Predicate:
         """A condition named ``funding``: the fund can pay for a departure of ``officers``.
 
         Args:
             officers: Officers in the departing contingent.
             in_theatre_after: Returns the strength the runway must cover once they are there.
+            extra_usd: Returns money that must stay in the fund beyond that (e.g. kept for the lead).
         """
         return Predicate(
             "funding",
-            lambda: self.account.level >= self.required_to_depart(officers, in_theatre_after()),
+            lambda: self.account.level >= self.required_to_depart(officers, in_theatre_after()) + extra_usd(),
             lambda: self._deposited,
         )
 
-    def holds(self, amount_usd: float) -> Predicate:
-        """A condition named ``funding``: the fund holds at least ``amount_usd``."""
-        return Predicate("funding", lambda: self.account.level >= amount_usd, lambda: self._deposited)
+    def holds(self, amount_usd: float | Callable[[], float]) -> Predicate:
+        """A condition named ``funding``: the fund holds at least ``amount_usd`` (a number or a callable)."""
+        amount = amount_usd if callable(amount_usd) else (lambda: amount_usd)
+        return Predicate("funding", lambda: self.account.level >= amount(), lambda: self._deposited)
 
     def pay_deployment(self, officers: int) -> None:
         """Pay the one-off cost of deploying ``officers`` now (the caller checked it is affordable)."""
@@ -104,6 +107,10 @@ class TrustFund:
         if self._fixed_costs_since is None:
             # The mission's fixed costs (headquarters, support) run from its first departure on.
             self._fixed_costs_since = self.mission.env.now
+
+    def strength_fell(self) -> None:
+        """Tell waiters that officers left theatre, so the runway a departure needs may have shrunk."""
+        self._wake()
 
     def pay(self, amount_usd: float) -> None:
         """Pay a one-off cost now (the caller checked the fund holds it)."""
@@ -159,7 +166,10 @@ class TrustFund:
                 self.arrears_usd = 0.0
                 self._end_arrears()
         self._record_balance()
-        # Wake everyone waiting for money, then arm a fresh event for the next deposit.
+        self._wake()
+
+    def _wake(self) -> None:
+        # Wake everyone waiting for money, then arm a fresh event for the next change.
         event, self._deposited = self._deposited, self.mission.env.event()
         event.succeed()
 

@@ -47,8 +47,8 @@ class Mandate:
             m.reach("mandate_lapsed")
             m.log("mandate", "mandate lapses", "no renewal; the force draws down")
             drawdown = params.drawdown_days.sample(rng)
-            start = m.now
+            span = m.begin_span("Mandate lapsed", "drawdown")
             yield m.env.timeout(drawdown)
-            m.span("Mandate lapsed", start, m.now, "drawdown")
+            m.end_span(span)
             m.deployment.withdraw_all(None, "mandate lapsed")
             return

@@ -47,6 +47,8 @@ class Mission:
         self._trace: list[TraceEvent] | None = [] if trace else None
         self._spans: list[tuple[str, float, float, str]] | None = [] if trace else None
         self._ledger: list[tuple] | None = [] if trace else None
+        self._open_spans: dict[int, tuple[str, float, str]] = {}
+        self._span_count = 0
 
         # Order matters only in that later subsystems use the events of earlier ones.
         self.governance = Governance(self)
@@ -76,6 +78,19 @@ class Mission:
         if self._spans is not None and end > start:
             self._spans.append((lane, start, end, label))
 
+    def begin_span(self, lane: str, label: str) -> int:
+        """Open a timeline span now; :meth:`end_span` closes it (the horizon closes any left open)."""
+        self._span_count += 1
+        if self._spans is not None:
+            self._open_spans[self._span_count] = (lane, self.env.now, label)
+        return self._span_count
+
+    def end_span(self, token: int, label: str | None = None) -> None:
+        """Close a span opened by :meth:`begin_span`, optionally relabelling it."""
+        opened = self._open_spans.pop(token, None)
+        if opened is not None:
+            self.span(opened[0], opened[1], self.env.now, opened[2] if label is None else label)
+
     def ledger_snapshot(self, force: ContributorForce) -> None:
         """Record a contributor's accounts now (a no-op unless tracing)."""
         if self._ledger is not None:
@@ -94,7 +109,7 @@ class Mission:
         """Mark a milestone as reached now, unless it was reached before."""
         if milestone in self.milestones:
             return
-        self.milestones[milestone] = self.env.now
+        self.milestones[milestone] = float(self.env.now)
         if binding is not None:
             self.binding[milestone] = binding
         event = self._milestone_events.get(milestone)
@@ -143,6 +158,9 @@ class Mission:
         """Spans still open at the horizon (a hold, a closure, a gate) end there."""
         if self._spans is None:
             return
+        for lane, start, label in self._open_spans.values():
+            self.span(lane, start, horizon, f"{label} (under way at the horizon)")
+        self._open_spans.clear()
         open_switches = [("Hold", self.governance.hold, "on hold after a setback"),
                          ("Airport closed", self.airport.switch, "airport closed")]
         open_switches += [(f"Gate: {n}", sw, "closed") for n, sw in self.gates.switches.items()]
@@ -152,7 +170,8 @@ class Mission:
         if "authority_named" not in self.milestones:
             self.span("Governance", 0.0, horizon, "crisis: no transitional authority")
         elif "administration_viable" not in self.milestones:
-            self.span("Governance", self.milestones["authority_named"], horizon, "transitional authority, not yet viable")
+            named = self.milestones["authority_named"]
+            self.span("Governance", named, horizon, "transitional authority, not yet viable")
 
 
 def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: bool = False) -> Record:

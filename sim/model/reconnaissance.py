@@ -46,17 +46,17 @@ class Reconnaissance:
             duration = params.duration_days.sample(rng)
             m.reach("recon_started", binding)
             m.log("reconnaissance", "team leaves", f"planned {duration:.0f} d door to door")
-            start = m.now
+            span = m.begin_span("Reconnaissance", "reconnaissance")
             back = m.env.timeout(duration)
             on_hold = hold.changed()
             yield back | on_hold
             if back.triggered and hold.is_open():
+                m.end_span(span)
                 break
             self.aborts += 1
-            m.span("Reconnaissance", start, m.now, "aborted by a hold")
+            m.end_span(span, "aborted by a hold")
             m.log("reconnaissance", "aborted: a hold began while the team was out")
             binding = yield from wait_all(conditions, "hold")
         self.done.succeed()
-        m.span("Reconnaissance", start, m.now, "reconnaissance")
-        m.reach("recon_done", binding)
         m.log("reconnaissance", "team back and reported")
+        m.reach("recon_done", binding)
