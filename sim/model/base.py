@@ -2,9 +2,9 @@
 
 Capacity starts at ``initial_capacity_officers`` and grows stage by stage: construction waits for
 ``starts_after`` (the reconnaissance's findings by default) and the gates of the
-``base_construction`` step; each stage is paid from the trust fund before work starts, then takes
-a drawn time. Places are held for officers from the moment they depart. A scenario with no base
-(no initial capacity, no stages) never runs out of room.
+``base_construction`` step, and stops if the mandate lapses; each stage is paid from the trust
+fund before work starts, then takes a drawn time. Places are held for officers from the moment
+they depart. A scenario with no base (no initial capacity, no stages) never runs out of room.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Base:
         gates = m.gates.for_step("base_construction")
         binding = params.starts_after
         for i, (stage, cost, duration) in enumerate(zip(params.stages, costs, durations, strict=True), start=1):
-            binding = yield from wait_all([*gates, m.fund.holds(cost)], binding)
+            binding = yield from wait_all([*gates, m.mandate.switch, m.fund.holds(cost)], binding)
             m.fund.pay(cost)
             m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d")
             span = m.begin_span("Base construction", f"stage {i}")
