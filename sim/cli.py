@@ -298,7 +298,8 @@ class _progress:
         if not self.disabled:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total, unit="run", delay=1.0, file=sys.stderr, leave=False)
+            # disable=None: no bar when stderr is not a terminal (logs, CI).
+            self._bar = tqdm(total=self.total, unit="run", delay=1.0, file=sys.stderr, leave=False, disable=None)
         return self.update
 
     def update(self, done: int) -> None:
