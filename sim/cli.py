@@ -123,7 +123,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="redraw the figures of a stored run")
     p.add_argument("results_dir", type=Path, help="a run folder, e.g. results/baseline/<run-id>")
+    for module in _command_modules():
+        module.register(sub)
     return parser
+
+
+#: Modules that add a subcommand each: ``register(subparsers)`` adds its parser (setting
+#: ``handler=`` with ``set_defaults``) and the handler returns the exit code. Keeps this file small
+#: as analysis commands are added.
+COMMAND_MODULES = ("sim.commands.compare", "sim.commands.sweep", "sim.commands.sensitivity", "sim.commands.report")
+
+
+def _command_modules() -> list:
+    import importlib
+
+    modules = []
+    for name in COMMAND_MODULES:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return modules
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": _cmd_run, "trace": _cmd_trace, "validate": _cmd_validate, "plot": _cmd_plot}
     try:
-        return handlers[args.command](args)
+        handler = getattr(args, "handler", None) or handlers[args.command]
+        return handler(args)
     except (ScenarioError, StoreError, UserError) as exc:
         for line in str(exc).splitlines():
             print(f"deploysim: error: {line}", file=sys.stderr)
