@@ -9,6 +9,7 @@ its P10 or P90. Durations use :data:`Duration`, which refuses any distribution t
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 from typing import Annotated, Any, Literal
@@ -54,8 +55,14 @@ class _Dist(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def sample(self, rng: np.random.Generator) -> float:
-        """Draw one value."""
-        raise NotImplementedError
+        """Draw one value by inverting the CDF at one uniform draw.
+
+        Every kind, a fixed value included, uses exactly one uniform from ``rng`` per draw. So
+        replacing an input's distribution (pinning it at its P10, say) leaves every other draw of the
+        same stream where it was: comparisons and sensitivity runs keep their common random numbers.
+        """
+        # random() can return exactly 0, where some quantile functions are infinite.
+        return self.quantile(max(rng.random(), 1e-16))
 
     def mean(self) -> float:
         """The distribution's theoretical mean."""
@@ -75,9 +82,6 @@ class Fixed(_Dist):
 
     dist: Literal["fixed"] = "fixed"
     value: float
-
-    def sample(self, rng: np.random.Generator) -> float:
-        return self.value
 
     def mean(self) -> float:
         return self.value
@@ -104,9 +108,6 @@ class Uniform(_Dist):
         if self.low > self.high:
             raise ValueError(f"low ({_fmt(self.low)}) must not exceed high ({_fmt(self.high)})")
         return self
-
-    def sample(self, rng: np.random.Generator) -> float:
-        return _clip(float(rng.uniform(self.low, self.high)), self.low, self.high)
 
     def mean(self) -> float:
         return (self.low + self.high) / 2
@@ -135,9 +136,6 @@ class Triangular(_Dist):
             got = ", ".join(_fmt(x) for x in (self.low, self.mode, self.high))
             raise ValueError(f"need low <= mode <= high and low < high; got {got}")
         return self
-
-    def sample(self, rng: np.random.Generator) -> float:
-        return _clip(float(rng.triangular(self.low, self.mode, self.high)), self.low, self.high)
 
     def mean(self) -> float:
         return (self.low + self.mode + self.high) / 3
@@ -181,28 +179,32 @@ class Pert(_Dist):
             1 + self.shape * (self.high - self.mode) / span,
         )
 
-    def sample(self, rng: np.random.Generator) -> float:
-        a, b = self._ab()
-        return _clip(float(self.low + (self.high - self.low) * rng.beta(a, b)), self.low, self.high)
-
     def mean(self) -> float:
         return (self.low + self.shape * self.mode + self.high) / (self.shape + 2)
 
     def quantile(self, q: float) -> float:
-        # No closed form for the beta quantile: integrate the density on a fine grid and interpolate
-        # its CDF. The density is built in logs, so a large shape's sharp peak cannot underflow.
-        a, b = self._ab()
-        xs = np.linspace(0.0, 1.0, 4001)
-        with np.errstate(divide="ignore"):
-            log_dens = (a - 1) * np.log(xs) if a > 1 else np.zeros_like(xs)
-            log_dens = log_dens + ((b - 1) * np.log1p(-xs) if b > 1 else 0.0)
-        dens = np.exp(log_dens - log_dens.max())
-        cdf = np.concatenate(([0.0], np.cumsum((dens[1:] + dens[:-1]) / 2)))
-        cdf /= cdf[-1]
+        cdf, xs = _beta_cdf_grid(*self._ab())
         return _clip(float(self.low + (self.high - self.low) * np.interp(q, cdf, xs)), self.low, self.high)
 
     def lower_bound(self) -> float:
         return self.low
+
+
+@functools.lru_cache(maxsize=256)
+def _beta_cdf_grid(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """The CDF of Beta(a, b) on a fine grid, for quantiles by interpolation (no closed form exists).
+
+    The density is built in logs, so a large shape's sharp peak cannot underflow. Cached: a scenario
+    has few distinct PERTs and draws from them thousands of times.
+    """
+    xs = np.linspace(0.0, 1.0, 4001)
+    with np.errstate(divide="ignore"):
+        log_dens = (a - 1) * np.log(xs) if a > 1 else np.zeros_like(xs)
+        log_dens = log_dens + ((b - 1) * np.log1p(-xs) if b > 1 else 0.0)
+    dens = np.exp(log_dens - log_dens.max())
+    cdf = np.concatenate(([0.0], np.cumsum((dens[1:] + dens[:-1]) / 2)))
+    cdf /= cdf[-1]
+    return cdf, xs
 
 
 class LogNormal(_Dist):
@@ -231,9 +233,6 @@ class LogNormal(_Dist):
         """Standard deviation of the underlying normal."""
         return math.log(self.p90 / self.median) / Z90
 
-    def sample(self, rng: np.random.Generator) -> float:
-        return float(rng.lognormal(self.mu, self.sigma))
-
     def mean(self) -> float:
         return math.exp(self.mu + self.sigma**2 / 2)
 
@@ -255,9 +254,6 @@ class Exponential(_Dist):
 
     dist: Literal["exponential"]
     mean_value: float = Field(gt=0, alias="mean")
-
-    def sample(self, rng: np.random.Generator) -> float:
-        return float(rng.exponential(self.mean_value))
 
     def mean(self) -> float:
         return self.mean_value
@@ -293,17 +289,6 @@ class Normal(_Dist):
 
     def _alpha(self) -> float:
         return -math.inf if self.low is None else (self.low - self.mu) / self.sd
-
-    def sample(self, rng: np.random.Generator) -> float:
-        if self.low is None:
-            return float(rng.normal(self.mu, self.sd))
-        if self._alpha() > 0:
-            # More than half the mass is cut away, so rejection would crawl; invert the CDF instead.
-            return self.quantile(float(rng.uniform()))
-        while True:
-            x = float(rng.normal(self.mu, self.sd))
-            if x >= self.low:
-                return x
 
     def mean(self) -> float:
         if self.low is None:
@@ -353,9 +338,6 @@ class Empirical(_Dist):
         w = np.ones(len(self.values)) if self.weights is None else np.asarray(self.weights)
         return w / w.sum()
 
-    def sample(self, rng: np.random.Generator) -> float:
-        return float(rng.choice(np.asarray(self.values), p=self._probs()))
-
     def mean(self) -> float:
         return float(np.dot(self.values, self._probs()))
 
@@ -374,9 +356,6 @@ class Bernoulli(_Dist):
 
     dist: Literal["bernoulli"]
     p: float = Field(ge=0, le=1)
-
-    def sample(self, rng: np.random.Generator) -> float:
-        return 1.0 if rng.random() < self.p else 0.0
 
     def mean(self) -> float:
         return self.p
