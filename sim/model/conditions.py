@@ -9,7 +9,9 @@ reports the last one it had to wait for: the **binding** constraint.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
+import numpy as np
 import simpy
 
 
@@ -153,3 +155,43 @@ def wait_all(
             yield event
             waited[blocked.name] = waited.get(blocked.name, 0.0) + event.env.now - start
 
+
+
+def recurring_closures(
+    env: simpy.Environment,
+    switch: Switch,
+    per_year: float,
+    duration: Any,
+    rng: np.random.Generator,
+    on_close: Callable[[float], None],
+    on_open: Callable[[float], None],
+):
+    """Process fragment: close ``switch`` at a constant rate, each time for a drawn duration.
+
+    The shape shared by airport closures, holds after setbacks and court blocks of a gate. Gaps
+    between closures are exponential (``per_year`` per 365 days, counted while open); a drawn
+    duration of zero is no closure.
+
+    Args:
+        env: The SimPy environment.
+        switch: What closes and reopens.
+        per_year: Closures per 365 days; nothing happens if it is not positive.
+        duration: A distribution of the days one closure lasts.
+        rng: The stream both the gaps and the durations come from, in that order.
+        on_close: Called with the drawn duration just after the switch closes.
+        on_open: Called with the closure's start day just after the switch reopens.
+    """
+    if per_year <= 0:
+        return
+    mean_gap = 365.0 / per_year
+    while True:
+        yield env.timeout(rng.exponential(mean_gap))
+        days = duration.sample(rng)
+        if days <= 0:
+            continue
+        switch.set(False)
+        on_close(days)
+        start = env.now
+        yield env.timeout(days)
+        switch.set(True)
+        on_open(start)

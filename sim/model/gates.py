@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.model.conditions import Switch
+from sim.model.conditions import Switch, recurring_closures
 from sim.scenario import Gate
 
 if TYPE_CHECKING:
@@ -54,21 +54,16 @@ class Gates:
             switch.set(True)
             m.log("gates", f"gate '{name}' opens")
             m.span(f"Gate: {name}", 0.0, m.now, "not yet open")
-        if gate.blocks_per_year <= 0:
-            return
-        mean_gap = 365.0 / gate.blocks_per_year
-        while True:
-            yield m.env.timeout(rng.exponential(mean_gap))
-            duration = gate.block_days.sample(rng)
-            if duration <= 0:
-                continue
-            switch.set(False)
-            m.log("gates", f"gate '{name}' blocked", f"for {duration:.0f} d")
-            start = m.now
-            yield m.env.timeout(duration)
-            switch.set(True)
+
+        def reopened(start: float) -> None:
             m.span(f"Gate: {name}", start, m.now, "blocked")
             m.log("gates", f"gate '{name}' reopens")
+
+        yield from recurring_closures(
+            m.env, switch, gate.blocks_per_year, gate.block_days, rng,
+            on_close=lambda days: m.log("gates", f"gate '{name}' blocked", f"for {days:.0f} d"),
+            on_open=reopened,
+        )
 
     def totals(self, horizon: float) -> dict[str, float]:
         """Days any gate was blocked after first opening (summed over gates)."""

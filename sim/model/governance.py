@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.model.conditions import Milestone, Switch
+from sim.model.conditions import Milestone, Switch, recurring_closures
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -59,20 +59,17 @@ class Governance:
     def _setbacks(self, rng):
         m = self.mission
         params = m.scenario.governance
-        mean_gap = 365.0 / params.setbacks_per_year
-        while True:
-            yield m.env.timeout(rng.exponential(mean_gap))
-            duration = params.hold_days.sample(rng)
-            if duration <= 0:
-                continue
+
+        def on_hold(days: float) -> None:
             self.holds += 1
-            self.hold.set(False)
-            m.log("governance", "setback: lead contributor on hold", f"for {duration:.0f} d")
-            start = m.now
-            yield m.env.timeout(duration)
-            self.hold.set(True)
+            m.log("governance", "setback: lead contributor on hold", f"for {days:.0f} d")
+
+        def lifted(start: float) -> None:
             m.span("Hold", start, m.now, "on hold after a setback")
             m.log("governance", "hold lifted")
+
+        yield from recurring_closures(m.env, self.hold, params.setbacks_per_year, params.hold_days, rng,
+                                      on_close=on_hold, on_open=lifted)
 
     def totals(self, horizon: float) -> dict[str, float]:
         """This subsystem's totals for the record."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.model.conditions import Switch
+from sim.model.conditions import Switch, recurring_closures
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -39,17 +39,11 @@ class Airport:
             m.log("logistics", "airport closed", "closed on the start date")
             yield m.env.timeout(params.initial_closure_days.sample(rng))
             self._reopen(0.0)
-        if params.closures_per_year <= 0:
-            return
-        mean_gap = 365.0 / params.closures_per_year
-        while True:
-            yield m.env.timeout(rng.exponential(mean_gap))
-            duration = params.closure_days.sample(rng)
-            self.switch.set(False)
-            m.log("logistics", "airport closed", f"for {duration:.0f} d")
-            start = m.now
-            yield m.env.timeout(duration)
-            self._reopen(start)
+        yield from recurring_closures(
+            m.env, self.switch, params.closures_per_year, params.closure_days, rng,
+            on_close=lambda days: m.log("logistics", "airport closed", f"for {days:.0f} d"),
+            on_open=self._reopen,
+        )
 
     def _reopen(self, closed_at: float) -> None:
         m = self.mission
