@@ -37,7 +37,8 @@ class Airport:
         rng = m.rng("logistics", "airport")
         if not self.switch.is_open():
             m.log("logistics", "airport closed", "closed on the start date")
-            yield m.env.timeout(params.initial_closure_days.sample(rng))
+            # A stream of its own: opening the airport at the start must not shift later closures.
+            yield m.env.timeout(params.initial_closure_days.sample(m.rng("logistics", "airport", "initial")))
             self._reopen(0.0)
         yield from recurring_closures(
             m.env, self.switch, params.closures_per_year, params.closure_days, rng,
