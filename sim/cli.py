@@ -29,6 +29,11 @@ examples:
   deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
   deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
   deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
+  deploysim run scenarios/baseline.toml --deadline mandate_end=2024-10-02
+  deploysim compare scenarios/baseline.toml scenarios/donors_pay_late.toml
+  deploysim sweep scenarios/baseline.toml --vary funding.runway_days=30,60,90
+  deploysim sensitivity scenarios/baseline.toml --outcome first_arrival
+  deploysim report results/baseline/<run-id>
   deploysim trace scenarios/baseline.toml --replication 3
   deploysim validate scenarios/*.toml
   deploysim plot results/baseline/20260101T120000Z-seed20240314-n1000
@@ -54,8 +59,9 @@ def whole_number(minimum: int, what: str):
     return parse
 
 
-_positive_int = whole_number(1, "a whole number of at least 1")
-_seed = whole_number(0, "a non-negative whole number")
+positive_int = whole_number(1, "a whole number of at least 1")
+seed_int = whole_number(0, "a non-negative whole number")
+_positive_int, _seed = positive_int, seed_int  # older names, still imported by command modules
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
-    p.add_argument("--runs", type=_positive_int, default=1000, help="replications (default 1000)")
-    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
+    p.add_argument("--runs", type=positive_int, default=1000, help="replications (default 1000)")
+    p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
     p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
     p.add_argument("--out", type=Path, help="write to this folder instead of results/<scenario>/<run-id>")
     p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
@@ -95,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a scenario value (TOML syntax), e.g. --set funding.runway_days=60; repeatable",
+    )
+    p.add_argument(
+        "--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
+        help="also report the chance of each milestone by this date, e.g. mandate_end=2024-10-02; repeatable",
     )
     p.add_argument("--force", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
@@ -111,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
     p.add_argument("--replication", type=int, default=0, metavar="K", help="replication index (default 0)")
-    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value (TOML syntax); repeatable")
     p.add_argument("--out", type=Path, help="timeline file (default results/<scenario>/traces/...png)")
@@ -167,10 +177,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.compare import ComparisonError, check_deadlines, deadline_probabilities, format_deadlines, parse_deadlines
     from sim.runner import run
     from sim.store import command_line, save_results
 
     scenario = load_scenario(args.scenario, args.overrides)
+    try:
+        deadlines = parse_deadlines(args.deadlines)
+        check_deadlines(deadlines, scenario)
+    except ComparisonError as exc:
+        raise UserError(str(exc)) from None
     if args.workers < 0:
         raise UserError(f"--workers must be 0 (one per CPU) or more, got {args.workers}")
     target = args.out
@@ -180,16 +196,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"{target} already exists; pass --force to replace it")
     with _progress(args.runs, disabled=args.quiet) as update:
         results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
+    deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
+
+    def extra(tmp: Path) -> None:
+        if deadline_table is not None:
+            deadline_table.to_csv(tmp / "deadlines.csv", index=False, float_format="%.6g")
+        if not args.no_plots:
+            write_figures(results, tmp)
+
     folder = save_results(
         results,
         folder=target,
         root=args.results_root,
         run_id=args.run_id,
         force=args.force,
-        extra=None if args.no_plots else lambda tmp: write_figures(results, tmp),
+        extra=extra,
         command=command_line(),
     )
     print(format_forecast(results))
+    if deadline_table is not None:
+        print()
+        print(format_deadlines(deadline_table))
     print(f"\nResults: {folder}/")
     for path in sorted(folder.rglob("*")):
         if path.is_file():
@@ -247,18 +274,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def write_figures(results: Results, folder: Path) -> list[Path]:
     """Draw every standard figure of a run into ``folder/figures``; return the files written."""
-    from sim.plots import FIGURES
+    from sim.plots import FIGURES, save_png
 
     out = Path(folder) / "figures"
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for filename, draw in FIGURES.items():
-        figure = draw(results)
-        partial = out / f".{filename}.partial"
-        figure.savefig(partial, format=Path(filename).suffix.lstrip("."), dpi=120)
-        partial.replace(out / filename)
-        written.append(out / filename)
-    return written
+    return [save_png(draw(results), out / filename, results, dpi=120) for filename, draw in FIGURES.items()]
 
 
 def format_forecast(results: Results) -> str:

@@ -1,25 +1,33 @@
-"""Figures of a batch: fan charts of the daily series, officers by contributor, S-curves of milestone dates.
+"""Figures of a batch: fan charts of the daily series, officers by contributor, milestone S-curves and Gantt,
+and what held each milestone back.
 
 Each function reads a :class:`sim.results.Results` (its bands, replications and scenario) and returns
 a fresh :class:`matplotlib.figure.Figure` built without pyplot, so nothing depends on global state or
-a GUI backend. Nothing here saves or shows: the CLI writes every entry of :data:`FIGURES`.
+a GUI backend; every figure carries the provenance footer of :mod:`sim.provenance`. Nothing here shows,
+and only :func:`save_png` writes: the CLI saves every entry of :data:`FIGURES` with it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
-from matplotlib.text import Annotation
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FuncFormatter, PercentFormatter
-from matplotlib.transforms import Bbox
+from matplotlib.transforms import Bbox, blended_transform_factory
 
-from sim.record import MILESTONES, contributor_series, series_label
+from sim.provenance import add_footer, png_metadata
+from sim.record import GATED_MILESTONES, MILESTONES, contributor_series, series_label
 from sim.results import Results, censored_quantile
 
 #: Okabe-Ito colour-blind-safe palette (yellow left out: it is unreadable as a line on white).
@@ -40,8 +48,13 @@ DEFAULT_MILESTONES: tuple[str, ...] = (
     "lead_100pct",
     "mission_50pct",
 )
-#: Figure size in inches.
+#: Figure size in inches (the Gantt and the binding chart grow with their rows).
 FIGSIZE = (9.0, 5.0)
+#: Milestones that are setbacks, not progress: drawn in vermillion by :func:`gantt`.
+SETBACK_MILESTONES: tuple[str, ...] = ("lead_withdrawal", "mandate_lapsed")
+#: Share of runs a setback (in :func:`gantt`) or a gated milestone (in :func:`binding_chart`) must reach
+#: to be drawn by default: rarer ones say more about noise than about the deployment.
+MIN_SHARE_SHOWN = 0.05
 
 _TITLE_SIZE = 13
 _LABEL_SIZE = 11
@@ -51,6 +64,27 @@ _NOTE_SIZE = 8.5
 _NOTE_GAP = 5.0  # points between a marker and its date note
 _MARKERS = {0.50: ("o", "P50"), 0.80: ("D", "P80")}
 _USD_PER_MILLION = 1e6
+_ROW_INCHES = 0.42
+_BAR_POINTS = 9.0  # thickness of a Gantt bar
+# The commonest binding constraints each have a solid colour; rarer ones are hatched (see constraint_styles).
+# Segments stack as a reader scans the causes: politics, the gates, then money, housing, people and aircraft.
+_SOLID_CONSTRAINTS: dict[str, str] = {
+    "administration": OKABE_ITO["blue"],
+    "hold": OKABE_ITO["vermillion"],
+    "base": OKABE_ITO["orange"],
+    "funding": OKABE_ITO["bluish_green"],
+    "airlift": OKABE_ITO["sky_blue"],
+    "training": OKABE_ITO["reddish_purple"],
+    "airport": "#F0E442",  # Okabe-Ito yellow: fine as a fill
+}
+_HATCHED_CONSTRAINTS = ("reconnaissance", "recon_done", "mandate", "lead_arrival", "partner readiness", "withdrawn",
+                        "start")
+_HATCHES = ("//", "..", "xx", "\\\\")
+_STACK_ORDER = (
+    "administration", "hold", "mandate", "reconnaissance", "recon_done", "gates", "funding", "base", "training",
+    "airlift", "airport", "lead_arrival", "partner readiness", "withdrawn", "start",
+)
+_FOOTER_INCHES = 0.2  # the provenance footer's strip: 7-point text and a little air
 
 
 def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFrame | None = None) -> Figure:
@@ -82,7 +116,7 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
     scale = _USD_PER_MILLION if is_fund else 1.0
     colour = OKABE_ITO["blue"]
 
-    fig, ax = _new_figure()
+    fig, ax = _new_figure(results)
     dates = band["date"]
     ax.fill_between(
         dates, band["p10"] / scale, band["p90"] / scale, step="post", color=colour, alpha=0.18, linewidth=0,
@@ -146,7 +180,7 @@ def contributors_chart(results: Results) -> Figure:
     colours = [c for name, c in OKABE_ITO.items() if name != "black"]
     styles = ("-", "--", "-.")
 
-    fig, ax = _new_figure()
+    fig, ax = _new_figure(results)
     for i, name in enumerate([lead, *scenario.contributors]):
         series = contributor_series(name)
         band = results.series_band(series)
@@ -171,8 +205,8 @@ def contributors_chart(results: Results) -> Figure:
     _date_axis(ax, results)
     ax.set_title(_title("Officers in theatre by contributor", results), fontsize=_TITLE_SIZE, loc="left")
     # Below the axes: the lines fill every corner of a long horizon.
-    fig.legend(
-        *ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=_LEGEND_SIZE, frameon=False,
+    _legend_below(
+        fig, *ax.get_legend_handles_labels(), ncol=2,
         title="In brackets: share of runs in which any of a partner's officers reached theatre",
         title_fontsize=_NOTE_SIZE,
     )
@@ -208,7 +242,7 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
     start = pd.Timestamp(results.scenario.start_date)
     colours = list(OKABE_ITO.values())
 
-    fig, ax = _new_figure()
+    fig, ax = _new_figure(results)
     for q in _MARKERS:
         ax.axhline(q, color="0.55", linestyle=":", linewidth=0.9, zorder=1)
     marks: list[tuple[float, float, str, str]] = []
@@ -258,11 +292,222 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
     _date_axis(ax, results)
     ax.set_title(_title("When milestones are reached", results), fontsize=_TITLE_SIZE, loc="left")
     # Below the axes, where no curve can hide behind it: with a short horizon no corner is free.
-    fig.legend(
-        *ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=_LEGEND_SIZE, frameon=False
-    )
+    _legend_below(fig, *ax.get_legend_handles_labels(), ncol=2)
     _place_notes(fig, ax, notes, avoid=level_names)
     return fig
+
+
+def gantt(results: Results, milestones: Sequence[str] | None = None) -> Figure:
+    """Probabilistic Gantt of milestone dates: per milestone a P10–P90 bar, a P50 tick and a P80 marker.
+
+    Quantiles are censored as in :meth:`sim.results.Results.milestone_summary`: a run that does not
+    reach a milestone by the horizon counts as later than any date. A bar whose P90 is after the
+    horizon runs to the horizon and ends in an arrow; a milestone whose P10 is after the horizon
+    (fewer than 10% of runs reach it) has no bar, only the note "not reached in most runs". Each
+    P50 tick is labelled with its date; the column on the right gives the share of runs that
+    reached each milestone, in black where it is below 100%. Setbacks (:data:`SETBACK_MILESTONES`)
+    are drawn in vermillion.
+
+    Args:
+        results: The batch to draw.
+        milestones: Milestone names, one row each from the top; default: every milestone that some run
+            reaches, in the order of :data:`sim.record.MILESTONES`, setbacks only when at least
+            :data:`MIN_SHARE_SHOWN` of runs reach them.
+
+    Returns:
+        A new figure with one axes; row ``i`` (y = i, counted from the top) draws ``milestones[i]``.
+        Milestone ``m``'s bar is a line with gid ``m_range`` whose x data are the P10 and P90 dates
+        (or the horizon's) as date numbers; its P50 tick has gid ``m_p50`` (its date label
+        ``m_p50_date``), its P80 marker ``m_p80``, the arrow of a P90 after the horizon ``m_after``,
+        the note of a P10 after it ``m_not_reached`` and its share reached ``m_share``.
+
+    Raises:
+        KeyError: If a milestone is unknown.
+    """
+    summary = results.milestone_summary().set_index("milestone")
+    if milestones is None:
+        names = [m for m in MILESTONES if _shown_by_default(m, float(summary.loc[m, "share_reached"]))]
+    else:
+        names = list(milestones)
+        for name in names:
+            results.milestone_days(name)  # raises KeyError for an unknown name
+    start = pd.Timestamp(results.scenario.start_date)
+    horizon = start + pd.Timedelta(days=results.scenario.horizon_days)
+    horizon_x = date2num(horizon)
+
+    fig, ax = _new_figure(results, (FIGSIZE[0], _ROW_INCHES * max(len(names), 2) + 2.6))
+    ax.grid(False, axis="y")
+    for row, name in enumerate(names):
+        _gantt_row(ax, row, name, summary.loc[name], results)
+    if names:
+        column = blended_transform_factory(ax.transAxes, ax.transData)
+        ax.text(1.015, -0.6, "Reached", transform=column, ha="left", va="bottom", fontsize=_TICK_SIZE, weight="bold")
+    else:
+        empty = "No milestone reached by the horizon" if milestones is None else "No milestone chosen"
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", fontsize=_LABEL_SIZE, color="0.35")
+    ax.axvline(horizon_x, color="0.45", linestyle="--", linewidth=1.0, zorder=1)
+
+    ax.set_yticks(range(len(names)), [MILESTONES[name] for name in names], fontsize=_TICK_SIZE)
+    ax.set_ylim(len(names) - 0.5, -0.7)
+    ax.tick_params(axis="y", length=0)
+    _date_axis(ax, results)
+    # Room left of the start for a milestone reached on day 0, right of the horizon for the arrowheads.
+    span = horizon_x - date2num(start)
+    ax.set_xlim(date2num(start) - 0.01 * span, horizon_x + 0.025 * span)
+    ax.set_title(_title("When milestones are reached", results, two_lines=True), fontsize=_TITLE_SIZE,
+                 loc="left")
+    arrows = any(pd.isna(summary.loc[name, "p90_date"]) and not pd.isna(summary.loc[name, "p10_date"])
+                 for name in names)
+    handles = _gantt_legend(horizon, setbacks=any(name in SETBACK_MILESTONES for name in names), arrows=arrows)
+    _legend_below(fig, handles, [handle.get_label() for handle in handles], ncol=3)
+    return fig
+
+
+def binding_chart(results: Results, milestones: Sequence[str] | None = None) -> Figure:
+    """What held each milestone back last: per gated milestone, a 100%-stacked bar of binding shares.
+
+    A milestone's binding constraint is the last condition its step waited for; the bar splits the
+    runs in which the milestone waited for something (their number is written on the right) by that
+    constraint, as :meth:`sim.results.Results.binding_shares`. Each constraint keeps one colour
+    (and hatching, beyond the seven Okabe-Ito colours) across bars and across scenarios with the same
+    gates; segments are in one fixed order, labelled with their percentage where it fits.
+
+    Args:
+        results: The batch to draw.
+        milestones: Gated milestones (:data:`sim.record.GATED_MILESTONES`), one bar each from the top;
+            default: every gated milestone that at least :data:`MIN_SHARE_SHOWN` of runs reach.
+
+    Returns:
+        A new figure with one axes; bar ``i`` (y = i, counted from the top) draws ``milestones[i]``.
+        The segment of constraint ``c`` in milestone ``m``'s bar is a rectangle with gid ``m:c``, its
+        percentage a text with gid ``m:c:label``.
+
+    Raises:
+        KeyError: If a milestone is unknown.
+        ValueError: If a milestone carries no binding constraint (is not gated).
+    """
+    summary = results.milestone_summary().set_index("milestone")
+    if milestones is None:
+        names = [m for m in GATED_MILESTONES if float(summary.loc[m, "share_reached"]) >= MIN_SHARE_SHOWN]
+    else:
+        names = list(milestones)
+        for name in names:
+            results.milestone_days(name)  # raises KeyError for an unknown name
+            if name not in GATED_MILESTONES:
+                raise ValueError(
+                    f"milestone {name!r} carries no binding constraint; gated: {', '.join(GATED_MILESTONES)}"
+                )
+    shares = results.binding_shares()
+    shares = shares[shares["milestone"].isin(names)]
+    styles = constraint_styles(results, shares["binding"])
+    counts = {name: int(results.replications[f"{name}_binding"].notna().sum()) for name in names}
+
+    fig, ax = _new_figure(results, (FIGSIZE[0], _ROW_INCHES * 1.25 * max(len(names), 2) + 2.9))
+    ax.grid(False, axis="y")
+    labels: list[tuple[Text, float]] = []
+    at_right = blended_transform_factory(ax.transAxes, ax.transData)
+    for row, name in enumerate(names):
+        own = shares[shares["milestone"] == name].set_index("binding")["share"]
+        left = 0.0
+        for constraint, (colour, hatch) in styles.items():
+            if constraint not in own.index:
+                continue
+            share = float(own[constraint])
+            ax.barh(
+                row, share, left=left, height=0.72, color=colour, hatch=hatch, edgecolor="white", linewidth=0.8,
+                gid=f"{name}:{constraint}",
+            )
+            dark = _luminance(colour) < 0.45
+            text = ax.text(
+                left + share / 2, row, f"{share:.0%}", ha="center", va="center", fontsize=_NOTE_SIZE,
+                color="white" if dark and not hatch else OKABE_ITO["black"], gid=f"{name}:{constraint}:label",
+                bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
+                if hatch else None,
+            )
+            labels.append((text, share))
+            left += share
+        note = f"{counts[name]:,} runs" if counts[name] else "never waited"
+        ax.text(1.01, row, note, transform=at_right, ha="left", va="center", fontsize=_TICK_SIZE, color="0.3")
+    if not names:
+        ax.text(
+            0.5, 0.5, f"No gated milestone reached in {MIN_SHARE_SHOWN:.0%} of runs", transform=ax.transAxes,
+            ha="center", fontsize=_LABEL_SIZE, color="0.35",
+        )
+
+    ax.set_yticks(range(len(names)), [MILESTONES[name] for name in names], fontsize=_TICK_SIZE)
+    ax.set_ylim(max(len(names), 1) - 0.5, -0.5)
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlim(0.0, 1.0)
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    ax.set_xlabel("Share of the runs in which it waited for something", fontsize=_LABEL_SIZE)
+    ax.spines["left"].set_visible(False)
+    title = _title("What held each milestone back last", results, two_lines=True)
+    ax.set_title(title, fontsize=_TITLE_SIZE, loc="left")
+    handles = [
+        Patch(facecolor=colour, hatch=hatch, edgecolor="white", label=_constraint_label(results, constraint))
+        for constraint, (colour, hatch) in styles.items()
+    ]
+    if handles:
+        _legend_below(
+            fig, handles, [handle.get_label() for handle in handles], ncol=_balanced_columns(len(handles), 5),
+            title="Last condition waited for", title_fontsize=_LEGEND_SIZE,
+        )
+    _drop_labels_that_do_not_fit(fig, ax, labels)
+    return fig
+
+
+def constraint_styles(results: Results, constraints: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Fill colour and hatch of each binding constraint, in the order :func:`binding_chart` stacks them.
+
+    The seven most common constraints have a solid Okabe-Ito colour of their own; the others, then
+    the scenario's gates in their order, then unknown names alphabetically, cycle through the
+    colours again with hatching. A constraint's style depends only on its name and the scenario's
+    gates, so it is the same in every figure of scenarios that share their gates.
+
+    Args:
+        results: The batch whose scenario names the gates.
+        constraints: The constraints to style (repeats are ignored).
+
+    Returns:
+        Constraint -> ``(colour, hatch)``, in stacking order; ``hatch`` is ``""`` for a solid fill.
+    """
+    wanted = set(constraints)
+    gates = list(results.scenario.gates)
+    hatched = [*_HATCHED_CONSTRAINTS, *gates]
+    hatched += sorted(wanted - set(_SOLID_CONSTRAINTS) - set(hatched))
+    palette = list(_SOLID_CONSTRAINTS.values())
+    styles = {name: (colour, "") for name, colour in _SOLID_CONSTRAINTS.items()}
+    for i, name in enumerate(hatched):
+        styles[name] = (palette[i % len(palette)], _HATCHES[(i // len(palette)) % len(_HATCHES)])
+    order = [*_STACK_ORDER[: _STACK_ORDER.index("gates")], *gates, *_STACK_ORDER[_STACK_ORDER.index("gates") + 1 :]]
+    order += [name for name in hatched if name not in order]
+    return {name: styles[name] for name in order if name in wanted}
+
+
+def save_png(fig: Figure, path: Path | str, results: Results | Sequence[Results], dpi: float = 120) -> Path:
+    """Write a figure as a PNG carrying :func:`sim.provenance.png_metadata`, atomically.
+
+    The image goes to a hidden ``.<name>.partial`` file beside ``path`` and is renamed into place
+    once complete, so an interrupted write never leaves a truncated PNG under the final name.
+
+    Args:
+        fig: The figure to write.
+        path: The PNG's path; its folder is created if missing.
+        results: The batch (or batches) the figure draws, for the metadata.
+        dpi: Resolution in dots per inch.
+
+    Returns:
+        ``path``, as a :class:`pathlib.Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        fig.savefig(partial, format="png", dpi=dpi, metadata=png_metadata(results))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
 
 
 #: Every figure the CLI writes, by file name.
@@ -271,11 +516,18 @@ FIGURES: dict[str, Callable[[Results], Figure]] = {
     "milestones_scurve.png": milestone_scurves,
     "fund_balance.png": fund_fan,
     "in_theatre_by_contributor.png": contributors_chart,
+    "milestones_gantt.png": gantt,
+    "binding_shares.png": binding_chart,
 }
 
 
-def _new_figure() -> tuple[Figure, Axes]:
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
+def _new_figure(results: Results, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
+    """A figure with one styled axes and the provenance footer in a strip of its own below the layout."""
+    fig = Figure(figsize=figsize)
+    # The layout fills the figure above the footer's strip, so nothing it places can cover the footer.
+    strip = _FOOTER_INCHES / figsize[1]
+    fig.set_layout_engine(ConstrainedLayoutEngine(rect=(0.0, strip, 1.0, 1.0 - strip)))
+    add_footer(fig, results)
     ax = fig.add_subplot()
     ax.grid(True, color="0.88", linewidth=0.8)
     ax.set_axisbelow(True)
@@ -283,6 +535,127 @@ def _new_figure() -> tuple[Figure, Axes]:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig, ax
+
+
+def _gantt_row(ax: Axes, row: int, name: str, line: pd.Series, results: Results) -> None:
+    """One milestone's row of :func:`gantt` from its line of the milestone summary."""
+    start = date2num(pd.Timestamp(results.scenario.start_date))
+    horizon_x = start + results.scenario.horizon_days
+    year = results.scenario.start_date.year
+    shares = blended_transform_factory(ax.transAxes, ax.transData)
+    colour = OKABE_ITO["vermillion"] if name in SETBACK_MILESTONES else OKABE_ITO["blue"]
+    p10, p50, p80, p90 = (line[f"p{q}_date"] for q in (10, 50, 80, 90))
+    if pd.isna(p10):
+        ax.text(
+            start + 0.01 * (horizon_x - start), row, "not reached in most runs",
+            ha="left", va="center", fontsize=_NOTE_SIZE, fontstyle="italic", color="0.35",
+            gid=f"{name}_not_reached",
+        )
+    else:
+        end = horizon_x if pd.isna(p90) else date2num(p90)
+        ax.plot(
+            [date2num(p10), end], [row, row], color=colour, alpha=0.45, linewidth=_BAR_POINTS,
+            solid_capstyle="butt", gid=f"{name}_range",
+        )
+        if pd.isna(p90):
+            ax.plot(
+                [horizon_x], [row], linestyle="none", marker=">", markersize=9, color=colour,
+                markeredgecolor="white", markeredgewidth=0.6, clip_on=False, gid=f"{name}_after", zorder=4,
+            )
+    if not pd.isna(p80):
+        ax.plot(
+            [date2num(p80)], [row], linestyle="none", marker="D", markersize=6, color="white",
+            markeredgecolor=OKABE_ITO["black"], markeredgewidth=1.2, clip_on=False, gid=f"{name}_p80",
+            zorder=4,
+        )
+    if not pd.isna(p50):
+        x50 = date2num(p50)
+        ax.plot(
+            [x50], [row], linestyle="none", marker="|", markersize=_BAR_POINTS + 6, markeredgewidth=2.5,
+            color=OKABE_ITO["black"], clip_on=False, gid=f"{name}_p50", zorder=5,
+        )
+        where = (x50 - start) / (horizon_x - start)
+        ax.annotate(
+            _short_date(p50.date(), year), xy=(x50, row), xytext=(0, _BAR_POINTS / 2 + 1.5),
+            textcoords="offset points", ha="right" if where > 0.93 else "left" if where < 0.04 else "center",
+            va="bottom", fontsize=_NOTE_SIZE, color="0.15", gid=f"{name}_p50_date",
+        )
+    share = float(line["share_reached"])
+    ax.text(
+        1.015, row, _percent(share), transform=shares, ha="left", va="center", fontsize=_TICK_SIZE,
+        color="0.55" if share >= 1.0 else OKABE_ITO["black"], gid=f"{name}_share",
+    )
+
+
+def _gantt_legend(horizon: pd.Timestamp, setbacks: bool, arrows: bool) -> list[Line2D]:
+    """What the marks of :func:`gantt` mean; setback bars and arrows only when some are drawn."""
+    handles = [
+        Line2D([], [], color=OKABE_ITO["blue"], alpha=0.45, linewidth=_BAR_POINTS / 1.5, solid_capstyle="butt",
+               label="P10–P90 (80% of runs)"),
+        Line2D([], [], linestyle="none", marker="|", markersize=12, markeredgewidth=2.5, color=OKABE_ITO["black"],
+               label="P50 (half of runs by then)"),
+        Line2D([], [], linestyle="none", marker="D", markersize=6, color="white",
+               markeredgecolor=OKABE_ITO["black"], markeredgewidth=1.2, label="P80"),
+        Line2D([], [], linestyle="none", marker=">", markersize=9, color=OKABE_ITO["blue"],
+               label="P90 after the horizon"),
+        Line2D([], [], color="0.45", linestyle="--", linewidth=1.0,
+               label=f"Horizon ({_short_date(horizon.date(), 0)})"),
+    ]
+    if setbacks:
+        handles.insert(1, Line2D([], [], color=OKABE_ITO["vermillion"], alpha=0.45, linewidth=_BAR_POINTS / 1.5,
+                                 solid_capstyle="butt", label="Setback: P10–P90"))
+    if not arrows:
+        handles = [handle for handle in handles if handle.get_marker() != ">"]
+    return handles
+
+
+def _shown_by_default(milestone: str, share_reached: float) -> bool:
+    if milestone in SETBACK_MILESTONES:
+        return share_reached >= MIN_SHARE_SHOWN
+    return share_reached > 0.0
+
+
+def _balanced_columns(entries: int, most: int) -> int:
+    """Fewest legend columns, at most ``most``, that need no more rows than ``most`` columns would."""
+    rows = -(-entries // most)
+    return -(-entries // rows)
+
+
+def _percent(share: float) -> str:
+    """'100%', '95.5%', '0.3%': one decimal, dropped when it is zero."""
+    return f"{share:.1%}".replace(".0%", "%")
+
+
+def _constraint_label(results: Results, constraint: str) -> str:
+    label = constraint.replace("_", " ")
+    return f"gate: {label}" if constraint in results.scenario.gates else label
+
+
+def _luminance(colour: str) -> float:
+    red, green, blue = to_rgb(colour)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def _drop_labels_that_do_not_fit(fig: Figure, ax: Axes, labels: list[tuple[Text, float]]) -> None:
+    """Remove each segment's percentage that is wider than its segment."""
+    if not labels:
+        return
+    fig.draw_without_rendering()
+    pixels_per_share = ax.get_window_extent().width
+    for text, share in labels:
+        if text.get_window_extent().width + 4.0 > share * pixels_per_share:
+            text.remove()
+
+
+def _legend_below(fig: Figure, handles: list, labels: list[str], **options: object) -> None:
+    """A frameless figure legend below the axes, just above the provenance footer's strip."""
+    # The layout reserves the legend's room above the footer's strip but anchors the legend itself at the
+    # figure's bottom edge: lifting it by the strip puts it into that room.
+    pad = 0.5 + _FOOTER_INCHES * 72.0 / _LEGEND_SIZE
+    fig.legend(
+        handles, labels, loc="outside lower center", fontsize=_LEGEND_SIZE, frameon=False, borderaxespad=pad,
+        **options,
+    )
 
 
 def _date_axis(ax: Axes, results: Results, also: pd.Series | None = None) -> None:
@@ -298,9 +671,11 @@ def _date_axis(ax: Axes, results: Results, also: pd.Series | None = None) -> Non
     ax.set_xlabel("Date", fontsize=_LABEL_SIZE)
 
 
-def _title(subject: str, results: Results) -> str:
+def _title(subject: str, results: Results, two_lines: bool = False) -> str:
+    """The subject, then the scenario and runs; on two lines for charts whose row labels narrow the axes."""
     start = results.scenario.start_date
-    return f"{subject}: scenario '{results.name}', {results.runs:,} runs from {start.day} {start:%b %Y}"
+    batch = f"scenario '{results.name}', {results.runs:,} runs from {start.day} {start:%b %Y}"
+    return f"{subject}\n{batch}" if two_lines else f"{subject}: {batch}"
 
 
 def _reference_lines(results: Results, series: str) -> list[tuple[str, float]]:
@@ -379,9 +754,15 @@ __all__ = [
     "DEFAULT_MILESTONES",
     "FIGSIZE",
     "FIGURES",
+    "MIN_SHARE_SHOWN",
     "OKABE_ITO",
+    "SETBACK_MILESTONES",
+    "binding_chart",
+    "constraint_styles",
     "contributors_chart",
     "fan_chart",
     "fund_fan",
+    "gantt",
     "milestone_scurves",
+    "save_png",
 ]

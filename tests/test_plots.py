@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +15,22 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
 from sim import MILESTONES, derive, load_scenario, run
-from sim.plots import DEFAULT_MILESTONES, FIGURES, contributors_chart, fan_chart, fund_fan, milestone_scurves
-from sim.record import series_label
+from sim.plots import (
+    DEFAULT_MILESTONES,
+    FIGURES,
+    MIN_SHARE_SHOWN,
+    SETBACK_MILESTONES,
+    binding_chart,
+    constraint_styles,
+    contributors_chart,
+    fan_chart,
+    fund_fan,
+    gantt,
+    milestone_scurves,
+    save_png,
+)
+from sim.provenance import footer_text, png_metadata
+from sim.record import GATED_MILESTONES, series_label
 from sim.results import Results, censored_quantile
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
@@ -56,7 +73,9 @@ def test_every_figure_is_a_labelled_standalone_figure(results, draw) -> None:
     # Built without pyplot: no figure manager, so no GUI window and no global figure list.
     assert fig.canvas.manager is None
     (ax,) = fig.axes
-    assert ax.get_xlabel() and ax.get_ylabel()
+    rows = {label.get_text() for label in ax.get_yticklabels()}
+    # A chart with one row per milestone is labelled by its rows.
+    assert ax.get_xlabel() and (ax.get_ylabel() or rows <= set(MILESTONES.values()))
     assert "baseline" in ax.get_title(loc="left")
     assert ax.get_legend() is not None or fig.legends
 
@@ -74,7 +93,67 @@ def test_registry_names_the_cli_files() -> None:
         "milestones_scurve.png": milestone_scurves,
         "fund_balance.png": fund_fan,
         "in_theatre_by_contributor.png": contributors_chart,
+        "milestones_gantt.png": gantt,
+        "binding_shares.png": binding_chart,
     }
+
+
+@pytest.mark.parametrize("draw", FIGURES.values(), ids=FIGURES.keys())
+def test_every_figure_carries_the_provenance_footer_clear_of_everything_else(results, draw) -> None:
+    fig = draw(results)
+    (footer,) = [text for text in fig.texts if text.get_gid() == "provenance"]
+    assert footer.get_text() == footer_text(results)
+    assert f"seed {results.seed}" in footer.get_text() and "100 runs" in footer.get_text()
+    fig.draw_without_rendering()
+    box = footer.get_window_extent()
+    assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
+    others = [ax.get_tightbbox() for ax in fig.axes] + [legend.get_window_extent() for legend in fig.legends]
+    assert not any(box.overlaps(other) for other in others)
+
+
+@pytest.mark.parametrize("draw", FIGURES.values(), ids=FIGURES.keys())
+@pytest.mark.parametrize("batch", ["stalled", "no_base"])
+def test_every_figure_renders_for_a_stalled_or_a_deterministic_batch(request, batch, draw) -> None:
+    draw(request.getfixturevalue(batch)).savefig(io.BytesIO(), format="png")
+
+
+def _png_text_chunks(data: bytes) -> dict[str, str]:
+    """The tEXt (and zTXt, iTXt) chunks of a PNG, by keyword."""
+    chunks, at = {}, 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        if kind == b"tEXt":
+            key, value = body.split(b"\0", 1)
+            chunks[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"zTXt":
+            key, rest = body.split(b"\0", 1)
+            chunks[key.decode("latin-1")] = zlib.decompress(rest[1:]).decode("latin-1")
+        elif kind == b"iTXt":
+            key, rest = body.split(b"\0", 1)
+            compressed, rest = rest[0], rest[2:]
+            _language, _translated, text = rest.split(b"\0", 2)
+            chunks[key.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8")
+        at += 12 + length
+    return chunks
+
+
+def test_save_png_writes_the_provenance_into_the_metadata_atomically(results, tmp_path) -> None:
+    path = save_png(gantt(results), tmp_path / "figures" / "gantt.png", results, dpi=60)
+    assert path == tmp_path / "figures" / "gantt.png"
+    assert [p.name for p in path.parent.iterdir()] == ["gantt.png"]
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    chunks = _png_text_chunks(data)
+    for key, value in png_metadata(results).items():
+        assert chunks[key] == value
+    assert chunks["Source"] == footer_text(results)
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        assert image.text["Description"] == png_metadata(results)["Description"]
 
 
 def test_fan_chart_median_is_the_p50_band(results) -> None:
@@ -251,3 +330,180 @@ def test_date_notes_do_not_overlap(results) -> None:
     for i, box in enumerate(boxes):
         assert frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
         assert not any(box.overlaps(other) for other in boxes[i + 1 :])
+
+
+def _horizon(results: Results) -> float:
+    return date2num(pd.Timestamp(results.scenario.start_date) + pd.Timedelta(days=results.scenario.horizon_days))
+
+
+def _rows(fig: Figure) -> list[str]:
+    return [label.get_text() for label in fig.axes[0].get_yticklabels()]
+
+
+def test_gantt_draws_by_default_every_milestone_some_run_reaches_and_common_setbacks(results) -> None:
+    replications = results.replications.copy()
+    never = replications["replication"] >= 0
+    replications.loc[never, ["mission_100pct_day", "lead_withdrawal_day", "mandate_lapsed_day"]] = np.nan
+    # One run reaches full strength; a setback in 4% of runs is left out, one in 5% is drawn.
+    replications.loc[replications["replication"] == 0, "mission_100pct_day"] = 300.0
+    replications.loc[replications["replication"] < 4, "lead_withdrawal_day"] = 200.0
+    replications.loc[replications["replication"] < 5, "mandate_lapsed_day"] = 250.0
+    edited = dataclasses.replace(results, replications=replications)
+    reached = [m for m in MILESTONES if m not in SETBACK_MILESTONES and not np.isnan(edited.milestone_days(m)).all()]
+    assert "mission_100pct" in reached
+    assert _rows(gantt(edited)) == [MILESTONES[m] for m in [*reached, "mandate_lapsed"]]
+    assert MIN_SHARE_SHOWN == 0.05
+
+
+def test_gantt_bars_run_from_the_censored_p10_to_p90_with_the_p50_tick_and_p80_marker(results) -> None:
+    chosen = ["recon_done", "first_arrival", "lead_100pct", "mission_50pct"]
+    fig = gantt(results, chosen)
+    assert _rows(fig) == [MILESTONES[m] for m in chosen]
+    summary = results.milestone_summary().set_index("milestone")
+    horizon = _horizon(results)
+    drawn_p50 = 0
+    for row, milestone in enumerate(chosen):
+        line = summary.loc[milestone]
+        (bar,) = _by_gid(fig, f"{milestone}_range")
+        p90 = horizon if pd.isna(line["p90_date"]) else date2num(line["p90_date"])
+        np.testing.assert_array_equal(bar.get_xdata(), [date2num(line["p10_date"]), p90])
+        np.testing.assert_array_equal(bar.get_ydata(), [row, row])
+        for q in (50, 80):
+            marks = _by_gid(fig, f"{milestone}_p{q}")
+            if pd.isna(line[f"p{q}_date"]):
+                assert marks == []
+                continue
+            (mark,) = marks
+            assert mark.get_xdata() == [date2num(line[f"p{q}_date"])] and mark.get_ydata() == [row]
+            drawn_p50 += q == 50
+        (share,) = _by_gid(fig, f"{milestone}_share")
+        assert share.get_text() == f"{line['share_reached']:.1%}".replace(".0%", "%")
+    assert drawn_p50 >= 2
+
+
+def test_gantt_dates_each_p50_tick(results) -> None:
+    fig = gantt(results, ["first_arrival"])
+    when = results.milestone_summary().set_index("milestone").loc["first_arrival", "p50_date"]
+    (note,) = _by_gid(fig, "first_arrival_p50_date")
+    assert note.get_text().startswith(f"{when.day} {when:%b}")
+
+
+def test_a_p90_after_the_horizon_ends_in_an_arrow_at_the_horizon(results) -> None:
+    milestone = "lead_100pct"
+    assert np.isnan(censored_quantile(results.milestone_days(milestone), 0.9))
+    fig = gantt(results, ["first_arrival", milestone])
+    (bar,) = _by_gid(fig, f"{milestone}_range")
+    (arrow,) = _by_gid(fig, f"{milestone}_after")
+    assert bar.get_xdata()[1] == arrow.get_xdata()[0] == _horizon(results)
+    assert arrow.get_marker() == ">"
+    assert fig.axes[0].get_xlim()[1] > _horizon(results)
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_a_milestone_with_its_p10_after_the_horizon_has_a_note_and_no_bar(stalled) -> None:
+    fig = gantt(stalled, ["authority_named", "first_arrival"])
+    (note,) = _by_gid(fig, "first_arrival_not_reached")
+    assert note.get_text() == "not reached in most runs"
+    assert note.get_position()[1] == 1
+    assert _by_gid(fig, "first_arrival_range") == _by_gid(fig, "first_arrival_p50") == []
+    assert _by_gid(fig, "authority_named_range")
+    (share,) = _by_gid(fig, "first_arrival_share")
+    assert share.get_text() == "0%"
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_gantt_refuses_unknown_milestones(results) -> None:
+    with pytest.raises(KeyError, match="unknown milestone"):
+        gantt(results, ["peace"])
+
+
+def _segments(fig: Figure, milestone: str) -> dict[str, object]:
+    prefix = f"{milestone}:"
+    return {
+        patch.get_gid().removeprefix(prefix): patch
+        for patch in fig.axes[0].patches
+        if (patch.get_gid() or "").startswith(prefix)
+    }
+
+
+def test_binding_chart_draws_by_default_every_gated_milestone_enough_runs_reach(results) -> None:
+    summary = results.milestone_summary().set_index("milestone")["share_reached"]
+    expected = [m for m in GATED_MILESTONES if summary[m] >= MIN_SHARE_SHOWN]
+    assert len(expected) >= 5
+    assert _rows(binding_chart(results)) == [MILESTONES[m] for m in expected]
+
+
+def test_each_binding_bar_splits_100_percent_as_binding_shares(results) -> None:
+    fig = binding_chart(results)
+    shares = results.binding_shares()
+    summary = results.milestone_summary().set_index("milestone")["share_reached"]
+    for row, milestone in enumerate(m for m in GATED_MILESTONES if summary[m] >= MIN_SHARE_SHOWN):
+        segments = _segments(fig, milestone)
+        expected = shares[shares["milestone"] == milestone].set_index("binding")["share"]
+        assert set(segments) == set(expected.index)
+        widths = {name: patch.get_width() for name, patch in segments.items()}
+        assert sum(widths.values()) == pytest.approx(1.0)
+        for name, width in widths.items():
+            assert width == pytest.approx(expected[name])
+        # Side by side, without gaps, in the row's place.
+        ordered = sorted(segments.values(), key=lambda patch: patch.get_x())
+        assert ordered[0].get_x() == 0.0
+        for left, right in zip(ordered, ordered[1:], strict=False):
+            assert right.get_x() == pytest.approx(left.get_x() + left.get_width())
+        assert {patch.get_y() + patch.get_height() / 2 for patch in ordered} == {row}
+
+
+def test_a_constraint_has_one_look_in_every_bar_and_no_two_share_one(results) -> None:
+    fig = binding_chart(results)
+    looks: dict[str, set] = {}
+    order: dict[str, list[str]] = {}
+    for patch in fig.axes[0].patches:
+        milestone, constraint = patch.get_gid().split(":")
+        looks.setdefault(constraint, set()).add((patch.get_facecolor(), patch.get_hatch()))
+        order.setdefault(milestone, []).append(constraint)
+    assert len(looks) >= 6
+    assert all(len(look) == 1 for look in looks.values())
+    assert len({next(iter(look)) for look in looks.values()}) == len(looks)
+    # Segments are stacked in one order in every bar.
+    stacking = list(constraint_styles(results, looks))
+    for constraints in order.values():
+        assert constraints == [c for c in stacking if c in constraints]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert len(legend) == len(looks)
+    assert "gate: legal clearance" in legend
+
+
+def test_a_constraint_s_style_does_not_depend_on_which_others_are_present(results) -> None:
+    everything = constraint_styles(results, ["administration", "base", "partner readiness", "legal_clearance", "odd"])
+    for name, style in everything.items():
+        assert constraint_styles(results, [name]) == {name: style}
+    assert everything["administration"][1] == ""
+    assert everything["legal_clearance"][1] and everything["odd"][1]
+
+
+def test_binding_percentages_are_written_inside_segments_wide_enough(results) -> None:
+    fig = binding_chart(results)
+    fig.draw_without_rendering()
+    labels = [text for text in fig.axes[0].texts if (text.get_gid() or "").endswith(":label")]
+    assert labels
+    segments = {patch.get_gid(): patch for patch in fig.axes[0].patches}
+    for label in labels:
+        segment = segments[label.get_gid().removesuffix(":label")]
+        assert label.get_text() == f"{segment.get_width():.0%}"
+        text, box = label.get_window_extent(), segment.get_window_extent()
+        assert box.x0 <= text.x0 and text.x1 <= box.x1
+
+
+def test_binding_chart_refuses_unknown_and_ungated_milestones(results) -> None:
+    with pytest.raises(KeyError, match="unknown milestone"):
+        binding_chart(results, ["peace"])
+    with pytest.raises(ValueError, match="authority_named"):
+        binding_chart(results, ["authority_named"])
+    assert _rows(binding_chart(results, ["first_arrival"])) == [MILESTONES["first_arrival"]]
+
+
+def test_binding_chart_without_gated_milestones_says_so(stalled) -> None:
+    fig = binding_chart(stalled)
+    assert _rows(fig) == []
+    assert any("No gated milestone" in text.get_text() for text in fig.axes[0].texts)
+    fig.savefig(io.BytesIO(), format="png")

@@ -1,0 +1,164 @@
+"""``deploysim compare``: run scenarios with one seed and print, table and draw their paired comparison.
+
+The front end of :mod:`sim.compare`. Inputs are scenario files or stored run folders; outputs land
+in ``results/compare/<first>-vs-<others>-<UTC time>/`` (tables as CSV, overlay figures as PNG, a
+manifest), written to a hidden partial folder and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+from sim.compare import OVERLAY_FIGURES, Comparison, ComparisonError, compare, parse_deadlines
+
+EXAMPLES = """\
+examples:
+  deploysim compare scenarios/baseline.toml scenarios/donors_pay_late.toml
+  deploysim compare scenarios/baseline.toml scenarios/donors_pay_late.toml --deadline mandate_end=2024-10-02
+  deploysim compare scenarios/baseline.toml scenarios/airport_reopens.toml scenarios/no_second_hold.toml --runs 2000
+  deploysim compare scenarios/baseline.toml scenarios/kenya_alone.toml --set horizon_days=365 --out /tmp/cmp --force
+  deploysim compare results/baseline/<run-id> results/donors_pay_late/<run-id>
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``compare`` subcommand to the ``deploysim`` parser."""
+    from sim.cli import DEFAULT_SEED, _positive_int, _seed
+
+    p = subparsers.add_parser(
+        "compare",
+        help="run scenarios with one seed and compare them with the first, paired run by run",
+        description="Run each scenario with the same seed, so that replication k of every scenario shares its\n"
+        "draws subsystem by subsystem. Print the settings each differs in from the first, each milestone's\n"
+        "P50/P80 dates, the paired change in days and in the share reaching it (95% CIs), and the\n"
+        "probability of each milestone by each --deadline. Tables and overlay figures go to the output folder.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="SCENARIO_OR_RUN",
+                   help="scenario files (TOML) or stored run folders; the first is the reference")
+    p.add_argument("--runs", type=_positive_int, default=None,
+                   help="replications per scenario (default: those of a stored run given, else 1000)")
+    p.add_argument("--seed", type=_seed, default=None,
+                   help=f"common seed (default: that of a stored run given, else {DEFAULT_SEED})")
+    p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of every scenario (TOML syntax), e.g. --set horizon_days=365; repeatable")
+    p.add_argument("--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
+                   help="add the probability of each milestone by this date, e.g. mandate_end=2024-10-02; "
+                   "repeatable")
+    p.add_argument("--out", type=Path, help="output folder (default results/compare/<first>-vs-<others>-<time>)")
+    p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run ``deploysim compare``; returns the exit code."""
+    from sim.cli import UserError
+
+    if len(args.inputs) < 2:
+        raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
+    if args.workers < 0:
+        raise UserError(f"--workers must be 0 (one per CPU) or more, got {args.workers}")
+    for path in args.inputs:
+        if not path.exists():
+            raise UserError(f"{path}: no such file or folder")
+    if args.out is not None and args.out.exists() and not args.force:
+        raise UserError(f"{args.out} already exists; pass --force to replace it")
+    try:
+        deadlines = parse_deadlines(args.deadlines)
+        comparison = compare(
+            args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
+            deadlines=deadlines,
+        )
+    except ComparisonError as exc:
+        raise UserError(str(exc)) from None
+    folder = args.out or _default_folder(args.results_root, comparison)
+    write_comparison(comparison, folder, force=args.force, plots=not args.no_plots)
+    print(comparison.summary_text())
+    print(f"\nResults: {folder}/")
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(folder)}")
+    return 0
+
+
+def _default_folder(root: Path, comparison: Comparison) -> Path:
+    now = dt.datetime.now(dt.UTC)
+    stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{now:%Y%m%dT%H%M%SZ}"
+    folder, n = root / "compare" / stem, 1
+    while folder.exists():
+        n += 1
+        folder = root / "compare" / f"{stem}-{n}"
+    return folder
+
+
+def write_comparison(comparison: Comparison, folder: Path, force: bool = False, plots: bool = True) -> Path:
+    """Write a comparison's tables, figures and manifest into ``folder``, atomically.
+
+    Files: ``config_diff.csv``, ``milestones.csv`` (per milestone and scenario), ``differences.csv``
+    (every column of the paired differences), ``deadlines.csv`` (with deadlines), ``figures/*.png``
+    (see :data:`sim.compare.OVERLAY_FIGURES`) and ``manifest.json`` (inputs, seed, runs, resolved
+    scenarios, versions), written last.
+
+    Raises:
+        sim.cli.UserError: If ``folder`` exists and ``force`` is false.
+    """
+    from sim.cli import UserError
+    from sim.provenance import png_metadata
+    from sim.store import command_line, git_commit, versions
+
+    if folder.exists() and not force:
+        raise UserError(f"{folder} already exists; pass --force to replace it")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = folder.parent / f".partial-{folder.name}-{os.getpid()}"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir()
+    try:
+        comparison.config_diffs.to_csv(partial / "config_diff.csv", index=False)
+        comparison.milestone_table().to_csv(partial / "milestones.csv", index=False, float_format="%.6g")
+        comparison.differences.to_csv(partial / "differences.csv", index=False, float_format="%.6g")
+        if comparison.deadlines is not None:
+            comparison.deadlines.to_csv(partial / "deadlines.csv", index=False, float_format="%.6g")
+        if plots:
+            figures = partial / "figures"
+            figures.mkdir()
+            for filename, draw in OVERLAY_FIGURES.items():
+                draw(comparison.results).savefig(figures / filename, format="png", dpi=120,
+                                                 metadata=png_metadata(comparison.results))
+        manifest = {
+            "kind": "comparison",
+            "labels": comparison.labels,
+            "seed": comparison.base.seed,
+            "runs": comparison.base.runs,
+            "deadlines": {k: v.isoformat() for k, v in (comparison.deadline_dates or {}).items()},
+            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": command_line(),
+            "versions": versions(),
+            "git_commit": git_commit(),
+            "inputs": [
+                {"label": label, "stored_run": str(r.path) if r.path else None, "run_id": r.run_id,
+                 "scenario": r.scenario.model_dump(mode="json", by_alias=True)}
+                for label, r in zip(comparison.labels, comparison.results, strict=True)
+            ],
+        }
+        (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if folder.exists():
+            trash = folder.parent / f".trash-{folder.name}-{os.getpid()}"
+            os.replace(folder, trash)
+            os.replace(partial, folder)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(partial, folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return folder
