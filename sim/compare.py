@@ -29,7 +29,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from sim.provenance import add_footer
 from sim.record import MILESTONES, series_label
-from sim.results import Z95, Results, censored_quantile
+from sim.results import Z95, Results, censored_quantile, wilson_interval
 from sim.scenario import Scenario
 
 #: Seed of a comparison when none is given and no stored run fixes it (the forecast's date).
@@ -234,20 +234,6 @@ def reached_by(results: Results, milestone: str, date: dt.date) -> np.ndarray:
     days = results.milestone_days(milestone)
     # A milestone at day 201.5 falls on the date of day 201 (see Scenario.date_of).
     return np.floor(np.nan_to_num(days, nan=np.inf)) <= results.scenario.day_of(date)
-
-
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95% by default); NaNs when ``n`` is 0."""
-    if n == 0:
-        return math.nan, math.nan
-    p = successes / n
-    denominator = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # At 0 or n successes the bound is exactly 0 or 1; rounding would leave it a hair inside.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
 
 
 def deadline_probabilities(

@@ -188,3 +188,17 @@ class Results:
         if series not in known:
             raise KeyError(f"unknown series {series!r}; known: {', '.join(known)}")
         return self.bands[self.bands["series"] == series].reset_index(drop=True)
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (95% by default); NaNs when ``n`` is 0."""
+    if n == 0:
+        return math.nan, math.nan
+    p = successes / n
+    denominator = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    # At 0 or n successes the bound is exactly 0 or 1; rounding would leave it a hair inside.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high

@@ -1,0 +1,76 @@
+"""``deploysim report``: one self-contained HTML report of one or more stored runs.
+
+Parses the command line and hands over to :func:`sim.report.write_report`; problems the user can fix (a
+missing folder, a bad deadline, an existing file without ``--force``) become one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  deploysim report results/baseline/20260101T120000Z-seed20240314-n1000
+  deploysim report results/baseline/RUN results/donors_pay_late/RUN --out late.html
+  deploysim report results/baseline/RUN --deadline "the mandate's end=2024-10-02" --force
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` subcommand to the ``deploysim`` parser."""
+    p = subparsers.add_parser(
+        "report",
+        help="write one self-contained HTML report (findings, tables, figures) of stored runs",
+        description="Write one HTML file with the key findings in plain sentences, the milestone, binding\n"
+        "and totals tables and every figure, embedded: it needs no network and no other file. With several\n"
+        "run folders, each run gets a section and the others are compared with the first.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("results_dirs", nargs="+", type=Path, metavar="RESULTS_DIR",
+                   help="a run folder, e.g. results/baseline/<run-id>; the first is the base of comparisons")
+    p.add_argument("--out", type=Path, metavar="FILE.html", help="the report file (default RESULTS_DIR/report.html)")
+    p.add_argument("--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
+                   help="a named date (YYYY-MM-DD) to give each milestone's chance by; repeatable. The mandate's "
+                   "first expiry is always included")
+    p.add_argument("--force", action="store_true", help="replace an existing report file")
+    p.set_defaults(handler=handle)
+
+
+def parse_deadline(text: str) -> tuple[str, dt.date]:
+    """``"mandate end=2024-10-02"`` -> ``("mandate end", date(2024, 10, 2))``.
+
+    Raises:
+        sim.cli.UserError: If there is no ``=``, the name is empty or the date is not YYYY-MM-DD.
+    """
+    from sim.cli import UserError
+
+    name, sep, value = text.rpartition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise UserError(f"--deadline expects NAME=DATE, e.g. \"mandate end=2024-10-02\"; got {text!r}")
+    try:
+        return name, dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise UserError(f"--deadline {text!r}: {value.strip()!r} is not a date written YYYY-MM-DD") from None
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Write the report and print its path; returns the exit code."""
+    from sim.cli import UserError
+    from sim.report import ReportError, write_report
+
+    deadlines: dict[str, dt.date] = {}
+    for text in args.deadlines:
+        name, date = parse_deadline(text)
+        if name in deadlines:
+            raise UserError(f"--deadline names '{name}' twice")
+        deadlines[name] = date
+    try:
+        out = write_report(args.results_dirs, args.out, deadlines=deadlines, force=args.force)
+    except ReportError as exc:
+        raise UserError(str(exc)) from None
+    print(out)
+    return 0

@@ -1,0 +1,1027 @@
+"""One self-contained HTML report of stored runs: key findings in plain sentences, tables and figures.
+
+Every number comes from the tables the rest of the package prints (:meth:`Results.milestone_summary`,
+:meth:`Results.totals_summary`, :meth:`Results.binding_shares`) and each run's ``manifest.json``. The page
+has inline CSS, figures embedded as PNG data URIs and no scripts, and its Content-Security-Policy forbids
+any network fetch, so it reads the same offline, attached to an e-mail or years later. The CLI's ``report``
+command (:mod:`sim.commands.report`) is the front end.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import importlib
+import inspect
+import io
+import json
+import math
+import os
+import re
+import struct
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.record import MILESTONES
+from sim.results import Results, wilson_interval
+
+#: Milestones whose share by each deadline the deadline table shows, with the column heading.
+DEADLINE_MILESTONES: dict[str, str] = {
+    "first_arrival": "First contingent landed",
+    "lead_50pct": "Half the lead pledge delivered",
+    "lead_100pct": "All the lead pledge delivered",
+    "mission_50pct": "Half the planned mission strength",
+}
+#: What each binding constraint means, as a reader would say it ("... held it back last").
+CONSTRAINTS: dict[str, str] = {
+    "administration": "waiting for a viable administration",
+    "reconnaissance": "the reconnaissance",
+    "recon_done": "the reconnaissance's findings",
+    "hold": "a hold after a political setback",
+    "mandate": "the mandate",
+    "funding": "money in the trust fund",
+    "base": "room at the base",
+    "airlift": "airlift capacity",
+    "airport": "the airport being closed",
+    "training": "training",
+    "lead_arrival": "waiting for the lead contributor to land",
+    "partner readiness": "partners getting ready",
+}
+#: Captions of the standard figures (:data:`sim.plots.FIGURES`); ``{lead}`` is the lead contributor.
+CAPTIONS: dict[str, str] = {
+    "fan_in_theatre.png": "Officers in theatre, all contributors: the median run, and the band holding the "
+    "middle 50% and 80% of runs on each day, against {lead}'s pledge, the planned mission strength and the "
+    "base's capacity.",
+    "milestones_scurve.png": "The share of runs that had reached each milestone by each date, with the P50 and "
+    "P80 dates marked. A curve that levels off below 100% belongs to a milestone that some runs never reach "
+    "within the horizon.",
+    "fund_balance.png": "The trust fund's balance, in US$ millions: the median run and the bands holding the "
+    "middle 50% and 80% of runs on each day. A median at zero means that more than half the runs have an empty "
+    "fund on that day.",
+    "in_theatre_by_contributor.png": "Median officers in theatre for each contributor, and the median of the "
+    "total (which is not the sum of the contributors' medians).",
+}
+#: Resolution of the embedded figures; they are displayed at 100 px per inch, so this is a 1.5x image.
+FIGURE_DPI = 150
+_DISPLAY_DPI = 100
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Constraints named one by one in a finding; the rest are summed as "other constraints".
+_NAMED_SHARE = 0.05
+_NAMED_MAX = 4
+_VERSIONS_SHOWN = ("deploysim", "python", "simpy", "numpy", "pandas", "matplotlib")
+
+
+class ReportError(ValueError):
+    """A report that cannot be written as asked: a deadline outside a run's horizon, an existing file."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A named calendar date by which the report gives each key milestone's chance of being reached."""
+
+    name: str
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """An image for the report: its file name, PNG bytes, caption and the scale it is shown at."""
+
+    name: str
+    png: bytes
+    caption: str
+    display_scale: float = 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Numbers and how they read
+
+
+def format_date(value: dt.date | pd.Timestamp | None) -> str:
+    """A date as a person writes it: ``13 August 2024`` (locale-independent); ``after the horizon`` for None/NaT."""
+    if value is None or pd.isna(value):
+        return "after the horizon"
+    if isinstance(value, pd.Timestamp):
+        value = value.date()
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def format_percent(share: float) -> str:
+    """A share as a whole percentage that never rounds a shortfall up to 100% or a few runs down to 0%.
+
+    ``0.82 -> '82%'``, ``0.996 -> 'over 99%'``, ``0.003 -> 'under 1%'``, ``1.0 -> '100%'``.
+    """
+    if share <= 0.0:
+        return "0%"
+    if share >= 1.0:
+        return "100%"
+    if share < 0.01:
+        return "under 1%"
+    if share > 0.99:
+        return "over 99%"
+    return f"{_whole_percent(share)}%"
+
+
+def _whole_percent(share: float) -> int:
+    # Half up, not Python's half to even, so 95.5% reads 96% as a reader rounding by hand expects.
+    return math.floor(share * 100 + 0.5)
+
+
+def _complement_percent(share: float) -> str:
+    """The share of runs not reaching something, worded so that it and :func:`format_percent` add to 100%."""
+    if 0.01 <= share <= 0.99:
+        return f"{100 - _whole_percent(share)}%"
+    return format_percent(1.0 - share)
+
+
+def format_share(share: float) -> str:
+    """A share for tables, to one decimal, with the same guards as :func:`format_percent`: ``82.4%``."""
+    if share <= 0.0 or share >= 1.0:
+        return f"{share:.0%}"
+    return f"{min(max(share, 0.001), 0.999):.1%}"
+
+
+def share_by(results: Results, milestone: str, date: dt.date) -> tuple[float, float, float]:
+    """Share of runs that reached ``milestone`` on or before ``date``, with its 95% Wilson interval.
+
+    A milestone reached during a day counts as reached on that day's date, as in every table.
+
+    Returns:
+        ``(share, low, high)``.
+    """
+    days = results.milestone_days(milestone)
+    deadline_day = results.scenario.day_of(date)
+    reached = int(np.sum(np.floor(np.nan_to_num(days, nan=np.inf)) <= deadline_day))
+    low, high = wilson_interval(reached, days.size)
+    return reached / days.size, low, high
+
+
+Deadlines = Mapping[str, dt.date] | Sequence[Deadline] | None
+
+
+def as_deadlines(deadlines: Deadlines) -> list[Deadline]:
+    """Deadlines given as ``{name: date}`` or as :class:`Deadline` objects, as a list.
+
+    An underscore in a name given as a mapping key reads as a space (``mandate_end`` -> "mandate end"),
+    so names written for ``--deadline`` in :mod:`sim.compare`'s spelling read well in a sentence.
+    """
+    if deadlines is None:
+        return []
+    if isinstance(deadlines, Mapping):
+        return [Deadline(name.replace("_", " "), date) for name, date in deadlines.items()]
+    return list(deadlines)
+
+
+def run_deadlines(results: Results, deadlines: Deadlines = None) -> list[Deadline]:
+    """The deadlines a run's report uses: those given; then those the run was stored with (``deploysim run
+    --deadline`` writes them to ``deadlines.csv``); then the mandate's first expiry if the scenario has one
+    within the horizon. A deadline on the date of an earlier one is left out.
+
+    Raises:
+        ReportError: If a given deadline falls before the start date or after the horizon.
+    """
+    scenario = results.scenario
+    end = scenario.date_of(scenario.horizon_days)
+    chosen = as_deadlines(deadlines)
+    for deadline in as_deadlines(_stored_deadlines(results)):
+        if all(d.date != deadline.date for d in chosen):
+            chosen.append(deadline)
+    for deadline in chosen:
+        if not scenario.start_date <= deadline.date <= end:
+            raise ReportError(
+                f"deadline '{deadline.name}' ({deadline.date}) is outside run {_run_name(results)}, which covers "
+                f"{scenario.start_date} to {end}"
+            )
+    mandate = scenario.mandate
+    if mandate is not None and scenario.start_date <= mandate.expires_on <= end and all(
+        d.date != mandate.expires_on for d in chosen
+    ):
+        chosen.append(Deadline("the mandate's first expiry", mandate.expires_on))
+    return chosen
+
+
+def _stored_deadlines(results: Results) -> dict[str, dt.date]:
+    """The named deadlines in the run folder's ``deadlines.csv``, if it has one."""
+    path = Path(results.path) / "deadlines.csv" if results.path is not None else None
+    if path is None or not path.is_file():
+        return {}
+    table = pd.read_csv(path)
+    if not {"deadline", "deadline_date"} <= set(table.columns):
+        return {}
+    pairs = table[["deadline", "deadline_date"]].drop_duplicates()
+    return {str(name): pd.Timestamp(date).date() for name, date in pairs.itertuples(index=False)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Key findings
+
+
+def key_findings(results: Results, deadlines: Deadlines = None) -> list[str]:
+    """Plain sentences drawn from a run's numbers: when the lead lands and delivers, what held it back, money,
+    the mandate, each deadline and the peak strength. Each number is one the report's tables show too.
+
+    Args:
+        results: The run.
+        deadlines: Named dates, as ``{name: date}`` or :class:`Deadline` objects (see :func:`run_deadlines`).
+
+    Example:
+        >>> key_findings(results, {"one year on": dt.date(2025, 3, 14)})[0]  # doctest: +SKIP
+        "In half the runs Kenya's first contingent lands by 12 August 2024; in 80% of runs by ..."
+
+    Raises:
+        ReportError: As :func:`run_deadlines`.
+    """
+    scenario = results.scenario
+    lead = scenario.force.lead_contributor
+    summary = results.milestone_summary().set_index("milestone")
+    totals = results.totals_summary().set_index("total")
+    # The horizon's date is given once; later sentences refer back to it.
+    horizon = f"within the simulated {_span(scenario.horizon_days)} (to {format_date(_horizon_date(results))})"
+    within = f"within the simulated {_span(scenario.horizon_days)}"
+    findings = [
+        _when_sentence(summary.loc["first_arrival"], f"{_possessive(lead)} first contingent lands", "it lands",
+                       "it has not landed by then", horizon),
+        _when_sentence(
+            summary.loc["lead_100pct"],
+            f"all of {_possessive(lead)} pledge ({scenario.force.pledged_officers:,} officers) is delivered",
+            "it is delivered", "it is not", within,
+        ),
+    ]
+    shares = results.binding_shares()
+    for milestone, what in (("first_arrival", "the first landing"),
+                            ("lead_100pct", f"delivery of all of {_possessive(lead)} pledge")):
+        sentence = _binding_sentence(results, shares, milestone, what, summary.loc[milestone, "share_reached"])
+        if sentence:
+            findings.append(sentence)
+    findings.extend(_money_sentences(results, totals))
+    if scenario.mandate is not None:
+        lapsed = float(summary.loc["mandate_lapsed", "share_reached"])
+        findings.append(
+            f"The mandate lapses without renewal {within} in {format_percent(lapsed)} of runs "
+            f"(each expiry renewed with probability {scenario.mandate.renewal_probability:.0%})."
+        )
+    for deadline in run_deadlines(results, deadlines):
+        landed = share_by(results, "first_arrival", deadline.date)
+        delivered = share_by(results, "lead_100pct", deadline.date)
+        findings.append(
+            f"By {deadline.name} ({format_date(deadline.date)}) {_possessive(lead)} first contingent has landed in "
+            f"{format_percent(landed[0])} of runs ({_ci_text(landed)}), and all of its pledge has been delivered in "
+            f"{format_percent(delivered[0])} ({_ci_text(delivered)})."
+        )
+    if "peak_in_theatre" in totals.index:
+        peak = totals.loc["peak_in_theatre"]
+        half = summary.loc["mission_50pct", "share_reached"]
+        findings.append(
+            f"The most officers in theatre at once, all contributors together, averages "
+            f"{_count(peak['mean'])} over the runs (95% CI {_count(peak['ci95_low'])}–{_count(peak['ci95_high'])}); "
+            f"half the planned mission strength ({scenario.mission_size_officers // 2:,} of "
+            f"{scenario.mission_size_officers:,} officers) is reached {within} in {format_percent(half)} of runs."
+        )
+    return findings
+
+
+def _when_sentence(row: pd.Series, subject: str, it_does: str, it_does_not: str, horizon: str) -> str:
+    """When a milestone is reached: P50, P80 and P90 dates as far as the share reaching it allows."""
+    share = float(row["share_reached"])
+    p50, p80, p90 = (row[f"p{q}_date"] for q in (50, 80, 90))
+    if share == 0.0:
+        return f"{_capital(subject)} in no run {horizon}."
+    if pd.isna(p50):
+        return f"{_capital(subject)} {horizon} in only {format_percent(share)} of runs: too few for a median date."
+    sentence = f"In half the runs {subject} by {format_date(p50)}"
+    if pd.isna(p80):
+        return f"{sentence}; {it_does} {horizon} in only {format_percent(share)} of runs, too few for an 80% date."
+    sentence += f"; in 80% of runs by {format_date(p80)}"
+    sentence += f", and in 90% by {format_date(p90)}." if not pd.isna(p90) else "."
+    if share == 1.0:
+        return f"{sentence} {_capital(it_does)} {horizon} in every run."
+    return (f"{sentence} {_capital(it_does)} {horizon} in {format_percent(share)} of runs; in "
+            f"{_complement_percent(share)} {it_does_not}.")
+
+
+def _binding_sentence(results: Results, shares: pd.DataFrame, milestone: str, what: str, reached: float) -> str:
+    """What held a milestone back last, the main constraints by name, money always, the rest summed."""
+    rows = shares[shares["milestone"] == milestone].sort_values("share", ascending=False, kind="stable")
+    if rows.empty:
+        return ""
+    by_constraint = dict(zip(rows["binding"], rows["share"].astype(float), strict=True))
+    named = [k for k, v in by_constraint.items() if v >= _NAMED_SHARE][:_NAMED_MAX] or [next(iter(by_constraint))]
+    parts = [f"{_constraint(results, k)} in {format_percent(by_constraint[k])}" for k in named]
+    parts[0] += " of runs" if reached >= 1.0 else " of them"
+    where = "" if reached >= 1.0 else f", in the {format_percent(reached)} of runs where it happened"
+    sentence = f"What held {what} back last{where}: {_join(parts)}"
+    if "funding" not in named:
+        # Money is the question donors ask first, so it is always answered, even when small or nil.
+        money = by_constraint.get("funding", 0.0)
+        sentence += f"; {_constraint(results, 'funding')} in {format_percent(money)}" if money else (
+            f"; never {_constraint(results, 'funding')}")
+        named.append("funding")
+    rest = 1.0 - sum(by_constraint.get(k, 0.0) for k in named)
+    if rest > 1e-9:
+        sentence += f"; other constraints together in {format_percent(rest)}"
+    return sentence + "."
+
+
+def _money_sentences(results: Results, totals: pd.DataFrame) -> list[str]:
+    reps = results.replications
+    scenario = results.scenario
+    sentences: list[str] = []
+    if "received_usd" in totals.index and "pledged_usd" in totals.index:
+        received, pledged = totals.loc["received_usd"], totals.loc["pledged_usd"]
+        of = (f"the {_usd(pledged['mean'])} pledged" if pledged["p10"] == pledged["p90"]
+              else f"a mean of {_usd(pledged['mean'])} pledged")
+        sentences.append(
+            f"The trust fund receives a mean of {_usd(received['mean'])} by the horizon (95% CI "
+            f"{_usd_range(received['ci95_low'], received['ci95_high'])}), of {of}."
+        )
+    if "arrears_days" in reps:
+        arrears = reps["arrears_days"].to_numpy(dtype=float)
+        ever = arrears > 0
+        sentence = f"Running costs go unpaid for a time in {format_percent(float(ever.mean()))} of runs"
+        if ever.any():
+            sentence += f" (for a median of {np.median(arrears[ever]):,.0f} days in those runs)"
+        if "arrears_usd_at_horizon" in reps:
+            unpaid = float((reps["arrears_usd_at_horizon"] > 0).mean())
+            sentence += f", and some are still unpaid at the horizon in {format_percent(unpaid)}"
+        sentences.append(sentence + ".")
+    threshold = scenario.force.withdraw_after_arrears_days
+    lead = scenario.force.lead_contributor
+    if threshold is not None:
+        withdrew = float(np.mean(~np.isnan(results.milestone_days("lead_withdrawal"))))
+        sentences.append(
+            f"{lead} withdraws over unpaid running costs (after {threshold:,.0f} days of arrears without a break) "
+            f"in {format_percent(withdrew)} of runs."
+        )
+    return sentences
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The page
+
+
+def build_report(
+    results_list: Sequence[Results],
+    deadlines: Deadlines = None,
+    title: str | None = None,
+) -> str:
+    """The HTML of a report on one run, or on several with a comparison of each against the first.
+
+    Args:
+        results_list: The runs, first the one the others are compared with. Runs loaded from the store
+            (with ``path`` set) also show their manifest (versions, commit, command) and any figures
+            already in their ``figures/`` folder besides the standard ones.
+        deadlines: Named dates (e.g. ``{"the mandate's end": date(2024, 10, 2)}``, see :func:`as_deadlines`);
+            for each the report gives the chance of each key milestone by then. The mandate's first expiry is
+            always added when the scenario has one.
+        title: The page's heading (default: from the scenario names).
+
+    Returns:
+        A complete HTML document: inline CSS, images as data URIs, no scripts, no external addresses.
+
+    Raises:
+        ValueError: If ``results_list`` is empty.
+        ReportError: If a deadline falls outside a run's start date and horizon.
+    """
+    runs = list(results_list)
+    if not runs:
+        raise ValueError("build_report needs at least one run")
+    given = as_deadlines(deadlines)
+    names = [_run_name(r) for r in runs]
+    title = title or (f"Forecast report: {names[0]}" if len(runs) == 1 else "Forecast report: " + ", ".join(names))
+    from sim import __version__
+
+    body = [f"<header><h1>{_e(title)}</h1>"]
+    if len(runs) == 1:
+        body.append(_description(runs[0]))
+    body.append(_reading_note(runs))
+    body.append("</header>")
+    if len(runs) > 1:
+        body.append(_overview(runs, given))
+        body.extend(_comparison(runs[0], other) for other in runs[1:])
+        body.extend(_run_section(r, given, level=2, anchor=f"run-{i + 1}") for i, r in enumerate(runs))
+    else:
+        body.append(_run_section(runs[0], given, level=1, anchor="run-1"))
+    body.append(f"<footer>Written by deploysim {_e(__version__)}. Every figure and number on this page is "
+                "computed from the runs named above.</footer>")
+    return _page(title, "\n".join(body), __version__)
+
+
+def write_report(
+    results_dirs: Sequence[str | Path],
+    out_path: str | Path | None = None,
+    deadlines: Deadlines = None,
+    force: bool = False,
+) -> Path:
+    """Load stored runs, build their report and write it atomically (temporary file, then rename).
+
+    Args:
+        results_dirs: Run folders; the first is the base of any comparison.
+        out_path: The HTML file (default ``<first folder>/report.html``).
+        deadlines: As :func:`build_report`.
+        force: Replace an existing file.
+
+    Returns:
+        The file written.
+
+    Raises:
+        sim.store.StoreError: If a folder is missing or holds no complete run.
+        ReportError: If the file exists and ``force`` is false, the path is a folder, or a deadline is outside
+            a run.
+    """
+    from sim.store import load_results
+
+    if not results_dirs:
+        raise ReportError("name at least one results folder")
+    out = Path(out_path) if out_path is not None else Path(results_dirs[0]) / "report.html"
+    _check_writable(out, force)
+    runs = [load_results(folder) for folder in results_dirs]
+    text = build_report(runs, deadlines)
+    _check_writable(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(partial, 0o644)
+        os.replace(partial, out)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _check_writable(out: Path, force: bool) -> None:
+    if out.is_dir():
+        raise ReportError(f"{out} is a folder; give a file name such as {out / 'report.html'}")
+    if out.exists() and not force:
+        raise ReportError(f"{out} already exists; pass --force to replace it")
+
+
+def _run_section(results: Results, deadlines: Sequence[Deadline], level: int, anchor: str) -> str:
+    h = f"h{level + 1}"
+    chosen = run_deadlines(results, deadlines)
+    parts = [f'<section id="{anchor}">']
+    if level > 1:
+        parts.append(f"<h{level}>{_e(_run_name(results))}</h{level}>")
+        parts.append(_description(results))
+    parts.append(f"<{h}>Key findings</{h}>")
+    parts.append('<ul class="findings">' + "".join(f"<li>{_e(s)}</li>" for s in key_findings(results, deadlines))
+                 + "</ul>")
+    parts.append(f"<{h}>About this run</{h}>")
+    parts.append(_about(results))
+    if chosen:
+        parts.append(f"<{h}>Deadlines</{h}>")
+        parts.append(_deadline_table(results, chosen))
+    parts.append(f"<{h}>Milestones</{h}>")
+    parts.append(_milestone_table(results))
+    parts.append(f"<{h}>What held each milestone back</{h}>")
+    parts.append(_binding_table(results))
+    parts.append(f"<{h}>Totals</{h}>")
+    parts.append(_totals_table(results))
+    parts.append(f"<{h}>Figures</{h}>")
+    parts.extend(_figure_html(figure) for figure in report_figures(results))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _description(results: Results) -> str:
+    text = " ".join(results.scenario.description.split())
+    return f'<p class="lede">{_e(text)}</p>' if text else ""
+
+
+def _reading_note(runs: Sequence[Results]) -> str:
+    counts = " and ".join(f"{n:,}" for n in sorted({r.runs for r in runs}))
+    counted = f"{counts} runs" + (" per scenario" if len(runs) > 1 else "")
+    return (
+        f'<p class="note">Each run is one possible course of events drawn from the scenario\'s distributions '
+        f"({counted}). &ldquo;In 80% of runs by a date&rdquo; means that 80% of these simulated "
+        "courses reached the milestone on or before that date. Confidence intervals (CI) show only the sampling "
+        "error of a finite number of runs, not the uncertainty in the scenario's own assumptions. "
+        "&ldquo;After the horizon&rdquo; means too few runs reached the milestone within the simulated period "
+        "for that quantile to be given.</p>"
+    )
+
+
+def _about(results: Results) -> str:
+    scenario = results.scenario
+    manifest = _manifest(results)
+    rows: list[tuple[str, str]] = [
+        ("Scenario", scenario.name),
+        ("Forecast from", format_date(scenario.start_date)),
+        ("Horizon", f"{scenario.horizon_days:,} days, to {format_date(_horizon_date(results))}"),
+        ("Runs", f"{results.runs:,}"),
+        ("Seed", str(results.seed)),
+        ("Run id", results.run_id or "not stored"),
+    ]
+    if results.path is not None:
+        rows.append(("Folder", str(results.path)))
+    if manifest.get("created_utc"):
+        rows.append(("Run on (UTC)", str(manifest["created_utc"])))
+    if results.wall_time_s is not None:
+        rows.append(("Wall time", f"{results.wall_time_s:,.1f} s"))
+    if manifest.get("git_commit"):
+        rows.append(("Git commit", str(manifest["git_commit"])))
+    versions = manifest.get("versions") or {}
+    if isinstance(versions, dict) and versions:
+        shown = [f"{name} {versions[name]}" for name in _VERSIONS_SHOWN if versions.get(name)]
+        rows.append(("Versions", ", ".join(shown)))
+    if manifest.get("command"):
+        rows.append(("Command", " ".join(str(a) for a in manifest["command"])))
+    return '<dl class="about">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"
+
+
+def _manifest(results: Results) -> dict:
+    if results.path is None:
+        return {}
+    path = Path(results.path) / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _deadline_table(results: Results, deadlines: Sequence[Deadline]) -> str:
+    head = ["Deadline", "Date"] + list(DEADLINE_MILESTONES.values())
+    rows = []
+    for deadline in deadlines:
+        cells = [_e(deadline.name), _e(format_date(deadline.date))]
+        for milestone in DEADLINE_MILESTONES:
+            share = share_by(results, milestone, deadline.date)
+            cells.append(f'{format_share(share[0])}<span class="ci">{_e(_ci_text(share, table=True))}</span>')
+        rows.append(cells)
+    return _table(head, rows, numeric_from=1, caption="Share of runs that had reached each milestone by the "
+                  "deadline, with its 95% confidence interval.", css="deadlines")
+
+
+def _milestone_table(results: Results) -> str:
+    table = results.milestone_summary()
+    rows = []
+    for row in table.itertuples():
+        rows.append(
+            [_e(row.label)]
+            + [_e(format_date(getattr(row, f"p{q}_date"))) for q in (10, 50, 80, 90)]
+            + [_e(format_share(row.share_reached))]
+        )
+    end = format_date(_horizon_date(results))
+    return _table(
+        ["Milestone", "P10", "P50", "P80", "P90", "Reached by the horizon"], rows, numeric_from=1,
+        caption=f"Dates by which 10%, 50%, 80% and 90% of runs had reached each milestone, and the share of runs "
+        f"reaching it by the horizon ({end}).", css="milestones",
+        row_ids=[f"milestone-{m}" for m in table["milestone"]],
+    )
+
+
+def _binding_table(results: Results) -> str:
+    shares = results.binding_shares()
+    summary = results.milestone_summary().set_index("milestone")
+    rows, ids = [], []
+    for milestone in dict.fromkeys(shares["milestone"]):
+        part = shares[shares["milestone"] == milestone].sort_values("share", ascending=False, kind="stable")
+        text = ", ".join(f"{_constraint(results, r.binding)} {format_share(r.share)}" for r in part.itertuples())
+        rows.append([_e(MILESTONES.get(milestone, milestone)), _e(format_share(summary.loc[milestone,
+                                                                                           "share_reached"])),
+                     _e(text)])
+        ids.append(f"binding-{milestone}")
+    return _table(
+        ["Milestone", "Runs reaching it", "What held it back last (share of the runs reaching it)"], rows,
+        numeric_from=1, numeric_to=2, css="binding", row_ids=ids,
+        caption="The last condition to be met before each milestone, in the runs that reached it.",
+    )
+
+
+def _totals_table(results: Results) -> str:
+    rows = []
+    for row in results.totals_summary().itertuples():
+        if (results.replications[row.total] >= 0).all():
+            # A normal-approximation interval can dip below zero; a mean of non-negative values cannot.
+            row = row._replace(ci95_low=max(row.ci95_low, 0.0))
+        money = "_usd" in row.total
+        fmt = _usd if money else _count
+        interval = _usd_range(row.ci95_low, row.ci95_high) if money else f"{fmt(row.ci95_low)}–{fmt(row.ci95_high)}"
+        rows.append([_e(row.label), _e(fmt(row.mean)), _e(interval),
+                     _e(fmt(row.p10)), _e(fmt(row.p50)), _e(fmt(row.p90))])
+    return _table(
+        ["Total (up to the horizon)", "Mean", "95% CI of the mean", "P10", "P50", "P90"], rows, numeric_from=1,
+        caption="Per-run totals: the mean over runs with a normal-approximation confidence interval, and "
+        "the 10th, 50th and 90th percentiles across runs.", css="totals",
+    )
+
+
+def _overview(runs: Sequence[Results], deadlines: Sequence[Deadline]) -> str:
+    head = ["Run", "Runs", "Seed", "First landing P50", "First landing P80", "All the lead pledge P50",
+            "All the lead pledge by the horizon"]
+    rows = []
+    for i, results in enumerate(runs):
+        summary = results.milestone_summary().set_index("milestone")
+        first, pledge = summary.loc["first_arrival"], summary.loc["lead_100pct"]
+        rows.append([f'<a href="#run-{i + 1}">{_e(_run_name(results))}</a>', f"{results.runs:,}",
+                     str(results.seed), _e(format_date(first["p50_date"])), _e(format_date(first["p80_date"])),
+                     _e(format_date(pledge["p50_date"])), _e(format_share(pledge["share_reached"]))])
+    note = ("Each run's own quantiles, side by side. Differences between quantiles are not paired differences; "
+            "see the comparison sections for those." if len(runs) > 1 else "")
+    parts = ["<section id=\"overview\"><h2>Overview</h2>",
+             _table(head, rows, numeric_from=1, caption=note, css="overview")]
+    if deadlines:
+        parts.append("<p>Deadlines: " + "; ".join(f"{_e(d.name)} ({_e(format_date(d.date))})" for d in deadlines)
+                     + ".</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _comparison(base: Results, other: Results) -> str:
+    """A section comparing ``other`` with ``base`` through :mod:`sim.compare`, when that module is installed:
+    what the scenarios set differently, sentences on the key milestones and the paired-difference table."""
+    heading = f"<h2>{_e(_run_name(other))} compared with {_e(_run_name(base))}</h2>"
+    try:
+        compare = importlib.import_module("sim.compare")
+    except ModuleNotFoundError as exc:
+        if exc.name != "sim.compare":
+            raise
+        compare = None
+    paired = getattr(compare, "paired_differences", None)
+    config = getattr(compare, "config_diff", None)
+    if paired is None and config is None:
+        return (f'<section class="comparison">{heading}<p class="note">Paired differences are not available in '
+                "this version of deploysim; the overview above sets the runs' own quantiles side by side.</p>"
+                "</section>")
+    parts = [f'<section class="comparison">{heading}']
+    if config is not None:
+        parts.append("<h3>What the scenarios set differently</h3>")
+        parts.append(_config_table(_call_with_fitting_arguments(config, base, other), base, other))
+    if paired is not None:
+        parts.append("<h3>Paired differences</h3>")
+        try:
+            table = paired(base, other)
+        except ValueError as exc:
+            # Runs with different seeds, horizons or numbers of runs cannot be paired; say so and go on.
+            parts.append(f'<p class="note">Paired differences could not be computed: {_e(str(exc))}</p>')
+        else:
+            parts.append(_paired_html(table, base, other))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+#: Columns of :func:`sim.compare.paired_differences` that the curated comparison table reads.
+_PAIRED_COLUMNS = {"milestone", "label", "base_p50_date", "p50_date", "n_pairs", "mean_diff_days", "ci95_low",
+                   "ci95_high", "base_share_reached", "share_reached", "share_change", "share_change_ci95_low",
+                   "share_change_ci95_high"}
+
+
+def _config_table(value: object, base: Results, other: Results) -> str:
+    if isinstance(value, pd.DataFrame) and list(value.columns) == ["key", "old", "new"]:
+        if value.empty:
+            return "<p>The resolved scenarios set every value alike (names and descriptions aside).</p>"
+        rows = [[f"<code>{_e(str(r.key))}</code>", _e(str(r.old)), _e(str(r.new))] for r in value.itertuples()]
+        return _table(["Setting", base.name, other.name], rows, numeric_from=3, css="config")
+    return _render_any(value)
+
+
+def _paired_html(table: object, base: Results, other: Results) -> str:
+    if not isinstance(table, pd.DataFrame) or not set(table.columns) >= _PAIRED_COLUMNS:
+        return _render_any(table)
+    frame = table.set_index("milestone")
+    sentences = []
+    lead = base.scenario.force.lead_contributor
+    for milestone, what in (("first_arrival", f"{_possessive(lead)} first contingent lands"),
+                            ("lead_100pct", f"all of {_possessive(lead)} pledge is delivered")):
+        if milestone in frame.index:
+            sentences.append(_paired_sentence(frame.loc[milestone], what, base.name, other.name))
+    rows = []
+    for r in table.itertuples():
+        mean, interval = _days_change(r.mean_diff_days, r.ci95_low, r.ci95_high)
+        note = "; ".join(t for t in (interval, f"{r.n_pairs:,} pairs") if t)
+        rows.append([
+            _e(r.label), _e(format_date(r.base_p50_date)), _e(format_date(r.p50_date)),
+            f'{_e(mean)}<span class="ci">{_e(note)}</span>',
+            _e(f"{format_share(r.base_share_reached)} → {format_share(r.share_reached)}") + '<span class="ci">'
+            + _e(_points_change(r.share_change, r.share_change_ci95_low, r.share_change_ci95_high)) + "</span>",
+        ])
+    caption = (f"Paired: replication k of {other.name} is the same simulated world as replication k of {base.name} "
+               "except for what the scenarios set differently. The day difference is averaged over the pairs in "
+               "which both runs reach the milestone, with its 95% CI; the share change counts every pair.")
+    return (
+        '<ul class="findings">' + "".join(f"<li>{_e(t)}</li>" for t in sentences if t) + "</ul>"
+        + _table(["Milestone", f"P50 {base.name}", f"P50 {other.name}", "Mean change, same runs (95% CI)",
+                  "Reached by the horizon (change, 95% CI)"], rows, numeric_from=1, caption=caption,
+                 css="paired")
+    )
+
+
+def _paired_sentence(row: pd.Series, what: str, base: str, other: str) -> str:
+    """One milestone's paired change in plain words: days in the pairs where both reach it, then the share."""
+    parts = []
+    if row["n_pairs"] > 0 and not math.isnan(row["mean_diff_days"]):
+        mean, interval = _days_change(row["mean_diff_days"], row["ci95_low"], row["ci95_high"])
+        compared = f"as under {base}" if mean.startswith("on the same day") else f"than under {base}"
+        parts.append(f"In the runs where it happens under both, {what} {mean} under {other} {compared} "
+                     f"({interval}{'; ' if interval else ''}{row['n_pairs']:,} pairs)")
+    change = _points_change(row["share_change"], row["share_change_ci95_low"], row["share_change_ci95_high"])
+    parts.append(f"it happens within the horizon in {format_percent(row['share_reached'])} of runs under {other} "
+                 f"against {format_percent(row['base_share_reached'])} under {base}, a change of {change}")
+    return _capital("; ".join(parts)) + "."
+
+
+def _days_change(mean: float, low: float, high: float) -> tuple[str, str]:
+    """A paired mean difference in days and its interval: ``("12 days later on average", "95% CI 9 to 15
+    days later")``; an interval across zero says so."""
+    if math.isnan(mean):
+        return "–", ""
+
+    def days(value: float) -> str:
+        n = round(abs(value))
+        return f"{n:,} day{'' if n == 1 else 's'}"
+
+    def direction(value: float) -> str:
+        return "later" if value > 0 else "earlier"
+
+    text = f"{days(mean)} {direction(mean)} on average" if round(abs(mean)) else "on the same day on average"
+    if math.isnan(low) or math.isnan(high):
+        return text, ""
+    if low == high:
+        return text, "the same difference in every pair"
+    if low <= 0 <= high:
+        return text, (f"95% CI {days(low)} {direction(low)} to {days(high)} {direction(high)}: "
+                      "no clear difference")
+    near, far = sorted((abs(low), abs(high)))
+    return text, f"95% CI {near:,.0f} to {far:,.0f} days {direction(mean)}"
+
+
+def _points_change(change: float, low: float, high: float) -> str:
+    """A change in a share in percentage points: ``−14 points (95% CI −16 to −12)``."""
+    if math.isnan(change):
+        return "–"
+
+    def points(value: float) -> str:
+        text = f"{value * 100:+.0f}".replace("-", "−")
+        return "0" if text in ("+0", "−0") else text
+
+    unit = "percentage point" if points(change) in ("+1", "−1") else "percentage points"
+    if math.isnan(low) or math.isnan(high):
+        return f"{points(change)} {unit}"
+    return f"{points(change)} {unit} (95% CI {points(low)} to {points(high)})"
+
+
+def _call_with_fitting_arguments(function: Callable, base: Results, other: Results) -> object:
+    """Call ``function`` with the two runs, or with their scenarios if its first parameter asks for one."""
+    try:
+        first = next(iter(inspect.signature(function).parameters.values()))
+        wants_scenario = "Scenario" in str(first.annotation)
+    except (StopIteration, TypeError, ValueError):
+        wants_scenario = False
+    if wants_scenario:
+        return function(base.scenario, other.scenario)
+    return function(base, other)
+
+
+def _render_any(value: object) -> str:
+    """An HTML rendering of whatever a comparison function returned: a table, a mapping, rows or text."""
+    if isinstance(value, pd.DataFrame):
+        frame = value.reset_index() if not isinstance(value.index, pd.RangeIndex) else value
+        if frame.empty:
+            return "<p>None.</p>"
+        rows = [[_e(_cell(v)) for v in row] for row in frame.itertuples(index=False)]
+        return _table([str(c) for c in frame.columns], rows, numeric_from=1, css="compare")
+    if isinstance(value, pd.Series):
+        return _render_any(value.to_frame())
+    if isinstance(value, Mapping):
+        if not value:
+            return "<p>None.</p>"
+        return _table(["Item", "Value"], [[_e(str(k)), _e(_cell(v))] for k, v in value.items()], numeric_from=1,
+                      css="compare")
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        items = list(value)
+        if not items:
+            return "<p>None.</p>"
+        if all(isinstance(i, Mapping) for i in items):
+            return _render_any(pd.DataFrame(items))
+        if all(isinstance(i, tuple) for i in items):
+            return _table([f"{n + 1}" for n in range(max(len(i) for i in items))],
+                          [[_e(_cell(v)) for v in i] for i in items], numeric_from=1, css="compare")
+        return "<ul>" + "".join(f"<li>{_e(_cell(i))}</li>" for i in items) + "</ul>"
+    return f"<pre>{_e(str(value))}</pre>"
+
+
+def _cell(value: object) -> str:
+    if value is None or value is pd.NaT:
+        return "–"
+    if isinstance(value, dt.date | pd.Timestamp):
+        return format_date(value)
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return "–"
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Figures
+
+
+def report_figures(results: Results) -> list[ReportFigure]:
+    """Every figure of :data:`sim.plots.FIGURES` drawn afresh, then any other PNG in the run's ``figures/``."""
+    from sim.plots import FIGURES
+    from sim.provenance import add_footer, png_metadata
+
+    lead = results.scenario.force.lead_contributor
+    figures = []
+    for filename, draw in FIGURES.items():
+        figure = draw(results)
+        if not any(artist.get_gid() == "provenance" for artist in figure.texts):
+            add_footer(figure, results)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata=png_metadata(results))
+        caption = CAPTIONS.get(filename) or _summary_line(draw) or Path(filename).stem.replace("_", " ").capitalize()
+        figures.append(ReportFigure(filename, buffer.getvalue(), caption.format(lead=lead), _DISPLAY_DPI / FIGURE_DPI))
+    if results.path is not None:
+        for path in sorted((Path(results.path) / "figures").glob("*.png")):
+            if path.name in FIGURES:
+                continue
+            data = path.read_bytes()
+            if data.startswith(_PNG_SIGNATURE):
+                figures.append(ReportFigure(path.name, data, f"From the run's folder: figures/{path.name}."))
+    return figures
+
+
+def _summary_line(function: Callable) -> str:
+    """The first sentence of a plot function's docstring, without reStructuredText roles."""
+    doc = inspect.getdoc(function) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", first)
+
+
+def _figure_html(figure: ReportFigure) -> str:
+    width, height = _png_size(figure.png)
+    scale = figure.display_scale
+    encoded = base64.b64encode(figure.png).decode("ascii")
+    return (
+        f'<figure id="figure-{_e(Path(figure.name).stem)}"><img src="data:image/png;base64,{encoded}" '
+        f'width="{round(width * scale)}" height="{round(height * scale)}" alt="{_e(figure.caption)}">'
+        f"<figcaption>{_e(figure.caption)}</figcaption></figure>"
+    )
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height in pixels, from the PNG's header chunk."""
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTML helpers
+
+
+_CSS = """
+:root { color-scheme: light; --ink: #1b1f24; --muted: #57606a; --rule: #d0d7de; --band: #f6f8fa;
+        --accent: #0072B2; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 68rem; padding: 1.5rem 1.25rem 3rem; color: var(--ink); background: #fff;
+       font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+h1 { font-size: 1.9rem; margin: 0 0 .5rem; line-height: 1.2; }
+h2 { font-size: 1.45rem; margin: 2.5rem 0 .5rem; padding-top: .5rem; border-top: 3px solid var(--accent); }
+h3 { font-size: 1.15rem; margin: 1.8rem 0 .5rem; }
+p.lede { font-size: 1.08rem; margin: .25rem 0 .75rem; }
+p.note, footer, figcaption, caption { color: var(--muted); font-size: .9rem; }
+ul.findings { padding-left: 1.2rem; }
+ul.findings li { margin: .45rem 0; }
+dl.about { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; font-size: .92rem; }
+dl.about dt { font-weight: 600; }
+dl.about dd { margin: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .9rem;
+        font-variant-numeric: tabular-nums; }
+caption { caption-side: bottom; text-align: left; padding-top: .35rem; }
+th, td { padding: .3rem .55rem; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
+th { background: var(--band); font-weight: 600; }
+td.num, th.num { text-align: right; }
+td.num { white-space: nowrap; }
+div.scroll { overflow-x: auto; }
+tbody tr:nth-child(even) { background: #fbfcfd; }
+span.ci { display: block; white-space: normal; color: var(--muted); font-size: .82rem; }
+table.binding td:last-child { font-size: .86rem; }
+figure { margin: 1.5rem 0; break-inside: avoid; }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); }
+figcaption { margin-top: .35rem; max-width: 56rem; }
+footer { margin-top: 3rem; padding-top: .75rem; border-top: 1px solid var(--rule); }
+a { color: var(--accent); }
+@media print { body { max-width: none; } h2 { break-before: auto; } table, dl { break-inside: avoid; } }
+"""
+
+
+def _page(title: str, body: str, version: str) -> str:
+    return (
+        "<!doctype html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        # No fetch of any kind: only inline styles and data-URI images may load.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+        "style-src 'unsafe-inline'\">\n"
+        f'<meta name="generator" content="deploysim {_e(version)}">\n'
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _table(
+    head: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    numeric_from: int,
+    caption: str = "",
+    css: str = "",
+    row_ids: Sequence[str] | None = None,
+    numeric_to: int | None = None,
+) -> str:
+    """A table; cells are already escaped HTML. Columns from ``numeric_from`` (to ``numeric_to``) align right."""
+
+    def klass(i: int) -> str:
+        return ' class="num"' if i >= numeric_from and (numeric_to is None or i < numeric_to) else ""
+
+    out = ['<div class="scroll">', f'<table class="{css}">' if css else "<table>"]
+    if caption:
+        out.append(f"<caption>{_e(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(f"<th{klass(i)}>{_e(h)}</th>" for i, h in enumerate(head)) + "</tr></thead>")
+    out.append("<tbody>")
+    for n, row in enumerate(rows):
+        ident = f' id="{_e(row_ids[n])}"' if row_ids else ""
+        out.append(f"<tr{ident}>" + "".join(f"<td{klass(i)}>{cell}</td>" for i, cell in enumerate(row)) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Small wording helpers
+
+
+def _run_name(results: Results) -> str:
+    return f"{results.name} ({results.run_id})" if results.run_id else results.name
+
+
+def _horizon_date(results: Results) -> dt.date:
+    return results.scenario.date_of(results.scenario.horizon_days)
+
+
+def _span(days: int) -> str:
+    years = {365: "year", 366: "year", 730: "two years", 731: "two years", 1095: "three years", 1096: "three years"}
+    return years.get(days, f"{days:,} days")
+
+
+def _possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
+def _constraint(results: Results, key: str) -> str:
+    if key in CONSTRAINTS:
+        return CONSTRAINTS[key]
+    if key in results.scenario.gates:
+        return f"the {key.replace('_', ' ')} gate"
+    return key.replace("_", " ")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _join(parts: Sequence[str]) -> str:
+    if len(parts) <= 2:
+        return " and ".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _ci_text(share: tuple[float, float, float], table: bool = False) -> str:
+    low, high = f"{share[1] * 100:.0f}", f"{share[2] * 100:.0f}"
+    if low == high:
+        # A narrow interval near 0% or 100% would read "0–0%"; one decimal shows its real width.
+        low, high = f"{share[1] * 100:.1f}", f"{share[2] * 100:.1f}"
+    return f"{low}–{high}%" if table else f"95% CI {low}–{high}%"
+
+
+def _count(value: float) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    if 0 < abs(value) < 1:
+        return f"{value:.2g}"
+    text = f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"
+    return "0" if text in ("-0", "-0.0", "0.0") else text
+
+
+def _usd(value: float) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    text = f"US${value / 1e6:,.1f} million" if abs(value) >= 1e6 else f"US${value:,.0f}"
+    return text.replace("US$-", "−US$")
+
+
+def _usd_range(low: float, high: float) -> str:
+    """``US$236.2–240.6 million``: one unit for both ends when both are in millions."""
+    if min(abs(low), abs(high)) >= 1e6 and low >= 0:
+        return f"US${low / 1e6:,.1f}–{high / 1e6:,.1f} million"
+    return f"{_usd(low)} to {_usd(high)}"
