@@ -1,0 +1,249 @@
+"""``deploysim sweep``: run a scenario over a grid of values and tabulate and plot a milestone against them.
+
+A thin front end over :func:`sim.sweep.sweep`. Writes ``sweep.csv``, ``sweep_<milestone>.png`` and
+``manifest.json`` to ``results/<scenario>/sweep-<UTC time>/`` (or ``--out``), atomically. Also holds
+the helpers the sensitivity command shares: output folders and the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sim.cli import DEFAULT_SEED, UserError, _date_text, _progress, _share_text, positive_int, seed_int
+from sim.loader import load_scenario
+from sim.record import MILESTONES
+from sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sim.sweep import SweepResult
+
+EXAMPLES = """\
+examples:
+  deploysim sweep scenarios/baseline.toml --vary funding.runway_days=30,60,90,120
+  deploysim sweep scenarios/baseline.toml --vary funding.runway_days=30,90 \\
+      --vary logistics.airport.closed_at_start=true,false --milestone lead_100pct --runs 1000 --workers 0
+  deploysim sweep scenarios/baseline.toml \\
+      --vary 'governance.hold_days={dist="lognormal",median=21,p90=75},{dist="lognormal",median=42,p90=150}'
+
+Values are TOML, as for --set; commas inside braces or brackets do not split values. Every grid point
+runs with the same seed, so points differ only by the varied values. The grid is the product of the
+--vary lists.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``sweep`` subcommand."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a scenario over a grid of values; tabulate and plot a milestone against them",
+        description="Run the scenario at every point of a grid of values (the product of the --vary lists), "
+        "every point with the same seed. Writes sweep.csv (one row per grid point and milestone: P10/P50/P90 "
+        "and the share of runs reaching it) and a figure of one milestone against the varied value.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    p.add_argument("--vary", action="append", required=True, metavar="KEY=V1,V2,...",
+                   help="a scenario key and the values it takes; repeatable (the grid is their product)")
+    p.add_argument("--milestone", default="first_arrival",
+                   help="milestone printed and plotted (default first_arrival; the CSV has every milestone)")
+    p.add_argument("--runs", type=positive_int, default=500, help="replications per grid point (default 500)")
+    p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"seed of every point (default {DEFAULT_SEED})")
+    p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
+    add_output_arguments(p, "sweep")
+    p.set_defaults(handler=handle)
+
+
+def add_output_arguments(p: argparse.ArgumentParser, kind: str) -> None:
+    """``--set``, ``--out``, ``--results-root``, ``--force`` and ``--quiet``, as ``deploysim run`` has them."""
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a scenario value (TOML syntax) before anything is varied; repeatable",
+    )
+    p.add_argument("--out", type=Path, help=f"write to this folder instead of results/<scenario>/{kind}-<UTC time>")
+    p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the sweep, write its folder and print the chosen milestone's table."""
+    from sim.sweep import parse_vary, sweep, sweep_figure
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    vary = parse_vary(args.vary)
+    set_keys = {item.partition("=")[0].strip() for item in args.overrides}
+    both = sorted(set_keys & set(vary))
+    if both:
+        raise UserError(f"{both[0]} is given to both --set and --vary; give it to one")
+    check_milestone(args.milestone)
+    check_workers(args.workers)
+    target = output_folder(args, scenario, "sweep")
+    points = 1
+    for values in vary.values():
+        points *= len(values)
+    with _progress(args.runs * points, disabled=args.quiet) as update:
+        result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
+
+    figure_name = f"sweep_{args.milestone}.png"
+
+    def write(folder: Path) -> None:
+        from sim.plots import save_png
+        from sim.sweep import unique_batches
+
+        result.table.to_csv(folder / "sweep.csv", index=False, float_format="%.6g")
+        save_png(sweep_figure(result, args.milestone), folder / figure_name, unique_batches(result.results))
+        write_manifest(folder, scenario, args, {
+            "vary": {key: [_jsonable(v) for v in values] for key, values in result.vary.items()},
+            "points": len(result.points),
+            "milestone": args.milestone,
+        })
+
+    folder = write_atomically(target, args.force, write)
+    print(format_sweep(result, args.milestone))
+    print_files(folder)
+    return 0
+
+
+def format_sweep(result: SweepResult, milestone: str) -> str:
+    """The printed table: one line per grid point with the milestone's P10/P50/P90 dates and share reached."""
+    from sim.sweep import toml_text
+
+    s = result.scenario
+    keys = list(result.vary)
+    table = result.milestone_table(milestone)
+    texts = [[toml_text(point[k]) for k in keys] for point in result.points]
+    widths = [max(len(k), *(len(t[i]) for t in texts)) for i, k in enumerate(keys)]
+    horizon = s.date_of(s.horizon_days)
+    lines = [
+        f"Sweep of '{s.name}': {len(result.points)} point{'s' if len(result.points) > 1 else ''}, "
+        f"{result.runs} runs each, seed {result.seed} at every point, from {s.start_date} to {horizon}",
+        "",
+        f"{MILESTONES[milestone]}:",
+        "  ".join(k.rjust(w) for k, w in zip(keys, widths, strict=True))
+        + f"  {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
+    ]
+    for text, row in zip(texts, table.itertuples(), strict=True):
+        dates = [_date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
+        lines.append("  ".join(t.rjust(w) for t, w in zip(text, widths, strict=True))
+                     + f"  {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} {_share_text(row.share_reached):>8}")
+    lines += ["", f"'after' = not reached by the horizon ({horizon}) in that share of runs. "
+              "sweep.csv holds every milestone."]
+    return "\n".join(lines)
+
+
+# -- shared with the sensitivity command ---------------------------------------------------------
+
+
+def check_milestone(milestone: str) -> None:
+    """Raise a UserError with a did-you-mean unless ``milestone`` is a known milestone."""
+    if milestone not in MILESTONES:
+        import difflib
+
+        close = difflib.get_close_matches(milestone, list(MILESTONES), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(MILESTONES)}"
+        raise UserError(f"--milestone: unknown milestone '{milestone}'; {hint}")
+
+
+def check_workers(workers: int) -> None:
+    """Raise a UserError for a negative worker count."""
+    if workers < 0:
+        raise UserError(f"--workers must be 0 (one per CPU) or more, got {workers}")
+
+
+def output_folder(args: argparse.Namespace, scenario: Scenario, kind: str) -> Path:
+    """``--out``, or ``<results-root>/<scenario>/<kind>-<UTC time>`` with a counter if that exists.
+
+    Raises:
+        UserError: If ``--out`` exists and ``--force`` is not given (checked before anything runs).
+    """
+    if args.out is not None:
+        if args.out.exists() and not args.force:
+            raise UserError(f"{args.out} already exists; pass --force to replace it")
+        return args.out
+    base = args.results_root / scenario.name
+    stem = f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+    folder, n = base / stem, 1
+    while folder.exists():
+        n += 1
+        folder = base / f"{stem}-{n}"
+    return folder
+
+
+def write_atomically(folder: Path, force: bool, write: Callable[[Path], None]) -> Path:
+    """Fill a hidden ``.partial-*`` folder with ``write`` and rename it to ``folder`` once complete.
+
+    An interrupted write leaves nothing that looks finished; an existing folder is replaced only
+    with ``force``.
+
+    Raises:
+        UserError: If ``folder`` exists and ``force`` is false.
+    """
+    if folder.exists() and not force:
+        raise UserError(f"{folder} already exists; pass --force to replace it")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = folder.parent / f".partial-{folder.name}-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        write(partial)
+        if folder.exists():
+            trash = folder.parent / f".trash-{folder.name}-{os.getpid()}"
+            os.replace(folder, trash)
+            os.replace(partial, folder)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(partial, folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return folder
+
+
+def write_manifest(folder: Path, scenario: Scenario, args: argparse.Namespace, extra: dict[str, Any]) -> None:
+    """``manifest.json``: the command, seed, runs, versions, git commit and the resolved scenario."""
+    from sim.store import command_line, git_commit, versions
+
+    manifest = {
+        "kind": args.command,
+        "scenario_name": scenario.name,
+        "seed": args.seed,
+        "runs": args.runs,
+        **extra,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command_line(),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "scenario": scenario.model_dump(mode="json", by_alias=True),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def print_files(folder: Path) -> None:
+    """List the files written, as ``deploysim run`` does."""
+    print(f"\nResults: {folder}/")
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(folder)}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def split_list(items: Iterable[str]) -> list[str]:
+    """Comma-separated names from one or more options, stripped, empty ones dropped."""
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]

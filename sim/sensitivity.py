@@ -1,0 +1,534 @@
+"""Sensitivity of an outcome to the scenario's uncertain inputs: one at a time (a tornado) and global (Sobol).
+
+:func:`uncertain_inputs` lists every distribution of a scenario that is not a fixed value.
+:func:`tornado` holds each in turn at its P10 and at its P90 and reruns the batch with the same seed:
+a fixed value uses the same one uniform draw as the distribution it replaces, so every other draw
+stays where it was and the change in the outcome's median is the input's alone. :func:`sobol_indices`
+varies all of them at once over their distributions with SALib. Batches run through
+:func:`sim.sweep.run_batches`; figures follow :mod:`sim.plots`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from pydantic import BaseModel
+
+from sim.distributions import DIST_KINDS, Bernoulli, Fixed
+from sim.loader import Problem, ScenarioError
+from sim.model import simulate
+from sim.plots import OKABE_ITO
+from sim.provenance import add_footer
+from sim.record import MILESTONES, TOTALS
+from sim.results import Results, censored_quantile
+from sim.scenario import Scenario
+from sim.sweep import (
+    DEFAULT_SEED,
+    derive_values,
+    format_value,
+    key_label,
+    new_axes,
+    resolve_workers,
+    run_batches,
+    set_titles,
+)
+
+#: Colours of the two pins: colour-blind safe and distinct in greyscale.
+LOW_COLOUR = OKABE_ITO["blue"]
+HIGH_COLOUR = OKABE_ITO["orange"]
+
+
+# -- inputs and outcomes -------------------------------------------------------------------------
+
+
+def scenario_distributions(scenario: Scenario) -> dict[str, Any]:
+    """Every distribution in the scenario, fixed values included, by dotted key.
+
+    Keys follow the scenario file: named entries by name (``funding.pledges.canada.tranche_lag_days``),
+    list entries by index (``base.stages.0.duration_days``, settable through
+    :func:`sim.sweep.derive_values`).
+    """
+    return dict(_walk(scenario, ""))
+
+
+def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, DIST_KINDS):
+        yield prefix, node
+    elif isinstance(node, BaseModel):
+        for name, info in type(node).model_fields.items():
+            yield from _walk(getattr(node, name), _join(prefix, info.alias or name))
+    elif isinstance(node, dict):
+        for name, value in node.items():
+            yield from _walk(value, _join(prefix, str(name)))
+    elif isinstance(node, list | tuple):
+        for index, value in enumerate(node):
+            yield from _walk(value, _join(prefix, str(index)))
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def uncertain_inputs(scenario: Scenario) -> list[str]:
+    """Dotted keys of every distribution in the scenario that is not a fixed value, in the schema's order.
+
+    Example:
+        >>> from sim import load_scenario
+        >>> uncertain_inputs(load_scenario("scenarios/baseline.toml"))[:2]
+        ['governance.transitional_authority_days', 'governance.viable_administration_days']
+    """
+    return [key for key, dist in scenario_distributions(scenario).items() if not isinstance(dist, Fixed)]
+
+
+def pin_values(dist: Any, low: float = 0.1, high: float = 0.9) -> tuple[float, float]:
+    """The values an input is held at: its ``low`` and ``high`` quantiles (P10 and P90).
+
+    A Bernoulli input (a yes/no event) is held at 0 (no) and 1 (yes) whatever its probability,
+    so a rare event's effect is not hidden by both quantiles being the same answer.
+    """
+    if isinstance(dist, Bernoulli):
+        return 0.0, 1.0
+    return dist.quantile(low), dist.quantile(high)
+
+
+def outcome_names(scenario: Scenario) -> list[str]:
+    """Outcomes a scenario's batch reports: every milestone and every total."""
+    forces = [scenario.force.lead_contributor, *scenario.contributors]
+    return [*MILESTONES, *TOTALS, *(f"peak_in_theatre.{name}" for name in forces)]
+
+
+def check_outcome(scenario: Scenario, outcome: str) -> None:
+    """Raise a ScenarioError (with a did-you-mean) unless ``outcome`` is a milestone or total of the scenario."""
+    known = outcome_names(scenario)
+    if outcome not in known:
+        close = difflib.get_close_matches(outcome, known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"expected a milestone ({', '.join(MILESTONES)}) or a total"
+        raise ScenarioError([Problem("--outcome", outcome, f"unknown outcome; {hint}")])
+
+
+def outcome_label(outcome: str) -> str:
+    """What an outcome measures, for titles."""
+    if outcome in MILESTONES:
+        return MILESTONES[outcome]
+    if outcome in TOTALS:
+        return TOTALS[outcome]
+    return f"Most of {outcome.removeprefix('peak_in_theatre.')}'s officers in theatre at once"
+
+
+def outcome_unit(outcome: str) -> str:
+    """The unit of an outcome's values: ``days`` (after the start date, for a milestone), ``US$`` or ``""``."""
+    if outcome in MILESTONES or outcome.endswith("_days"):
+        return "days"
+    return "US$" if outcome.endswith("_usd") else ""
+
+
+def outcome_values(results: Results, outcome: str) -> np.ndarray:
+    """Each replication's value of an outcome: a milestone's day (NaN: not reached) or a total."""
+    if outcome in MILESTONES:
+        return results.milestone_days(outcome)
+    return results.replications[outcome].to_numpy(dtype=float)
+
+
+def outcome_median(results: Results, outcome: str) -> float:
+    """The median of an outcome; for a milestone NaN when fewer than half the runs reach it."""
+    values = outcome_values(results, outcome)
+    return censored_quantile(values, 0.5) if outcome in MILESTONES else float(np.median(values))
+
+
+def _check_inputs(inputs: Sequence[str], dists: dict[str, Any]) -> list[str]:
+    keys = list(dict.fromkeys(inputs))
+    for key in keys:
+        if key not in dists:
+            close = difflib.get_close_matches(key, list(dists), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else "; list them with uncertain_inputs()"
+            raise ScenarioError([Problem("--inputs", key, f"not a distribution of the scenario{hint}")])
+    return keys
+
+
+# -- one at a time: the tornado ------------------------------------------------------------------
+
+
+def tornado(
+    scenario: Scenario,
+    outcome: str = "first_arrival",
+    inputs: Sequence[str] | None = None,
+    runs: int = 200,
+    seed: int = DEFAULT_SEED,
+    workers: int | None = 1,
+    low: float = 0.1,
+    high: float = 0.9,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """How far an outcome's median moves when each input is held at its P10 and at its P90.
+
+    The baseline batch and one batch per input and pin all run with the same seed. Holding an input
+    at a fixed value keeps every other draw of every replication where it was (a fixed value uses
+    the same one uniform draw as the distribution it replaces), so the differences come from the
+    pinned input alone, not from sampling noise. An input drawn many times (each airport closure's
+    length) is held at that value every time.
+
+    A milestone's median is the censored median (not reached counts as later than the horizon). When
+    it falls after the horizon it is NaN in ``*_median`` and counted as the horizon day in the deltas
+    and the swing (so they are lower bounds); ``censored`` marks such rows.
+
+    Args:
+        scenario: The scenario; never changed.
+        outcome: A milestone (its day after the start date) or a total (see :func:`outcome_names`).
+        inputs: Dotted keys of the distributions to pin (default: :func:`uncertain_inputs`).
+        runs: Replications per batch.
+        seed: The seed of every batch.
+        workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
+        low: The low quantile an input is held at.
+        high: The high quantile.
+        progress: Called with the number of replications finished so far.
+
+    Returns:
+        One row per input, ranked by swing (largest first): ``rank``, ``input``, ``label``,
+        ``low_value`` and ``high_value`` (the pinned values; a Bernoulli input's are 0 and 1),
+        ``baseline_median``, ``low_median``, ``high_median``, ``low_delta`` and ``high_delta`` (each
+        median minus the baseline's), ``swing`` (``|high_delta - low_delta|``) and ``censored``.
+        ``attrs`` holds ``outcome``, ``label``, ``unit``, ``baseline_median``, ``share_reached``
+        (milestones), ``scenario``, ``seed``, ``runs``, ``low`` and ``high``.
+
+    Raises:
+        ScenarioError: If the outcome or an input is unknown (with a did-you-mean).
+        ValueError: If not ``0 < low < high < 1``.
+
+    Example:
+        >>> from sim import load_scenario
+        >>> t = tornado(load_scenario("scenarios/baseline.toml"), runs=20,
+        ...             inputs=["governance.transitional_authority_days", "reconnaissance.duration_days"])
+        >>> list(t["input"])
+        ['governance.transitional_authority_days', 'reconnaissance.duration_days']
+    """
+    if not 0 < low < high < 1:
+        raise ValueError(f"need 0 < low < high < 1, got low={low}, high={high}")
+    check_outcome(scenario, outcome)
+    dists = scenario_distributions(scenario)
+    keys = uncertain_inputs(scenario) if inputs is None else _check_inputs(inputs, dists)
+    pins = {key: pin_values(dists[key], low, high) for key in keys}
+    scenarios = [scenario]
+    for key, (low_value, high_value) in pins.items():
+        scenarios += [derive_values(scenario, {key: low_value}), derive_values(scenario, {key: high_value})]
+    batches = run_batches(scenarios, runs, seed, workers, progress)
+
+    horizon = float(scenario.horizon_days)
+    baseline = outcome_median(batches[0], outcome)
+    base_capped = horizon if math.isnan(baseline) else baseline
+    rows = []
+    for i, (key, (low_value, high_value)) in enumerate(pins.items()):
+        low_median = outcome_median(batches[1 + 2 * i], outcome)
+        high_median = outcome_median(batches[2 + 2 * i], outcome)
+        low_capped = horizon if math.isnan(low_median) else low_median
+        high_capped = horizon if math.isnan(high_median) else high_median
+        rows.append({
+            "input": key,
+            "label": key_label(key),
+            "low_value": low_value,
+            "high_value": high_value,
+            "baseline_median": baseline,
+            "low_median": low_median,
+            "high_median": high_median,
+            "low_delta": low_capped - base_capped,
+            "high_delta": high_capped - base_capped,
+            "swing": abs(high_capped - low_capped),
+            "censored": bool(np.isnan([baseline, low_median, high_median]).any()),
+        })
+    columns = ["input", "label", "low_value", "high_value", "baseline_median", "low_median", "high_median",
+               "low_delta", "high_delta", "swing", "censored"]
+    table = pd.DataFrame(rows, columns=columns)
+    table = table.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    values = outcome_values(batches[0], outcome)
+    table.attrs.update({
+        "outcome": outcome,
+        "label": outcome_label(outcome),
+        "unit": outcome_unit(outcome),
+        "baseline_median": baseline,
+        "share_reached": float(np.mean(~np.isnan(values))) if outcome in MILESTONES else None,
+        "scenario": scenario,
+        "seed": seed,
+        "runs": runs,
+        "low": low,
+        "high": high,
+    })
+    return table
+
+
+def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Figure:
+    """A tornado chart of :func:`tornado`'s table: each input's effect on the outcome's median.
+
+    Two bars per input start at the baseline median: the median with the input held at its P10
+    (blue, above) and at its P90 (orange, below), each labelled with its change. Inputs are ranked
+    by swing, largest at the top; a bar reaching past the horizon is hatched (a lower bound).
+
+    Args:
+        table: The table returned by :func:`tornado` (its ``attrs`` carry the context).
+        top: How many inputs to draw, largest swings first; the rest are counted in the subtitle.
+        dates: For a milestone, add calendar dates on a top axis.
+
+    Returns:
+        A new figure. Bars have gids ``low:<input>`` and ``high:<input>``; the baseline line ``baseline``.
+
+    Raises:
+        ValueError: If the table lacks the ``attrs`` that :func:`tornado` sets.
+    """
+    attrs = table.attrs
+    needed = ("outcome", "label", "unit", "baseline_median", "scenario", "seed", "runs", "low", "high")
+    if any(k not in attrs for k in needed):
+        raise ValueError("the table lacks the attrs tornado() sets (outcome, scenario, seed...); pass its result")
+    scenario: Scenario = attrs["scenario"]
+    outcome, unit = attrs["outcome"], attrs["unit"]
+    is_milestone = outcome in MILESTONES
+    horizon = float(scenario.horizon_days)
+    baseline = attrs["baseline_median"]
+    base = horizon if math.isnan(baseline) else baseline
+    shown = table.head(top)
+    n = len(shown)
+    low_q, high_q = round(attrs["low"] * 100), round(attrs["high"] * 100)
+
+    reach = np.concatenate(([0.0], shown["low_delta"].to_numpy(), shown["high_delta"].to_numpy()))
+    span = float(reach.max() - reach.min()) or 1.0
+
+    fig, ax = new_axes(figsize=(10.0, max(4.2, 2.2 + 0.46 * n)))
+    ax.grid(False)
+    ax.grid(True, axis="x", color="0.88", linewidth=0.8)
+    y = np.arange(n)[::-1].astype(float)
+    height = 0.36
+    for yi, row in zip(y, shown.itertuples(index=False), strict=True):
+        for which, offset, colour in (("low", height / 2, LOW_COLOUR), ("high", -height / 2, HIGH_COLOUR)):
+            delta = getattr(row, f"{which}_delta")
+            late = is_milestone and math.isnan(getattr(row, f"{which}_median"))
+            ax.barh(yi + offset, delta, left=base, height=height, color=colour, edgecolor="white" if late else colour,
+                    hatch="///" if late else None, linewidth=0.5, gid=f"{which}:{row.input}")
+            if abs(delta) < 0.01 * span and not late:
+                continue
+            text = _delta_text(delta, unit, late)
+            ax.annotate(text, xy=(base + delta, yi + offset), xytext=(4 if delta >= 0 else -4, 0),
+                        textcoords="offset points", ha="left" if delta >= 0 else "right", va="center",
+                        fontsize=8, color="0.25")
+    ax.axvline(base, color=OKABE_ITO["black"], linewidth=1.3, gid="baseline", zorder=3)
+    labels = [f"{row.label}: {format_value(row.input, row.low_value)} → {format_value(row.input, row.high_value)}"
+              for row in shown.itertuples(index=False)]
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(-2.0, n - 0.45)
+    # Room for the change labels at both ends.
+    ax.set_xlim(base + reach.min() - 0.16 * span, base + reach.max() + 0.16 * span)
+
+    label = attrs["label"]
+    if is_milestone:
+        start = scenario.start_date
+        ax.set_xlabel(f"Median day of '{label}' (days after {start.day} {start:%b %Y})", fontsize=11)
+        if dates:
+            origin = date2num(start)
+            top_axis = ax.secondary_xaxis("top", functions=(lambda d: d + origin, lambda t: t - origin))
+            top_axis.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=8))
+            top_axis.xaxis.set_major_formatter(DateFormatter("%-d %b %Y"))
+            top_axis.tick_params(labelsize=9, colors="0.3")
+        when = "after the horizon" if math.isnan(baseline) else f"{_date(scenario, baseline)}, day {baseline:.0f}"
+    else:
+        ax.set_xlabel(f"Median of: {label}" + (f" ({unit})" if unit else ""), fontsize=11)
+        when = _number(baseline, unit)
+    handles = [
+        Patch(color=LOW_COLOUR, label=f"Held at its P{low_q}"),
+        Line2D([], [], color=OKABE_ITO["black"], linewidth=1.3, label=f"Baseline median ({when})"),
+        Patch(color=HIGH_COLOUR, label=f"Held at its P{high_q}"),
+    ]
+    # The legend sits in rows of its own below the last input, where no bar can run under it.
+    ax.legend(handles=handles, loc="lower center", ncol=2, fontsize=9, framealpha=0.95, borderaxespad=0.3)
+    rest = len(table) - n
+    subtitle = (
+        f"Each input held at its P{low_q} and at its P{high_q} while every other input is drawn as usual, "
+        f"{attrs['runs']:,} runs per bar with the same seed ({attrs['seed']}), so only the pinned input differs. "
+        f"Scenario '{scenario.name}' from {scenario.start_date.day} {scenario.start_date:%b %Y}. "
+        "Bars: change in the median (none drawn: no change); labels: the pinned values."
+    )
+    if rest > 0:
+        small = float(table["swing"].iloc[n:].max())
+        inputs_text = f"{rest} more input{'s' if rest > 1 else ''}"
+        subtitle += f" {inputs_text} with smaller swings (at most {_number(small, unit)}) not shown."
+    if shown["censored"].any():
+        subtitle += " Hatched: median after the horizon, drawn at it (a lower bound)."
+    set_titles(fig, ax, f"What moves the median of '{label}'", subtitle)
+    add_footer(fig, Results(scenario=scenario, seed=attrs["seed"], runs=attrs["runs"], replications=pd.DataFrame(),
+                            bands=pd.DataFrame()))
+    return fig
+
+
+def _delta_text(delta: float, unit: str, late: bool) -> str:
+    sign = "+" if delta > 0 else ("−" if delta < 0 else "±")
+    text = f"{sign}{_number(abs(delta), unit)}"
+    return f"≥{text} (after horizon)" if late else text
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "days":
+        return f"{value:,.0f} d" if abs(value) >= 1 or value == 0 else f"{value:.1f} d"
+    if unit == "US$":
+        return format_value("x_usd", value)
+    return f"{value:,.3g}"
+
+
+def _date(scenario: Scenario, day: float) -> str:
+    date = scenario.date_of(day)
+    return f"{date.day} {date:%b %Y}"
+
+
+# -- global: Sobol indices -----------------------------------------------------------------------
+
+
+def sobol_indices(
+    scenario: Scenario,
+    outcome: str = "first_arrival",
+    inputs: Sequence[str] | None = None,
+    n: int = 64,
+    replications: int = 4,
+    seed: int = DEFAULT_SEED,
+    workers: int | None = 1,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """First-order and total Sobol indices of an outcome over the uncertain inputs, with SALib.
+
+    Each input is sampled in probability space: SALib's Sobol sequence draws ``u`` in [0, 1] for
+    every input and the input is set to its quantile at ``u`` (so it follows its own distribution).
+    The model output for one sample row is the outcome averaged over replications
+    ``0 .. replications - 1`` of that row's scenario, with the same seed for every row: the other
+    random events (setbacks, closures, partners) are the same few worlds in every row, so the output
+    is a deterministic function of the inputs and the indices apportion the variance of that
+    average. A milestone not reached counts as the horizon day. Cost: ``n * (inputs + 2) *
+    replications`` replications (no second-order indices).
+
+    Args:
+        scenario: The scenario; never changed.
+        outcome: A milestone (its day after the start date) or a total.
+        inputs: Dotted keys of the distributions to vary (default: :func:`uncertain_inputs`).
+        n: SALib's base sample size; a power of two.
+        replications: Replications averaged per sample row.
+        seed: The seed of the replications, of SALib's scrambled sequence and of its bootstrap.
+        workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
+        progress: Called with the number of sample rows evaluated so far.
+
+    Returns:
+        One row per input ranked by total index: ``rank``, ``input``, ``label``, ``S1``,
+        ``S1_conf``, ``ST``, ``ST_conf`` (the conf columns: half-widths of 95% bootstrap intervals).
+        ``attrs`` holds ``outcome``, ``n``, ``replications``, ``evaluations``, ``seed``,
+        ``output_mean`` and ``output_sd``. The indices are NaN if the output never varies.
+
+    Raises:
+        ScenarioError: If the outcome or an input is unknown.
+        ValueError: If ``n`` is not a power of two, ``replications`` < 1 or there are no inputs.
+        ImportError: If SALib is not installed (``pip install 'deploysim[sobol]'``).
+    """
+    try:
+        from SALib.analyze import sobol as sobol_analyze
+        from SALib.sample import sobol as sobol_sample
+    except ModuleNotFoundError:
+        raise ImportError("Sobol indices need SALib: pip install 'deploysim[sobol]'") from None
+    if n < 2 or n & (n - 1):
+        raise ValueError(f"n must be a power of two (SALib's Sobol sequence), got {n}")
+    if replications < 1:
+        raise ValueError(f"replications must be at least 1, got {replications}")
+    check_outcome(scenario, outcome)
+    dists = scenario_distributions(scenario)
+    keys = uncertain_inputs(scenario) if inputs is None else _check_inputs(inputs, dists)
+    if not keys:
+        raise ValueError("no uncertain inputs to vary")
+    problem = {"num_vars": len(keys), "names": keys, "bounds": [[0.0, 1.0]] * len(keys)}
+    u = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
+    # Quantile functions are infinite at 0 or 1 for unbounded distributions.
+    u = np.clip(u, 1e-12, 1 - 1e-12)
+    y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, progress)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.var(y) > 0:
+            si = sobol_analyze.analyze(problem, y, calc_second_order=False, num_resamples=200, conf_level=0.95,
+                                       seed=seed)
+        else:
+            si = {name: np.full(len(keys), np.nan) for name in ("S1", "S1_conf", "ST", "ST_conf")}
+    table = pd.DataFrame({
+        "input": keys,
+        "label": [key_label(k) for k in keys],
+        "S1": si["S1"],
+        "S1_conf": si["S1_conf"],
+        "ST": si["ST"],
+        "ST_conf": si["ST_conf"],
+    })
+    table = table.sort_values("ST", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    table.attrs.update({
+        "outcome": outcome,
+        "n": n,
+        "replications": replications,
+        "evaluations": int(len(u) * replications),
+        "seed": seed,
+        "output_mean": float(np.mean(y)),
+        "output_sd": float(np.std(y)),
+    })
+    return table
+
+
+def sobol_evaluations(n_inputs: int, n: int, replications: int) -> int:
+    """Replications a :func:`sobol_indices` call runs (first-order and total indices only)."""
+    return n * (n_inputs + 2) * replications
+
+
+def _evaluate(scenario: Scenario, outcome: str, keys: list[str], u: np.ndarray, seed: int, replications: int,
+              workers: int | None, progress: Callable[[int], None] | None) -> np.ndarray:
+    """The model output of every sample row, in order."""
+    workers = resolve_workers(workers)
+    size = max(1, min(64, -(-len(u) // (4 * workers))))
+    tasks = [(scenario, outcome, keys, u[i : i + size], seed, replications) for i in range(0, len(u), size)]
+    out: list[np.ndarray] = []
+    done = 0
+    if workers == 1:
+        results: Any = map(_evaluate_rows, tasks)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        results = pool.map(_evaluate_rows, tasks)
+    try:
+        for values in results:
+            out.append(values)
+            done += len(values)
+            if progress is not None:
+                progress(done)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return np.concatenate(out)
+
+
+def _evaluate_rows(task: tuple[Scenario, str, list[str], np.ndarray, int, int]) -> np.ndarray:
+    """Worker: the mean outcome over the replications of each sample row (a milestone not reached: the horizon)."""
+    scenario, outcome, keys, rows, seed, replications = task
+    dists = scenario_distributions(scenario)
+    column = f"{outcome}_day" if outcome in MILESTONES else outcome
+    out = np.empty(len(rows))
+    for i, row in enumerate(rows):
+        pinned = derive_values(scenario, {key: dists[key].quantile(float(q)) for key, q in zip(keys, row, strict=True)})
+        values = [simulate(pinned, seed, k).row()[column] for k in range(replications)]
+        out[i] = float(np.mean([scenario.horizon_days if math.isnan(v) else v for v in values]))
+    return out
+
+
+__all__ = [
+    "check_outcome",
+    "outcome_names",
+    "pin_values",
+    "scenario_distributions",
+    "sobol_evaluations",
+    "sobol_indices",
+    "tornado",
+    "tornado_figure",
+    "uncertain_inputs",
+]
