@@ -8,7 +8,6 @@ with code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from sim.loader import ScenarioError, load_scenario
 from sim.record import MILESTONES
 from sim.results import Results
 from sim.store import StoreError
+from sim.text import date_text, share_text
 
 EXIT_USER_ERROR = 2
 DEFAULT_SEED = 20240314
@@ -61,7 +61,6 @@ def whole_number(minimum: int, what: str):
 
 positive_int = whole_number(1, "a whole number of at least 1")
 seed_int = whole_number(0, "a non-negative whole number")
-_positive_int, _seed = positive_int, seed_int  # older names, still imported by command modules
 
 
 class _Parser(argparse.ArgumentParser):
@@ -194,7 +193,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         target = args.results_root / scenario.name / args.run_id
     if target is not None and target.exists() and not args.force:
         raise UserError(f"{target} already exists; pass --force to replace it")
-    with _progress(args.runs, disabled=args.quiet) as update:
+    with progress_bar(args.runs, disabled=args.quiet) as update:
         results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
 
@@ -291,9 +290,9 @@ def format_forecast(results: Results) -> str:
         f"{'Milestone':<44} {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
     ]
     for row in table.itertuples():
-        dates = [_date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
+        dates = [date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
         lines.append(f"{MILESTONES[row.milestone]:<44} {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} "
-                     f"{_share_text(row.share_reached):>8}")
+                     f"{share_text(row.share_reached):>8}")
     lines.append("")
     lines.append(f"'after' = not reached by the horizon ({horizon}) in that share of runs.")
     shares = results.binding_shares()
@@ -305,27 +304,7 @@ def format_forecast(results: Results) -> str:
     return "\n".join(lines)
 
 
-def _share_text(share: float) -> str:
-    """A share as a percentage that never rounds a shortfall up to 100% (or a few runs down to 0%)."""
-    if share in (0.0, 1.0):
-        return f"{share:.0%}"
-    return f"{min(max(share, 0.001), 0.999):.1%}"
-
-
-def _date_text(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "after"
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return "after"
-        return pd.Timestamp(value).date().isoformat()
-    except (TypeError, ValueError):
-        return str(value)
-
-
-class _progress:
+class progress_bar:
     """A tqdm progress bar on stderr that appears only for runs longer than a second."""
 
     def __init__(self, total: int, disabled: bool = False):

@@ -31,6 +31,7 @@ from sim.provenance import add_footer
 from sim.record import MILESTONES, series_label
 from sim.results import Z95, Results, censored_quantile, wilson_interval
 from sim.scenario import Scenario
+from sim.text import date_text, share_text
 
 #: Seed of a comparison when none is given and no stored run fixes it (the forecast's date).
 DEFAULT_SEED = 20240314
@@ -611,8 +612,8 @@ def format_comparison(comparison: Comparison) -> str:
     for milestone, rows in table.groupby("milestone", sort=False):
         lines.append(MILESTONES[milestone])
         for row in rows.itertuples():
-            text = (f"  {row.scenario:<{width - 2}} {_date_text(row.p50_date):>10} {_date_text(row.p80_date):>10} "
-                    f"{_share_text(row.share_reached):>8}")
+            text = (f"  {row.scenario:<{width - 2}} {date_text(row.p50_date):>10} {date_text(row.p80_date):>10} "
+                    f"{share_text(row.share_reached):>8}")
             if row.scenario != labels[0]:
                 days = _days_ci_text(row.mean_diff_days, row.ci95_low, row.ci95_high)
                 share = _points_ci_text(row.share_change, row.share_change_ci95_low, row.share_change_ci95_high)
@@ -666,18 +667,9 @@ def format_deadlines(table: pd.DataFrame, labels: Sequence[str] | None = None) -
 
 
 def _probability_text(row: Any) -> str:
-    return f"{_share_text(row['probability'])} ({100 * row['ci95_low']:.1f} to {100 * row['ci95_high']:.1f})"
+    return f"{share_text(row['probability'])} ({100 * row['ci95_low']:.1f} to {100 * row['ci95_high']:.1f})"
 
 
-def _date_text(value: object) -> str:
-    return "after" if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
-
-
-def _share_text(share: float) -> str:
-    """A share as a percentage that never rounds a shortfall up to 100% (or a few runs down to 0%)."""
-    if share in (0.0, 1.0):
-        return f"{share:.0%}"
-    return f"{min(max(share, 0.001), 0.999):.1%}"
 
 
 def _days_ci_text(mean: float, low: float, high: float) -> str:
@@ -827,7 +819,7 @@ def overlay_scurves(results_list: Sequence[Results], milestones: Sequence[str] =
             x = np.concatenate(([0.0], reached, [float(horizon)]))
             y = np.concatenate(([0.0], np.arange(1, reached.size + 1) / days.size, [share]))
             ax.step(start + pd.to_timedelta(x, unit="D"), y, where="post", color=colour, linestyle=style,
-                    linewidth=2.2, gid=f"{milestone}:{label}", label=f"{label} ({_share_text(share)} reach it"
+                    linewidth=2.2, gid=f"{milestone}:{label}", label=f"{label} ({share_text(share)} reach it"
                     + ("; P50 after the horizon)" if share < 0.5 else ")"))
             day = censored_quantile(days, 0.5)
             if not np.isnan(day):

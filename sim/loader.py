@@ -196,11 +196,11 @@ def _parse_overrides(overrides: Mapping[str, Any] | Iterable[str] | None) -> lis
         key = key.strip()
         if not sep or not key:
             raise ScenarioError([Problem("--set", item, "expected KEY=VALUE, e.g. funding.runway_days=60")])
-        pairs.append((key, _parse_value(text.strip())))
+        pairs.append((key, parse_value(text.strip())))
     return pairs
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """Parse an override value as TOML; a bare word that is not TOML is taken as a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -221,7 +221,7 @@ def _apply_overrides(raw: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[
                 # Inside a table of named entries (e.g. pledges) only existing entries can be patched.
                 known = set(node)
             if known is not None and part not in known:
-                raise ScenarioError([Problem("--set", key, _unknown_key(part, known))])
+                raise ScenarioError([Problem("--set", key, unknown_key(part, known))])
             if last:
                 node[part] = value
             else:
@@ -333,7 +333,7 @@ def _problem(err: dict[str, Any], raw: Mapping[str, Any], layers: list[_Layer], 
     ctx = err.get("ctx", {})
     got = f", got {_show(err.get('input'))}"
     if kind == "extra_forbidden":
-        message = _unknown_key(loc[-1], _known_keys(list(loc[:-1]), raw) or set())
+        message = unknown_key(loc[-1], _known_keys(list(loc[:-1]), raw) or set())
     elif kind == "union_tag_invalid":
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
         tag = str(ctx.get("tag"))
@@ -536,7 +536,7 @@ def _is_distribution(loc: tuple[str, ...], raw: Mapping[str, Any]) -> bool:
     return any(m in DIST_KINDS for m in _members(annotation))
 
 
-def _unknown_key(word: str, known: Iterable[str]) -> str:
+def unknown_key(word: str, known: Iterable[str]) -> str:
     """'unknown key' with the closest known key, or the list of known keys if none is close."""
     known = sorted(known)
     hint = _did_you_mean(word, known)

@@ -26,14 +26,16 @@ from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-# The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
-from sim.loader import Problem, ScenarioError, _parse_value, _unknown_key, derive
+from sim.loader import Problem, ScenarioError, derive, parse_value, unknown_key
 from sim.plots import FIGSIZE, OKABE_ITO
 from sim.provenance import add_footer, describe
 from sim.record import MILESTONES
 from sim.results import Results, censored_quantile
 from sim.runner import Chunk, ChunkResult, run, run_chunk
 from sim.scenario import Scenario
+
+# The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
+from sim.text import share_text
 
 #: Seed of a sweep or sensitivity analysis when none is given (the CLI's default too).
 DEFAULT_SEED = 20240314
@@ -72,7 +74,7 @@ def parse_vary(items: Iterable[str]) -> dict[str, list[Any]]:
         for part in _split_top_level(text, key):
             if not part.strip():
                 raise ScenarioError([Problem("--vary", key, f"empty value in {text!r}")])
-            value = _parse_value(part.strip())
+            value = parse_value(part.strip())
             if value in values:
                 raise ScenarioError([Problem("--vary", key, f"value {part.strip()} is given twice")])
             values.append(value)
@@ -170,7 +172,7 @@ def derive_values(scenario: Scenario, values: Mapping[str, Any], source: str = "
         entry = entries[index]
         if isinstance(entry, Mapping) and parts[at + 1] not in entry:
             # derive() cannot suggest keys inside a list entry; every key of one is in its dump.
-            raise ScenarioError([Problem(source, key, _unknown_key(parts[at + 1], entry))])
+            raise ScenarioError([Problem(source, key, unknown_key(parts[at + 1], entry))])
         for part in parts[at + 1 : -1]:
             entry = entry.setdefault(part, {}) if isinstance(entry, dict) else {}
         if not isinstance(entry, dict):
@@ -442,12 +444,6 @@ def _name(identifier: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _share_text(share: float) -> str:
-    """A share as a percentage that never rounds a shortfall up to 100% (or a few runs down to 0%)."""
-    if share in (0.0, 1.0):
-        return f"{share:.0%}"
-    return f"{min(max(share, 0.001), 0.999):.1%}"
-
 
 # -- the figure ----------------------------------------------------------------------------------
 
@@ -578,7 +574,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
         # Alternate sides with several lines, so each label sits beside its own marker.
         side = -1 if len(groups) > 1 and g % 2 == 0 else 1
         for px, py, reached in zip(at, mid, share, strict=True):
-            ax.annotate(_share_text(reached), xy=(px, py), xytext=(6 * side, -6), textcoords="offset points",
+            ax.annotate(share_text(reached), xy=(px, py), xytext=(6 * side, -6), textcoords="offset points",
                         ha="left" if side > 0 else "right", va="top", fontsize=_NOTE_SIZE, color=colour, zorder=5,
                         bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     if beyond:

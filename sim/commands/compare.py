@@ -28,7 +28,7 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand to the ``deploysim`` parser."""
-    from sim.cli import DEFAULT_SEED, _positive_int, _seed
+    from sim.cli import DEFAULT_SEED, positive_int, seed_int
 
     p = subparsers.add_parser(
         "compare",
@@ -42,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="SCENARIO_OR_RUN",
                    help="scenario files (TOML) or stored run folders; the first is the reference")
-    p.add_argument("--runs", type=_positive_int, default=None,
+    p.add_argument("--runs", type=positive_int, default=None,
                    help="replications per scenario (default: those of a stored run given, else 1000)")
-    p.add_argument("--seed", type=_seed, default=None,
+    p.add_argument("--seed", type=seed_int, default=None,
                    help=f"common seed (default: that of a stored run given, else {DEFAULT_SEED})")
     p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.cli import DEFAULT_SEED, UserError, _progress, positive_int, seed_int
+from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar, seed_int
 from sim.commands.sweep import (
     add_output_arguments,
     check_workers,
@@ -100,13 +100,13 @@ def handle(args: argparse.Namespace) -> int:
             raise UserError("--method sobol needs SALib: pip install 'deploysim[sobol]'") from None
     target = output_folder(args, scenario, "sensitivity")
     total = args.runs * (1 + 2 * len(keys))
-    with _progress(total, disabled=args.quiet) as update:
+    with progress_bar(total, disabled=args.quiet) as update:
         table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, workers=args.workers,
                         progress=update)
     sobol = None
     if args.method == "sobol":
         rows = sobol_evaluations(len(keys), args.sobol_n, 1)
-        with _progress(rows, disabled=args.quiet) as update:
+        with progress_bar(rows, disabled=args.quiet) as update:
             sobol = sobol_indices(scenario, args.outcome, inputs, n=args.sobol_n, replications=args.sobol_replications,
                                   seed=args.seed, workers=args.workers, progress=update)
     dists = scenario_distributions(scenario)

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.cli import DEFAULT_SEED, UserError, _date_text, _progress, _share_text, positive_int, seed_int
+from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar, seed_int
 from sim.loader import load_scenario
 from sim.record import MILESTONES
 from sim.scenario import Scenario
+from sim.text import date_text, share_text
 
 if TYPE_CHECKING:
     from sim.sweep import SweepResult
@@ -89,7 +90,7 @@ def handle(args: argparse.Namespace) -> int:
     points = 1
     for values in vary.values():
         points *= len(values)
-    with _progress(args.runs * points, disabled=args.quiet) as update:
+    with progress_bar(args.runs * points, disabled=args.quiet) as update:
         result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
 
     figure_name = f"sweep_{args.milestone}.png"
@@ -131,9 +132,9 @@ def format_sweep(result: SweepResult, milestone: str) -> str:
         + f"  {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
     ]
     for text, row in zip(texts, table.itertuples(), strict=True):
-        dates = [_date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
+        dates = [date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
         lines.append("  ".join(t.rjust(w) for t, w in zip(text, widths, strict=True))
-                     + f"  {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} {_share_text(row.share_reached):>8}")
+                     + f"  {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} {share_text(row.share_reached):>8}")
     lines += ["", f"'after' = not reached by the horizon ({horizon}) in that share of runs. "
               "sweep.csv holds every milestone."]
     return "\n".join(lines)
