@@ -19,9 +19,12 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from sim import load_scenario, run, simulate
+from sim.compare import overlay_fan, overlay_scurves
 from sim.plots import binding_chart, contributors_chart, fan_chart, fund_fan, gantt, milestone_scurves, save_png
 from sim.results import Results
+from sim.sensitivity import tornado, tornado_figure
 from sim.story import timeline
+from sim.sweep import sweep, sweep_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -45,6 +48,17 @@ def trace_timeline(results: Results, replication: int = 0) -> Figure:
 
 #: File name -> (draw, scenario): ``draw`` gets the scenario's batch, or a list of batches when
 #: ``scenario`` is a tuple of names. Add an example with one line.
+def runway_sweep(results: Results) -> Figure:
+    """Full delivery of the lead pledge against the money runway a departure needs."""
+    grid = sweep(results.scenario, {"funding.runway_days": [30, 60, 90, 120]}, runs=RUNS // 2, seed=SEED, workers=2)
+    return sweep_figure(grid, milestone="lead_100pct")
+
+
+def first_arrival_tornado(results: Results) -> Figure:
+    """What moves the median first landing most, each uncertain input pinned at its P10 and P90."""
+    return tornado_figure(tornado(results.scenario, "first_arrival", runs=RUNS // 5, seed=SEED, workers=2))
+
+
 EXAMPLES: dict[str, tuple[Callable[..., Figure], str | tuple[str, ...]]] = {
     "fan_in_theatre.png": (fan_chart, "baseline"),
     "in_theatre_by_contributor.png": (contributors_chart, "baseline"),
@@ -53,6 +67,10 @@ EXAMPLES: dict[str, tuple[Callable[..., Figure], str | tuple[str, ...]]] = {
     "binding_shares.png": (binding_chart, "baseline"),
     "fund_balance.png": (fund_fan, "baseline"),
     "trace_timeline.png": (trace_timeline, "baseline"),
+    "compare_in_theatre.png": (overlay_fan, ("baseline", "donors_pay_late")),
+    "compare_scurves.png": (overlay_scurves, ("baseline", "donors_pay_late")),
+    "sweep_runway.png": (runway_sweep, "baseline"),
+    "tornado_first_arrival.png": (first_arrival_tornado, "baseline"),
 }
 
 

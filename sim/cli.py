@@ -139,7 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
 #: Modules that add a subcommand each: ``register(subparsers)`` adds its parser (setting
 #: ``handler=`` with ``set_defaults``) and the handler returns the exit code. Keeps this file small
 #: as analysis commands are added.
-COMMAND_MODULES = ("sim.commands.compare", "sim.commands.sweep", "sim.commands.sensitivity", "sim.commands.report")
+COMMAND_MODULES = (
+    "sim.commands.compare",
+    "sim.commands.sweep",
+    "sim.commands.sensitivity",
+    "sim.commands.report",
+    "sim.commands.schema",
+)
 
 
 def _command_modules() -> list:
