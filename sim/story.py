@@ -218,6 +218,12 @@ def timeline(record: Record, scenario: Scenario) -> Figure:
         f"from {scenario.start_date.isoformat()}",
         fontsize=_TITLE_SIZE, x=0.01, ha="left",
     )
+    from sim import __version__
+
+    rerun = f"deploysim trace --seed {record.seed} --replication {record.replication}"
+    fig.text(0.005, 0.002, f"deploysim {__version__} | {scenario.name} (seed {record.seed}, replication "
+             f"{record.replication}; rerun with: {rerun})",
+             fontsize=7, color="0.45", ha="left", va="bottom", gid="provenance")
     # Text extents are known only once the layout has run.
     fig.draw_without_rendering()
     _fit_bar_labels(labels)
