@@ -182,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.commands import check_out, print_files
     from sim.compare import ComparisonError, check_deadlines, deadline_probabilities, format_deadlines, parse_deadlines
     from sim.runner import run
     from sim.store import command_line, save_results
@@ -197,8 +198,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     target = args.out
     if target is None and args.run_id is not None:
         target = args.results_root / scenario.name / args.run_id
-    if target is not None and target.exists() and not args.force:
-        raise UserError(f"{target} already exists; pass --force to replace it")
+    check_out(target, args.force)
     with progress_bar(args.runs, disabled=args.quiet) as update:
         results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
@@ -222,10 +222,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if deadline_table is not None:
         print()
         print(format_deadlines(deadline_table))
-    print(f"\nResults: {folder}/")
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            print(f"  {path.relative_to(folder)}")
+    print_files(folder)
     return 0
 
 

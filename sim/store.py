@@ -4,6 +4,8 @@ A run lands in ``results/<scenario>/<run-id>/`` with ``manifest.json`` (resolved
 runs, versions, git commit, wall time), ``replications.parquet``, ``bands.parquet``,
 ``summary.csv`` and any figures. Everything is first written to a hidden ``.partial-*`` folder
 beside it and renamed into place only when complete, so a half-written run never looks finished.
+Every other output folder (comparisons, sweeps, sensitivity analyses) is written the same way, by
+:func:`write_folder`, with its own ``manifest.json`` written last.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -35,8 +37,7 @@ class StoreError(Exception):
 
 def default_run_id(results: Results, now: dt.datetime | None = None) -> str:
     """A run id that sorts by time and says what ran: ``20240314T120000Z-seed1-n1000``."""
-    now = now or dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-seed{results.seed}-n{results.runs}"
+    return f"{utc_stamp(now)}-seed{results.seed}-n{results.runs}"
 
 
 def versions() -> dict[str, str | None]:
@@ -99,7 +100,7 @@ def save_results(
     extra: Callable[[Path], None] | None = None,
     command: list[str] | None = None,
 ) -> Path:
-    """Write a run to the store atomically.
+    """Write a run to the store atomically (see :func:`write_folder`).
 
     Args:
         results: The batch to store.
@@ -118,16 +119,43 @@ def save_results(
     """
     if folder is None:
         base = Path(root) / results.scenario.name
-        if run_id is None:
-            # Two default ids in the same second get a counter rather than clobbering each other.
-            stem = run_id = default_run_id(results)
-            n = 1
-            while (base / run_id).exists():
-                n += 1
-                run_id = f"{stem}-{n}"
-        folder = base / run_id
+        folder = base / run_id if run_id is not None else unused_folder(base, default_run_id(results))
     folder = Path(folder)
     run_id = run_id or folder.name
+
+    def write(partial: Path) -> None:
+        results.replications.to_parquet(partial / "replications.parquet", index=False)
+        results.bands.to_parquet(partial / "bands.parquet", index=False)
+        results.summary().to_csv(partial / "summary.csv", index=False, float_format="%.6g")
+        if extra is not None:
+            extra(partial)
+        write_manifest(partial, manifest_of(results, run_id, command))
+
+    write_folder(folder, write, force)
+    results.run_id, results.path = run_id, folder
+    return folder
+
+
+def write_folder(folder: str | Path, write: Callable[[Path], None], force: bool = False) -> Path:
+    """Write an output folder atomically: fill a hidden partial folder, then rename it into place.
+
+    ``write`` is called with an empty ``.partial-<name>-<pid>`` folder beside ``folder`` and fills it;
+    only when it returns is the partial folder renamed to ``folder``. If it raises (or the user
+    interrupts), the partial folder is removed, so nothing half-written ever looks finished. Callers
+    that write a manifest write it last (:func:`write_manifest`): a folder with a manifest is complete.
+
+    Args:
+        folder: The final folder.
+        write: Fills the folder it is given.
+        force: Replace an existing ``folder``. Without it an existing folder is an error.
+
+    Returns:
+        The final folder, as a :class:`pathlib.Path`.
+
+    Raises:
+        StoreError: If ``folder`` exists and ``force`` is false (checked before ``write`` is called).
+    """
+    folder = Path(folder)
     if folder.exists() and not force:
         raise StoreError(f"{folder} already exists; pass --force (force=True) to replace it")
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -136,29 +164,57 @@ def save_results(
         shutil.rmtree(partial)
     partial.mkdir()
     try:
-        results.replications.to_parquet(partial / "replications.parquet", index=False)
-        results.bands.to_parquet(partial / "bands.parquet", index=False)
-        results.summary().to_csv(partial / "summary.csv", index=False, float_format="%.6g")
-        if extra is not None:
-            extra(partial)
-        # The manifest goes last: a folder with a manifest is a complete run.
-        (partial / MANIFEST).write_text(json.dumps(manifest_of(results, run_id, command), indent=2) + "\n")
-        _replace(partial, folder)
+        write(partial)
+        if folder.exists():
+            # Move the old folder aside first: a rename cannot replace a non-empty folder.
+            trash = folder.parent / f".trash-{folder.name}-{os.getpid()}"
+            os.replace(folder, trash)
+            os.replace(partial, folder)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(partial, folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    results.run_id, results.path = run_id, folder
     return folder
 
 
-def _replace(partial: Path, folder: Path) -> None:
-    if folder.exists():
-        trash = folder.parent / f".trash-{folder.name}-{os.getpid()}"
-        os.replace(folder, trash)
-        os.replace(partial, folder)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(partial, folder)
+def utc_stamp(now: dt.datetime | None = None) -> str:
+    """The time (default: now) as it appears in folder names: ``20240314T120000Z``, in UTC."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}"
+
+
+def unused_folder(parent: Path, stem: str) -> Path:
+    """``parent/stem``, or the first of ``parent/stem-2``, ``-3``... that does not exist yet.
+
+    Two default folder names made in the same second get a counter rather than clobbering each other.
+    """
+    folder, n = parent / stem, 1
+    while folder.exists():
+        n += 1
+        folder = parent / f"{stem}-{n}"
+    return folder
+
+
+def creation_fields(command: list[str] | None) -> dict[str, object]:
+    """When, by which command and with which code an output was made, for a manifest.
+
+    Keys: ``created_utc``, ``command``, ``versions`` (see :func:`versions`) and ``git_commit``.
+    """
+    return {
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "versions": versions(),
+        "git_commit": git_commit(),
+    }
+
+
+def write_manifest(folder: Path, manifest: Mapping[str, object]) -> Path:
+    """Write ``manifest`` as ``folder/manifest.json`` (indented JSON); returns the file."""
+    path = folder / MANIFEST
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
 
 
 def load_results(folder: str | Path) -> Results:

@@ -8,10 +8,6 @@ manifest), written to a hidden partial folder and renamed into place only when c
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import shutil
 from pathlib import Path
 
 from sim.compare import OVERLAY_FIGURES, Comparison, ComparisonError, compare, parse_deadlines
@@ -62,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
     from sim.cli import UserError
+    from sim.commands import check_out, print_files
+    from sim.store import unused_folder, utc_stamp
 
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
@@ -70,8 +68,7 @@ def handle(args: argparse.Namespace) -> int:
     for path in args.inputs:
         if not path.exists():
             raise UserError(f"{path}: no such file or folder")
-    if args.out is not None and args.out.exists() and not args.force:
-        raise UserError(f"{args.out} already exists; pass --force to replace it")
+    check_out(args.out, args.force)
     try:
         deadlines = parse_deadlines(args.deadlines)
         comparison = compare(
@@ -80,28 +77,16 @@ def handle(args: argparse.Namespace) -> int:
         )
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
-    folder = args.out or _default_folder(args.results_root, comparison)
+    stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"
+    folder = args.out or unused_folder(args.results_root / "compare", stem)
     write_comparison(comparison, folder, force=args.force, plots=not args.no_plots)
     print(comparison.summary_text())
-    print(f"\nResults: {folder}/")
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            print(f"  {path.relative_to(folder)}")
+    print_files(folder)
     return 0
 
 
-def _default_folder(root: Path, comparison: Comparison) -> Path:
-    now = dt.datetime.now(dt.UTC)
-    stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{now:%Y%m%dT%H%M%SZ}"
-    folder, n = root / "compare" / stem, 1
-    while folder.exists():
-        n += 1
-        folder = root / "compare" / f"{stem}-{n}"
-    return folder
-
-
 def write_comparison(comparison: Comparison, folder: Path, force: bool = False, plots: bool = True) -> Path:
-    """Write a comparison's tables, figures and manifest into ``folder``, atomically.
+    """Write a comparison's tables, figures and manifest into ``folder``, atomically (:func:`sim.store.write_folder`).
 
     Files: ``config_diff.csv``, ``milestones.csv`` (per milestone and scenario), ``differences.csv``
     (every column of the paired differences), ``deadlines.csv`` (with deadlines), ``figures/*.png``
@@ -109,20 +94,12 @@ def write_comparison(comparison: Comparison, folder: Path, force: bool = False, 
     scenarios, versions), written last.
 
     Raises:
-        sim.cli.UserError: If ``folder`` exists and ``force`` is false.
+        sim.store.StoreError: If ``folder`` exists and ``force`` is false.
     """
-    from sim.cli import UserError
     from sim.provenance import png_metadata
-    from sim.store import command_line, git_commit, versions
+    from sim.store import command_line, creation_fields, write_folder, write_manifest
 
-    if folder.exists() and not force:
-        raise UserError(f"{folder} already exists; pass --force to replace it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = folder.parent / f".partial-{folder.name}-{os.getpid()}"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir()
-    try:
+    def write(partial: Path) -> None:
         comparison.config_diffs.to_csv(partial / "config_diff.csv", index=False)
         comparison.milestone_table().to_csv(partial / "milestones.csv", index=False, float_format="%.6g")
         comparison.differences.to_csv(partial / "differences.csv", index=False, float_format="%.6g")
@@ -134,31 +111,18 @@ def write_comparison(comparison: Comparison, folder: Path, force: bool = False, 
             for filename, draw in OVERLAY_FIGURES.items():
                 draw(comparison.results).savefig(figures / filename, format="png", dpi=120,
                                                  metadata=png_metadata(comparison.results))
-        manifest = {
+        write_manifest(partial, {
             "kind": "comparison",
             "labels": comparison.labels,
             "seed": comparison.base.seed,
             "runs": comparison.base.runs,
             "deadlines": {k: v.isoformat() for k, v in (comparison.deadline_dates or {}).items()},
-            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": command_line(),
-            "versions": versions(),
-            "git_commit": git_commit(),
+            **creation_fields(command_line()),
             "inputs": [
                 {"label": label, "stored_run": str(r.path) if r.path else None, "run_id": r.run_id,
                  "scenario": r.scenario.model_dump(mode="json", by_alias=True)}
                 for label, r in zip(comparison.labels, comparison.results, strict=True)
             ],
-        }
-        (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if folder.exists():
-            trash = folder.parent / f".trash-{folder.name}-{os.getpid()}"
-            os.replace(folder, trash)
-            os.replace(partial, folder)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(partial, folder)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return folder
+        })
+
+    return write_folder(folder, write, force)

@@ -14,18 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar, seed_int
-from sim.commands.sweep import (
-    add_output_arguments,
-    check_workers,
-    output_folder,
-    print_files,
-    split_list,
-    write_atomically,
-    write_manifest,
-)
+from sim.commands import command_manifest, output_folder, print_files
+from sim.commands.sweep import add_output_arguments, check_workers, split_list
 from sim.loader import load_scenario
 from sim.record import MILESTONES
 from sim.scenario import Scenario
+from sim.store import write_folder, write_manifest
 
 EXAMPLES = """\
 examples:
@@ -125,9 +119,9 @@ def handle(args: argparse.Namespace) -> int:
         if sobol is not None:
             sobol.to_csv(folder / "sobol.csv", index=False, float_format="%.6g")
             extra["sobol"] = {k: sobol.attrs[k] for k in ("n", "replications", "evaluations")}
-        write_manifest(folder, scenario, args, extra)
+        write_manifest(folder, command_manifest(args, scenario, extra))
 
-    folder = write_atomically(target, args.force, write)
+    folder = write_folder(target, write, args.force)
     print(format_tornado(table, scenario))
     if sobol is not None:
         print()

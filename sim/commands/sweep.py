@@ -2,24 +2,22 @@
 
 A thin front end over :func:`sim.sweep.sweep`. Writes ``sweep.csv``, ``sweep_<milestone>.png`` and
 ``manifest.json`` to ``results/<scenario>/sweep-<UTC time>/`` (or ``--out``), atomically. Also holds
-the helpers the sensitivity command shares: output folders and the manifest.
+the checks and options the sensitivity command shares.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
-import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar, seed_int
+from sim.commands import command_manifest, output_folder, print_files
 from sim.loader import load_scenario
 from sim.record import MILESTONES
-from sim.scenario import Scenario
+from sim.store import write_folder, write_manifest
 from sim.text import date_text, share_text
 
 if TYPE_CHECKING:
@@ -101,13 +99,13 @@ def handle(args: argparse.Namespace) -> int:
 
         result.table.to_csv(folder / "sweep.csv", index=False, float_format="%.6g")
         save_png(sweep_figure(result, args.milestone), folder / figure_name, unique_batches(result.results))
-        write_manifest(folder, scenario, args, {
+        write_manifest(folder, command_manifest(args, scenario, {
             "vary": {key: [_jsonable(v) for v in values] for key, values in result.vary.items()},
             "points": len(result.points),
             "milestone": args.milestone,
-        })
+        }))
 
-    folder = write_atomically(target, args.force, write)
+    folder = write_folder(target, write, args.force)
     print(format_sweep(result, args.milestone))
     print_files(folder)
     return 0
@@ -157,82 +155,6 @@ def check_workers(workers: int) -> None:
     """Raise a UserError for a negative worker count."""
     if workers < 0:
         raise UserError(f"--workers must be 0 (one per CPU) or more, got {workers}")
-
-
-def output_folder(args: argparse.Namespace, scenario: Scenario, kind: str) -> Path:
-    """``--out``, or ``<results-root>/<scenario>/<kind>-<UTC time>`` with a counter if that exists.
-
-    Raises:
-        UserError: If ``--out`` exists and ``--force`` is not given (checked before anything runs).
-    """
-    if args.out is not None:
-        if args.out.exists() and not args.force:
-            raise UserError(f"{args.out} already exists; pass --force to replace it")
-        return args.out
-    base = args.results_root / scenario.name
-    stem = f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
-    folder, n = base / stem, 1
-    while folder.exists():
-        n += 1
-        folder = base / f"{stem}-{n}"
-    return folder
-
-
-def write_atomically(folder: Path, force: bool, write: Callable[[Path], None]) -> Path:
-    """Fill a hidden ``.partial-*`` folder with ``write`` and rename it to ``folder`` once complete.
-
-    An interrupted write leaves nothing that looks finished; an existing folder is replaced only
-    with ``force``.
-
-    Raises:
-        UserError: If ``folder`` exists and ``force`` is false.
-    """
-    if folder.exists() and not force:
-        raise UserError(f"{folder} already exists; pass --force to replace it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = folder.parent / f".partial-{folder.name}-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
-        write(partial)
-        if folder.exists():
-            trash = folder.parent / f".trash-{folder.name}-{os.getpid()}"
-            os.replace(folder, trash)
-            os.replace(partial, folder)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(partial, folder)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return folder
-
-
-def write_manifest(folder: Path, scenario: Scenario, args: argparse.Namespace, extra: dict[str, Any]) -> None:
-    """``manifest.json``: the command, seed, runs, versions, git commit and the resolved scenario."""
-    from sim.store import command_line, git_commit, versions
-
-    manifest = {
-        "kind": args.command,
-        "scenario_name": scenario.name,
-        "seed": args.seed,
-        "runs": args.runs,
-        **extra,
-        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": command_line(),
-        "versions": versions(),
-        "git_commit": git_commit(),
-        "scenario": scenario.model_dump(mode="json", by_alias=True),
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def print_files(folder: Path) -> None:
-    """List the files written, as ``deploysim run`` does."""
-    print(f"\nResults: {folder}/")
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            print(f"  {path.relative_to(folder)}")
 
 
 def _jsonable(value: Any) -> Any:
