@@ -297,7 +297,7 @@ def format_forecast(results: Results) -> str:
         lines.append(f"{MILESTONES[row.milestone]:<44} {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} "
                      f"{share_text(row.share_reached):>8}")
     lines.append("")
-    lines.append(f"'after' = not reached by the horizon ({horizon}) in that share of runs.")
+    lines.append(f"'after' = that quantile falls after the horizon ({horizon}): too few runs reach the milestone.")
     shares = results.binding_shares()
     for milestone in ("first_arrival", "lead_100pct"):
         rows = shares[shares["milestone"] == milestone].sort_values("share", ascending=False)

@@ -130,8 +130,8 @@ class Record:
         milestones: Day each milestone was reached, NaN if not by the horizon.
         binding: For the milestones in :data:`GATED_MILESTONES`, the last condition that made the step
             reaching it wait (``training``, ``administration``, ``reconnaissance``, ``hold``, ``mandate``,
-            a gate's name, ``funding``, ``base``, ``airlift``, ``airport``...); absent (None in the
-            row) when nothing made it wait.
+            a gate's name, ``funding``, ``base``, ``airlift``, ``airport``...); absent when nothing
+            made it wait (``none`` in the row, or NA when the milestone was not reached).
         totals: Named totals (see :data:`TOTALS`).
         series: Step series as ``(days, values)``: each value holds from its day until the next.
         trace: The dated events, when the replication was run with ``trace=True``.
@@ -156,7 +156,9 @@ class Record:
         for name in MILESTONES:
             row[f"{name}_day"] = self.milestones.get(name, math.nan)
         for name in GATED_MILESTONES:
-            row[f"{name}_binding"] = self.binding.get(name)
+            # Reached without waiting for anything: "none", so shares count every run that reached it.
+            default = "none" if name in self.milestones else None
+            row[f"{name}_binding"] = self.binding.get(name, default)
         row.update(self.totals)
         return row
 

@@ -73,9 +73,11 @@ class Deployment:
         m = self.mission
         if force.is_lead:
             first = [m.governance.administration, m.reconnaissance.condition, m.governance.hold]
+            gates = m.gates.for_step("departure")
         else:
             first = [Milestone("lead_arrival", self.lead_first_arrival)]
-        return [*first, m.mandate.switch, *m.gates.for_step("departure"), force.active]
+            gates = m.gates.for_step("partner_departure")
+        return [*first, m.mandate.switch, *gates, force.active]
 
     def _rollout(self, force: ContributorForce):
         waiting_for = "training" if force.is_lead else "partner readiness"

@@ -36,7 +36,7 @@ class Gates:
         return self.switches[name]
 
     def for_step(self, step: str) -> list[Switch]:
-        """The gates a step (``reconnaissance``, ``base_construction``, ``departure``) needs."""
+        """The gates a step (``reconnaissance``, ``base_construction``, ``departure``, ``partner_departure``) needs."""
         return [self.switches[name] for name in getattr(self.mission.scenario.steps, step)]
 
     def _lifecycle(self, name: str, gate: Gate):
