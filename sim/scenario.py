@@ -71,7 +71,7 @@ class Pledge(Section):
     pledged_on: dt.date = Field(
         description="Date of the pledge. Lags count from the later of this and the start date."
     )
-    tranches: int = Field(default=1, ge=1, description="Number of equal tranches.")
+    tranches: int = Field(default=1, ge=1, description="Number of equal tranches the pledge is paid in.")
     tranche_lag_days: Duration = Field(
         description="Days from the pledge (or the previous tranche) until a tranche is paid."
     )
@@ -108,7 +108,7 @@ class Funding(Section):
     billing_interval_days: float = Field(
         default=30.0, gt=0, description="Days between settlements of running costs."
     )
-    costs: Costs
+    costs: Costs = Field(description="What the mission spends from the trust fund, US dollars.")
     pledges: dict[str, Pledge] = Field(default_factory=dict, description="Donor pledges by donor name.")
 
 
@@ -119,7 +119,8 @@ class Training(Section):
     duration_days: Duration = Field(description="Days one cohort takes to train.")
     starts: Literal["at_start", "after_viable_administration"] = Field(
         default="at_start",
-        description="Whether training runs ahead of the political decision or waits for it.",
+        description="When training begins: 'at_start' runs it from the start date, ahead of the political "
+        "decision; 'after_viable_administration' waits for a viable administration.",
     )
 
 
@@ -131,7 +132,7 @@ class Force(Section):
     contingent_size: int = Field(
         gt=0, description="Officers selected, trained and flown together as one contingent."
     )
-    training: Training
+    training: Training = Field(description="Training of the lead contributor's officers.")
     tour_days: Duration = Field(
         default=365.0, description="Days a contingent serves in theatre before it is due to rotate out."
     )
@@ -166,7 +167,9 @@ class Contributor(Section):
     """Another country's pledge of officers, which may be delivered in full, in part or not at all."""
 
     pledged_officers: int = Field(gt=0, description="Officers pledged.")
-    delivers: float = Field(ge=0, le=1, description="Probability that any of the pledge is delivered.")
+    delivers: float = Field(
+        ge=0, le=1, description="Probability that any of the pledge is delivered (drawn once per replication), 0 to 1."
+    )
     share_delivered: Share = Field(
         default=1.0, description="Share of the pledge delivered when it is delivered (drawn once), 0 to 1."
     )
@@ -207,14 +210,23 @@ class Steps(Section):
 
     reconnaissance: tuple[str, ...] = Field(default=(), description="Gates the reconnaissance needs.")
     base_construction: tuple[str, ...] = Field(default=(), description="Gates base construction needs.")
-    departure: tuple[str, ...] = Field(default=(), description="Gates every contingent's departure needs.")
+    departure: tuple[str, ...] = Field(
+        default=(), description="Gates every departure of the lead contributor's contingents needs."
+    )
+    partner_departure: tuple[str, ...] = Field(
+        default=(),
+        description="Gates every departure of another contributor's contingents needs (the lead's national "
+        "clearances do not bind them).",
+    )
 
 
 class Mandate(Section):
     """The international authorisation the force operates under, renewed or not at each expiry."""
 
     expires_on: dt.date = Field(description="Date the current authorisation expires.")
-    renewal_probability: float = Field(ge=0, le=1, description="Probability that each expiry brings a renewal.")
+    renewal_probability: float = Field(
+        ge=0, le=1, description="Probability that each expiry brings a renewal, 0 to 1."
+    )
     term_days: float = Field(default=365.0, gt=0, description="Days each renewal adds.")
     drawdown_days: Duration = Field(
         default=90.0, description="Days after a lapse until every officer has left theatre."
@@ -234,7 +246,9 @@ class Base(Section):
 
     initial_capacity_officers: int = Field(default=0, ge=0, description="Officers housed before any construction.")
     starts_after: Literal["start", "administration_viable", "recon_done"] = Field(
-        default="recon_done", description="What construction waits for (the recon's findings, by default)."
+        default="recon_done",
+        description="What construction waits for: 'start' (nothing), 'administration_viable' (a viable "
+        "administration) or 'recon_done' (the reconnaissance's findings).",
     )
     stages: tuple[BaseStage, ...] = Field(default=(), description="Construction stages, built one after another.")
 
@@ -242,11 +256,15 @@ class Base(Section):
 class Attrition(Section):
     """Officers lost from theatre, per officer-year of service."""
 
-    injuries_per_officer_year: float = Field(default=0.0, ge=0, description="Injuries needing evacuation.")
-    casualties_per_officer_year: float = Field(default=0.0, ge=0, description="Deaths.")
-    resignations_per_officer_year: float = Field(default=0.0, ge=0, description="Resignations and desertions.")
+    injuries_per_officer_year: float = Field(
+        default=0.0, ge=0, description="Injuries needing evacuation, per officer-year in theatre."
+    )
+    casualties_per_officer_year: float = Field(default=0.0, ge=0, description="Deaths, per officer-year in theatre.")
+    resignations_per_officer_year: float = Field(
+        default=0.0, ge=0, description="Resignations and desertions, per officer-year in theatre."
+    )
     arrears_resignation_multiplier: float = Field(
-        default=1.0, ge=1, description="Factor on resignations while pay is in arrears."
+        default=1.0, ge=1, description="Factor (at least 1) on the resignation rate while pay is in arrears."
     )
     interval_days: float = Field(default=30.0, gt=0, description="Days between counts of losses.")
 
@@ -277,8 +295,8 @@ class Airlift(Section):
 class Logistics(Section):
     """Getting there: the airport and the airlift."""
 
-    airport: Airport
-    airlift: Airlift
+    airport: Airport = Field(description="The theatre's international airport and its closures.")
+    airlift: Airlift = Field(description="Aircraft that carry contingents into theatre.")
 
 
 class Scenario(Section):
@@ -291,19 +309,19 @@ class Scenario(Section):
     mission_size_officers: int = Field(
         default=2500, gt=0, description="The mission's planned strength across all contributors."
     )
-    governance: Governance
-    reconnaissance: Reconnaissance
+    governance: Governance = Field(description="The political transition the deployment waits for.")
+    reconnaissance: Reconnaissance = Field(description="The lead contributor's assessment mission.")
     gates: dict[str, Gate] = Field(default_factory=dict, description="Named preconditions by name.")
     steps: Steps = Field(default_factory=Steps, description="Which gates each step needs.")
     mandate: Mandate | None = Field(default=None, description="The authorisation and its renewals (omit: none).")
-    funding: Funding
-    force: Force
+    funding: Funding = Field(description="The trust fund, its donors and what the mission costs.")
+    force: Force = Field(description="The lead contributor's force: pledge, contingents, training, tours.")
     contributors: dict[str, Contributor] = Field(
         default_factory=dict, description="Other contributing countries by name."
     )
     base: Base = Field(default_factory=Base, description="Housing in theatre (omit: unlimited).")
     attrition: Attrition = Field(default_factory=Attrition, description="Losses in theatre.")
-    logistics: Logistics
+    logistics: Logistics = Field(description="Getting there: the airport and the airlift.")
 
     @model_validator(mode="after")
     def _names_resolve(self) -> Scenario:
@@ -316,7 +334,7 @@ class Scenario(Section):
                         f"gates.{name}.after names '{dep}', which is neither a gate nor a milestone "
                         f"(gates: {', '.join(sorted(self.gates)) or 'none'})"
                     )
-        for step in ("reconnaissance", "base_construction", "departure"):
+        for step in ("reconnaissance", "base_construction", "departure", "partner_departure"):
             for gate in getattr(self.steps, step):
                 if gate not in self.gates:
                     raise ValueError(
