@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,7 +66,17 @@ class Executor(Protocol):
 
 
 class InProcess:
-    """Run chunks one after another in this process (notebooks, debugging, tiny batches)."""
+    """Run chunks one after another in this process (notebooks, debugging, tiny batches).
+
+    A context manager that does nothing, so that code can hold any executor of
+    :func:`make_executor` in a ``with`` block.
+    """
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
     def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
         for chunk in chunks:
@@ -76,30 +86,58 @@ class InProcess:
 class ProcessPool:
     """Run chunks on a local pool of worker processes.
 
+    Used as a context manager, the pool keeps its workers between ``map_chunks`` calls, so the many
+    batches of a sweep or a sensitivity analysis start processes once (``with ProcessPool(4) as
+    pool: run(a, executor=pool); run(b, executor=pool)``); outside one, each call starts and stops
+    its own workers. Either way the tables are those of a serial run.
+
     Args:
         workers: Number of worker processes.
+
+    Raises:
+        ValueError: If ``workers`` < 1.
     """
 
     def __init__(self, workers: int):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ProcessPool:
+        self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
-        from concurrent.futures import as_completed
-
-        with ProcessPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(run_chunk, c) for c in chunks]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-            finally:
-                for future in futures:
-                    future.cancel()
+        if self._pool is not None:
+            yield from _completed(self._pool, chunks)
+        else:
+            with ProcessPoolExecutor(max_workers=self.workers) as pool:
+                yield from _completed(pool, chunks)
 
 
-def make_executor(workers: int | None) -> Executor:
-    """In-process for one worker, a process pool for more; ``None`` or 0 means one per CPU."""
+def _completed(pool: ProcessPoolExecutor, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
+    futures = [pool.submit(run_chunk, c) for c in chunks]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        # A consumer that stops early (an error, Ctrl-C) leaves no queued chunk to run.
+        for future in futures:
+            future.cancel()
+
+
+def make_executor(workers: int | None) -> InProcess | ProcessPool:
+    """In-process for one worker, a process pool for more; ``None`` or 0 means one per CPU.
+
+    Both are context managers: ``with make_executor(4) as executor:`` keeps a pool's workers for
+    every batch run in the block.
+    """
     if workers is None or workers == 0:
         workers = os.cpu_count() or 1
     return InProcess() if workers == 1 else ProcessPool(workers)

@@ -14,8 +14,7 @@ import datetime as dt
 import itertools
 import os
 import textwrap
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,7 @@ from sim.plots import FIGSIZE, OKABE_ITO
 from sim.provenance import add_footer, describe
 from sim.record import MILESTONES
 from sim.results import Results, censored_quantile
-from sim.runner import Chunk, ChunkResult, run, run_chunk
+from sim.runner import make_executor, run
 from sim.scenario import Scenario
 
 # The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
@@ -188,29 +187,6 @@ def derive_values(scenario: Scenario, values: Mapping[str, Any], source: str = "
         ) from None
 
 
-class _SharedPool:
-    """A process pool kept open across batches, which the runner's ``ProcessPool`` starts anew for each.
-
-    Passed to :func:`sim.runner.run` as its executor: the tables stay those of a serial run.
-    """
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers)
-
-    def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
-        futures = [self._pool.submit(run_chunk, chunk) for chunk in chunks]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
-
-    def close(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
-
-
 def resolve_workers(workers: int | None) -> int:
     """Worker processes to use: ``None`` or 0 means one per CPU.
 
@@ -241,17 +217,12 @@ def run_batches(
     Returns:
         One :class:`sim.results.Results` per scenario, in order; each equals ``run(scenario, runs, seed)``.
     """
-    workers = resolve_workers(workers)
-    pool = _SharedPool(workers) if workers > 1 else None
     out = []
-    try:
+    with make_executor(resolve_workers(workers)) as executor:
         for i, scenario in enumerate(scenarios):
             done = i * runs
             step = None if progress is None else (lambda n, done=done: progress(done + n))
-            out.append(run(scenario, runs=runs, seed=seed, workers=1, executor=pool, progress=step))
-    finally:
-        if pool is not None:
-            pool.close()
+            out.append(run(scenario, runs=runs, seed=seed, executor=executor, progress=step))
     return out
 
 
