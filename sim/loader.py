@@ -41,7 +41,15 @@ class Problem:
 
 
 class ScenarioError(ValueError):
-    """A scenario file or override that cannot be used. ``str()`` gives one line per problem."""
+    """A scenario file or override that cannot be used. ``str()`` gives one line per problem.
+
+    Example:
+        >>> try:
+        ...     load_scenario("scenarios/baseline.toml", ["funding.runway_dayz=30"])
+        ... except ScenarioError as exc:
+        ...     print(exc)
+        --set: funding.runway_dayz: unknown key 'runway_dayz'; did you mean 'runway_days'?
+    """
 
     def __init__(self, problems: Iterable[Problem]):
         self.problems = list(problems)

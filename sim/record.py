@@ -151,7 +151,14 @@ class Record:
     ledger: tuple[tuple, ...] | None = field(default=None, compare=False)
 
     def row(self) -> dict[str, object]:
-        """The record as one flat row: ``<milestone>_day``, ``<milestone>_binding`` and the totals."""
+        """The record as one flat row: ``<milestone>_day``, ``<milestone>_binding`` and the totals.
+
+        Example:
+            >>> from sim import load_scenario, simulate
+            >>> row = simulate(load_scenario("scenarios/baseline.toml"), seed=1, replication=7).row()
+            >>> row["replication"], row["seed"], "first_arrival_day" in row, "first_arrival_binding" in row
+            (7, 1, True, True)
+        """
         row: dict[str, object] = {"replication": self.replication, "seed": self.seed}
         for name in MILESTONES:
             row[f"{name}_day"] = self.milestones.get(name, math.nan)
@@ -178,7 +185,15 @@ class Record:
         return np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
 
     def trace_frame(self) -> pd.DataFrame:
-        """The trace as a DataFrame (empty if the replication was not traced)."""
+        """The trace as a DataFrame (empty if the replication was not traced).
+
+        Example:
+            >>> from sim import load_scenario, simulate
+            >>> rec = simulate(load_scenario("scenarios/baseline.toml"), seed=1, replication=7, trace=True)
+            >>> story = rec.trace_frame()
+            >>> list(story.columns), bool(story["day"].is_monotonic_increasing)
+            (['day', 'subsystem', 'event', 'details'], True)
+        """
         events = self.trace or ()
         return pd.DataFrame(
             [(e.day, e.subsystem, e.event, e.details) for e in events],

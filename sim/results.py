@@ -100,13 +100,37 @@ class Results:
         return None if day is None or math.isnan(day) else self.scenario.date_of(day)
 
     def milestone_days(self, milestone: str) -> np.ndarray:
-        """Each replication's day for a milestone (NaN where not reached)."""
+        """Each replication's day for a milestone (NaN where not reached).
+
+        Raises:
+            KeyError: If ``milestone`` is not one of :data:`sim.record.MILESTONES`.
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> arrival, departure = res.milestone_days("first_arrival"), res.milestone_days("first_departure")
+            >>> arrival.shape
+            (20,)
+            >>> landed = ~np.isnan(arrival)
+            >>> bool((arrival[landed] >= departure[landed]).all())   # no contingent lands before it leaves
+            True
+        """
         if milestone not in MILESTONES:
             raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
         return self.replications[f"{milestone}_day"].to_numpy(dtype=float)
 
     def milestone_summary(self) -> pd.DataFrame:
-        """Per milestone: P10/P50/P80/P90 in days and dates, and the share reached by the horizon."""
+        """Per milestone: P10/P50/P80/P90 in days and dates, and the share reached by the horizon.
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> table = res.milestone_summary()
+            >>> list(table.columns[:5]), len(table) == len(MILESTONES)
+            (['milestone', 'label', 'share_reached', 'p10_day', 'p10_date'], True)
+            >>> bool(table["share_reached"].between(0, 1).all())
+            True
+        """
         rows = []
         for name, label in MILESTONES.items():
             days = self.milestone_days(name)
@@ -124,7 +148,18 @@ class Results:
         return frame
 
     def totals_summary(self) -> pd.DataFrame:
-        """Per total: mean with a 95% confidence interval (normal approximation), and P10/P50/P90."""
+        """Per total: mean with a 95% confidence interval (normal approximation), and P10/P50/P90.
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> totals = res.totals_summary().set_index("total")
+            >>> list(totals.columns)
+            ['label', 'mean', 'ci95_low', 'ci95_high', 'p10', 'p50', 'p90']
+            >>> days = totals.loc["officer_days"]
+            >>> bool(days["ci95_low"] <= days["mean"] <= days["ci95_high"])
+            True
+        """
         rows = []
         n = len(self.replications)
         per_contributor = {
@@ -156,7 +191,17 @@ class Results:
         return pd.DataFrame(rows)
 
     def binding_shares(self) -> pd.DataFrame:
-        """How often each constraint was binding, per milestone (share of replications reaching it)."""
+        """How often each constraint was binding, per milestone (share of replications reaching it).
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> shares = res.binding_shares()
+            >>> list(shares.columns)
+            ['milestone', 'binding', 'share']
+            >>> bool(shares.groupby("milestone")["share"].sum().round(9).eq(1).all())
+            True
+        """
         frames = []
         for column in [c for c in self.replications.columns if c.endswith("_binding")]:
             counts = self.replications[column].dropna().value_counts(normalize=True)
@@ -174,7 +219,14 @@ class Results:
         return pd.concat(frames, ignore_index=True)
 
     def summary(self) -> pd.DataFrame:
-        """Milestones and totals in one long table, as written to ``summary.csv``."""
+        """Milestones and totals in one long table, as written to ``summary.csv``.
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> sorted(set(res.summary()["kind"]))
+            ['milestone', 'total']
+        """
         milestones = self.milestone_summary().assign(kind="milestone").rename(columns={"milestone": "name"})
         totals = self.totals_summary().assign(kind="total").rename(columns={"total": "name"})
         return pd.concat([milestones, totals], ignore_index=True)[
@@ -183,7 +235,20 @@ class Results:
         ]
 
     def series_band(self, series: str) -> pd.DataFrame:
-        """The daily bands of one series (``in_theatre``, ``in_theatre.<country>``, ``fund_balance_usd``...)."""
+        """The daily bands of one series (``in_theatre``, ``in_theatre.<country>``, ``fund_balance_usd``...).
+
+        Raises:
+            KeyError: If no series of that name was recorded.
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> band = res.series_band("in_theatre")
+            >>> list(band.columns)
+            ['series', 'day', 'date', 'mean', 'p10', 'p25', 'p50', 'p75', 'p90']
+            >>> len(band) == res.scenario.horizon_days + 1, bool((band["p10"] <= band["p90"]).all())
+            (True, True)
+        """
         known = list(dict.fromkeys(self.bands["series"]))
         if series not in known:
             raise KeyError(f"unknown series {series!r}; known: {', '.join(known)}")

@@ -187,9 +187,13 @@ def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: boo
         trace: Keep the dated event trace in ``record.trace``.
 
     Example:
-        >>> from sim import load_scenario, simulate
-        >>> rec = simulate(load_scenario("scenarios/baseline.toml"), seed=1)
-        >>> rec.totals["peak_in_theatre"] <= 1000
+        >>> from sim import load_scenario, run, simulate
+        >>> scenario = load_scenario("scenarios/baseline.toml")
+        >>> rec = simulate(scenario, seed=1, replication=7)
+        >>> rec.totals["peak_in_theatre_lead"] <= scenario.force.pledged_officers
+        True
+        >>> batch = run(scenario, runs=8, seed=1)   # its row 7 is this same replication
+        >>> bool(batch.replications.loc[7, "officer_days"] == rec.totals["officer_days"])
         True
     """
     if not isinstance(seed, int | np.integer) or seed < 0 or isinstance(seed, bool):
