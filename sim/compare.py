@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from sim.plots import FIGSIZE, date_axis, footer_figure, new_figure, style_axes
 from sim.provenance import add_footer
 from sim.record import MILESTONES, series_label
 from sim.results import Z95, Results, censored_quantile, wilson_interval
@@ -46,7 +46,6 @@ DESCRIPTIVE_KEYS = ("name", "description")
 # dashes, so the scenarios stay apart in greyscale too.
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 _STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)), (0, (1, 1)))
-_FIGSIZE = (9.0, 5.0)
 _TITLE_SIZE = 13
 _LABEL_SIZE = 11
 _TICK_SIZE = 10
@@ -721,7 +720,7 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre") -> 
     labels = unique_labels(results_list)
     is_fund = series == "fund_balance_usd"
     scale = _USD_PER_MILLION if is_fund else 1.0
-    fig, ax = _new_figure()
+    fig, ax = new_figure()
     handles: list[object] = []
     high, low = 0.0, 0.0
     for i, (label, results) in enumerate(zip(labels, results_list, strict=True)):
@@ -764,7 +763,7 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre") -> 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
     span = (high - low) or 1.0
     ax.set_ylim(low - 0.015 * span, high + 0.08 * span)
-    _date_axis(ax, results_list[0])
+    date_axis(ax, results_list[0])
     subject = "Trust-fund balance" if is_fund else series_label(series)
     ax.set_title(_overlay_title(subject, results_list, labels), fontsize=_TITLE_SIZE, loc="left")
     # Below the date axis, inside the layout (unlike a figure legend, which would sit on the footer):
@@ -799,14 +798,13 @@ def overlay_scurves(results_list: Sequence[Results], milestones: Sequence[str] =
     for milestone in milestones:
         if milestone not in MILESTONES:
             raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
-    width = 4.6 * len(milestones) + 0.6 if len(milestones) > 1 else _FIGSIZE[0]
-    fig = Figure(figsize=(max(width, _FIGSIZE[0]), 5.6), layout="constrained")
-    _leave_room_for_footer(fig)
+    width = 4.6 * len(milestones) + 0.6 if len(milestones) > 1 else FIGSIZE[0]
+    fig = footer_figure((max(width, FIGSIZE[0]), 5.6))
     axes = fig.subplots(1, len(milestones), sharey=True, sharex=True, squeeze=False)[0]
     start = pd.Timestamp(results_list[0].scenario.start_date)
     horizon = results_list[0].scenario.horizon_days
     for ax, milestone in zip(axes, milestones, strict=True):
-        _style_axes(ax)
+        style_axes(ax)
         ax.axhline(0.5, color="0.55", linestyle=":", linewidth=0.9, zorder=1)
         ax.annotate("P50", xy=(date2num(start), 0.5), xytext=(3, 2), textcoords="offset points", ha="left",
                     va="bottom", fontsize=_NOTE_SIZE, color="0.4")
@@ -838,7 +836,7 @@ def overlay_scurves(results_list: Sequence[Results], milestones: Sequence[str] =
             )
         ax.set_title(MILESTONES[milestone], fontsize=_LABEL_SIZE + 1, loc="left")
         ax.legend(loc="upper left", fontsize=_NOTE_SIZE, frameon=True, framealpha=0.9, handlelength=3.0)
-        _date_axis(ax, results_list[0])
+        date_axis(ax, results_list[0])
     axes[0].set_ylabel("Share of runs that reached it", fontsize=_LABEL_SIZE)
     axes[0].yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     axes[0].set_ylim(-0.015, 1.03)
@@ -855,41 +853,11 @@ OVERLAY_FIGURES: dict[str, Callable[[Sequence[Results]], Figure]] = {
 }
 
 
-def _new_figure() -> tuple[Figure, Axes]:
-    fig = Figure(figsize=_FIGSIZE, layout="constrained")
-    _leave_room_for_footer(fig)
-    ax = fig.add_subplot()
-    _style_axes(ax)
-    return fig, ax
-
-
-def _style_axes(ax: Axes) -> None:
-    ax.grid(True, color="0.88", linewidth=0.8)
-    ax.set_axisbelow(True)
-    ax.tick_params(labelsize=_TICK_SIZE)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-
-
-def _date_axis(ax: Axes, results: Results) -> None:
-    locator = AutoDateLocator(minticks=4, maxticks=10)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    start = pd.Timestamp(results.scenario.start_date)
-    ax.set_xlim(start, start + pd.Timedelta(days=results.scenario.horizon_days))
-    ax.set_xlabel("Date", fontsize=_LABEL_SIZE)
-
-
 def _overlay_title(subject: str, results_list: Sequence[Results], labels: Sequence[str]) -> str:
     start = results_list[0].scenario.start_date
     names = " vs ".join(f"'{label}'" for label in labels)
     runs = f"{results_list[0].runs:,} paired runs from {start.day} {start:%b %Y}"
     return f"{subject}\n{names}: {runs}" if len(names) + len(runs) < 80 else f"{subject}\n{names}\n{runs}"
-
-
-def _leave_room_for_footer(fig: Figure) -> None:
-    # The provenance footer is figure text, which constrained layout does not avoid.
-    fig.get_layout_engine().set(rect=(0.0, 0.05, 1.0, 0.95))
 
 
 __all__ = [

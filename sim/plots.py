@@ -4,7 +4,9 @@ and what held each milestone back.
 Each function reads a :class:`sim.results.Results` (its bands, replications and scenario) and returns
 a fresh :class:`matplotlib.figure.Figure` built without pyplot, so nothing depends on global state or
 a GUI backend; every figure carries the provenance footer of :mod:`sim.provenance`. Nothing here shows,
-and only :func:`save_png` writes: the CLI saves every entry of :data:`FIGURES` with it.
+and only :func:`save_png` writes: the CLI saves every entry of :data:`FIGURES` with it. The house style
+the other figure modules (comparison, sweep, sensitivity) build on is here too: :func:`new_figure`,
+:func:`footer_figure`, :func:`style_axes` and :func:`date_axis`.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
     scale = _USD_PER_MILLION if is_fund else 1.0
     colour = OKABE_ITO["blue"]
 
-    fig, ax = _new_figure(results)
+    fig, ax = new_figure(results)
     dates = band["date"]
     ax.fill_between(
         dates, band["p10"] / scale, band["p90"] / scale, step="post", color=colour, alpha=0.18, linewidth=0,
@@ -155,7 +157,7 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
     span = high - low or 1.0
     # A little room below the lowest value keeps a median stuck at zero visible above the axis line.
     ax.set_ylim(low - 0.015 * span, high + 0.08 * span)
-    _date_axis(ax, results, observed_dates)
+    date_axis(ax, results, observed_dates)
     ax.set_title(_title(series_label(series), results), fontsize=_TITLE_SIZE, loc="left")
     ax.legend(loc="best", fontsize=_LEGEND_SIZE, framealpha=0.9)
     return fig
@@ -180,7 +182,7 @@ def contributors_chart(results: Results) -> Figure:
     colours = [c for name, c in OKABE_ITO.items() if name != "black"]
     styles = ("-", "--", "-.")
 
-    fig, ax = _new_figure(results)
+    fig, ax = new_figure(results)
     for i, name in enumerate([lead, *scenario.contributors]):
         series = contributor_series(name)
         band = results.series_band(series)
@@ -202,7 +204,7 @@ def contributors_chart(results: Results) -> Figure:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
     high = max(float(total["p50"].max()), 1.0)
     ax.set_ylim(-0.015 * high, 1.08 * high)
-    _date_axis(ax, results)
+    date_axis(ax, results)
     ax.set_title(_title("Officers in theatre by contributor", results), fontsize=_TITLE_SIZE, loc="left")
     # Below the axes: the lines fill every corner of a long horizon.
     _legend_below(
@@ -242,7 +244,7 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
     start = pd.Timestamp(results.scenario.start_date)
     colours = list(OKABE_ITO.values())
 
-    fig, ax = _new_figure(results)
+    fig, ax = new_figure(results)
     for q in _MARKERS:
         ax.axhline(q, color="0.55", linestyle=":", linewidth=0.9, zorder=1)
     marks: list[tuple[float, float, str, str]] = []
@@ -289,7 +291,7 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     # A little room below 0% keeps a curve that never rises visible above the axis line.
     ax.set_ylim(-0.015, 1.03)
-    _date_axis(ax, results)
+    date_axis(ax, results)
     ax.set_title(_title("When milestones are reached", results), fontsize=_TITLE_SIZE, loc="left")
     # Below the axes, where no curve can hide behind it: with a short horizon no corner is free.
     _legend_below(fig, *ax.get_legend_handles_labels(), ncol=2)
@@ -335,7 +337,7 @@ def gantt(results: Results, milestones: Sequence[str] | None = None) -> Figure:
     horizon = start + pd.Timedelta(days=results.scenario.horizon_days)
     horizon_x = date2num(horizon)
 
-    fig, ax = _new_figure(results, (FIGSIZE[0], _ROW_INCHES * max(len(names), 2) + 2.6))
+    fig, ax = new_figure(results, (FIGSIZE[0], _ROW_INCHES * max(len(names), 2) + 2.6))
     ax.grid(False, axis="y")
     for row, name in enumerate(names):
         _gantt_row(ax, row, name, summary.loc[name], results)
@@ -350,7 +352,7 @@ def gantt(results: Results, milestones: Sequence[str] | None = None) -> Figure:
     ax.set_yticks(range(len(names)), [MILESTONES[name] for name in names], fontsize=_TICK_SIZE)
     ax.set_ylim(len(names) - 0.5, -0.7)
     ax.tick_params(axis="y", length=0)
-    _date_axis(ax, results)
+    date_axis(ax, results)
     # Room left of the start for a milestone reached on day 0, right of the horizon for the arrowheads.
     span = horizon_x - date2num(start)
     ax.set_xlim(date2num(start) - 0.01 * span, horizon_x + 0.025 * span)
@@ -402,7 +404,7 @@ def binding_chart(results: Results, milestones: Sequence[str] | None = None) -> 
     styles = constraint_styles(results, shares["binding"])
     counts = {name: int(results.replications[f"{name}_binding"].notna().sum()) for name in names}
 
-    fig, ax = _new_figure(results, (FIGSIZE[0], _ROW_INCHES * 1.25 * max(len(names), 2) + 2.9))
+    fig, ax = new_figure(results, (FIGSIZE[0], _ROW_INCHES * 1.25 * max(len(names), 2) + 2.9))
     ax.grid(False, axis="y")
     labels: list[tuple[Text, float]] = []
     at_right = blended_transform_factory(ax.transAxes, ax.transData)
@@ -521,20 +523,53 @@ FIGURES: dict[str, Callable[[Results], Figure]] = {
 }
 
 
-def _new_figure(results: Results, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
-    """A figure with one styled axes and the provenance footer in a strip of its own below the layout."""
+def new_figure(
+    results: Results | Sequence[Results] | None = None, figsize: tuple[float, float] = FIGSIZE
+) -> tuple[Figure, Axes]:
+    """A figure with one axes in the house style (:func:`style_axes`) above the provenance footer's strip.
+
+    Args:
+        results: The batch or batches the footer names. Without them no footer is written: the caller
+            adds it with :func:`sim.provenance.add_footer` once it knows which batches it drew.
+        figsize: Width and height in inches.
+    """
+    fig = footer_figure(figsize)
+    if results is not None:
+        add_footer(fig, results)
+    ax = fig.add_subplot()
+    style_axes(ax)
+    return fig, ax
+
+
+def footer_figure(figsize: tuple[float, float] = FIGSIZE) -> Figure:
+    """An empty figure whose constrained layout keeps a strip at the bottom free for the provenance footer."""
     fig = Figure(figsize=figsize)
     # The layout fills the figure above the footer's strip, so nothing it places can cover the footer.
     strip = _FOOTER_INCHES / figsize[1]
     fig.set_layout_engine(ConstrainedLayoutEngine(rect=(0.0, strip, 1.0, 1.0 - strip)))
-    add_footer(fig, results)
-    ax = fig.add_subplot()
+    return fig
+
+
+def style_axes(ax: Axes) -> None:
+    """The house style of an axes: a light grid behind the data, no top or right spine."""
     ax.grid(True, color="0.88", linewidth=0.8)
     ax.set_axisbelow(True)
     ax.tick_params(labelsize=_TICK_SIZE)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    return fig, ax
+
+
+def date_axis(ax: Axes, results: Results, also: pd.Series | None = None) -> None:
+    """Calendar dates from the start date to the horizon, widened to show every date in ``also``."""
+    locator = AutoDateLocator(minticks=5, maxticks=12)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    start = pd.Timestamp(results.scenario.start_date)
+    end = start + pd.Timedelta(days=results.scenario.horizon_days)
+    if also is not None and also.notna().any():
+        start, end = min(start, also.min()), max(end, also.max())
+    ax.set_xlim(start, end)
+    ax.set_xlabel("Date", fontsize=_LABEL_SIZE)
 
 
 def _gantt_row(ax: Axes, row: int, name: str, line: pd.Series, results: Results) -> None:
@@ -658,19 +693,6 @@ def _legend_below(fig: Figure, handles: list, labels: list[str], **options: obje
     )
 
 
-def _date_axis(ax: Axes, results: Results, also: pd.Series | None = None) -> None:
-    """Calendar dates from the start date to the horizon, widened to show every date in ``also``."""
-    locator = AutoDateLocator(minticks=5, maxticks=12)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    start = pd.Timestamp(results.scenario.start_date)
-    end = start + pd.Timedelta(days=results.scenario.horizon_days)
-    if also is not None and also.notna().any():
-        start, end = min(start, also.min()), max(end, also.max())
-    ax.set_xlim(start, end)
-    ax.set_xlabel("Date", fontsize=_LABEL_SIZE)
-
-
 def _title(subject: str, results: Results, two_lines: bool = False) -> str:
     """The subject, then the scenario and runs; on two lines for charts whose row labels narrow the axes."""
     start = results.scenario.start_date
@@ -760,9 +782,13 @@ __all__ = [
     "binding_chart",
     "constraint_styles",
     "contributors_chart",
+    "date_axis",
     "fan_chart",
+    "footer_figure",
     "fund_fan",
     "gantt",
     "milestone_scurves",
+    "new_figure",
     "save_png",
+    "style_axes",
 ]

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from sim.distributions import DIST_KINDS, Bernoulli, Fixed
 from sim.loader import Problem, ScenarioError
 from sim.model import simulate
-from sim.plots import OKABE_ITO
+from sim.plots import OKABE_ITO, new_figure
 from sim.provenance import add_footer
 from sim.record import MILESTONES, TOTALS
 from sim.results import Results, censored_quantile
@@ -37,7 +37,6 @@ from sim.sweep import (
     derive_values,
     format_value,
     key_label,
-    new_axes,
     resolve_workers,
     run_batches,
     set_titles,
@@ -300,7 +299,7 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Fi
     reach = np.concatenate(([0.0], shown["low_delta"].to_numpy(), shown["high_delta"].to_numpy()))
     span = float(reach.max() - reach.min()) or 1.0
 
-    fig, ax = new_axes(figsize=(10.0, max(4.2, 2.2 + 0.46 * n)))
+    fig, ax = new_figure(figsize=(10.0, max(4.2, 2.2 + 0.46 * n)))
     ax.grid(False)
     ax.grid(True, axis="x", color="0.88", linewidth=0.8)
     y = np.arange(n)[::-1].astype(float)

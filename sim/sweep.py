@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from sim.loader import Problem, ScenarioError, derive, parse_value, unknown_key
-from sim.plots import FIGSIZE, OKABE_ITO
+from sim.plots import OKABE_ITO, new_figure
 from sim.provenance import add_footer, describe
 from sim.record import MILESTONES
 from sim.results import Results, censored_quantile
@@ -423,28 +423,9 @@ _LABEL_SIZE = 11
 _TICK_SIZE = 10
 _LEGEND_SIZE = 9.5
 _NOTE_SIZE = 8.5
-#: Height of the strip below the layout kept for the provenance footer (as in :mod:`sim.plots`).
-_FOOTER_INCHES = 0.2
 #: Average width of a character in ems, for wrapping text to a width in points.
 _EM = 0.56
 _LINE_COLOURS = ("blue", "vermillion", "bluish_green", "orange", "reddish_purple", "sky_blue", "black")
-
-
-def new_axes(figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
-    """A figure with one axes in the package's house style (light grid, no top or right spine).
-
-    The bottom strip is kept free for the provenance footer.
-    """
-    fig = Figure(figsize=figsize)
-    strip = _FOOTER_INCHES / figsize[1]
-    fig.set_layout_engine("constrained", rect=(0.0, strip, 1.0, 1.0 - strip))
-    ax = fig.add_subplot()
-    ax.grid(True, color="0.88", linewidth=0.8)
-    ax.set_axisbelow(True)
-    ax.tick_params(labelsize=_TICK_SIZE)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return fig, ax
 
 
 def set_titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
@@ -508,7 +489,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
     xs_values = result.vary[x]
     positions, tick_labels = _x_positions(xs_values)
 
-    fig, ax = new_axes()
+    fig, ax = new_figure()
     groups = [None] if by is None else list(result.vary[by])
     span = float(positions.max() - positions.min()) or 1.0
     # Several lines: P10-P90 as whiskers, nudged apart, since overlapping bands turn muddy.
@@ -616,7 +597,6 @@ __all__ = [
     "derive_values",
     "format_value",
     "key_label",
-    "new_axes",
     "parse_vary",
     "resolve_workers",
     "run_batches",
