@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from sim import __version__
+    from sim.commands import add_batch_options
 
     parser.add_argument("--version", action="version", version=f"deploysim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -91,9 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
-    p.add_argument("--runs", type=positive_int, default=1000, help="replications (default 1000)")
-    p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
-    p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
+    add_batch_options(p, runs=1000, runs_help="replications (default 1000)",
+                      seed=DEFAULT_SEED, seed_help=f"batch seed (default {DEFAULT_SEED})")
     p.add_argument("--out", type=Path, help="write to this folder instead of results/<scenario>/<run-id>")
     p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
     p.add_argument("--run-id", help="name of the run folder (default: UTC time, seed and runs)")
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sim.commands import check_out, print_files
+    from sim.commands import check_out, check_workers, print_files
     from sim.compare import ComparisonError, check_deadlines, deadline_probabilities, format_deadlines, parse_deadlines
     from sim.runner import run
     from sim.store import command_line, save_results
@@ -193,8 +193,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_deadlines(deadlines, scenario)
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
-    if args.workers < 0:
-        raise UserError(f"--workers must be 0 (one per CPU) or more, got {args.workers}")
+    check_workers(args.workers)
     target = args.out
     if target is None and args.run_id is not None:
         target = args.results_root / scenario.name / args.run_id

@@ -3,8 +3,8 @@
 Each module defines ``register(subparsers)``, which adds its parser and sets ``handler`` to a
 function taking the parsed arguments and returning the exit code. User errors are raised as
 :class:`sim.cli.UserError` (or ScenarioError / StoreError) and become one line and exit code 2.
-This module holds what the commands share: where their output folder goes, its manifest and the
-listing of the files written.
+This module holds what the commands share: their common options, where their output folder goes,
+its manifest and the listing of the files written.
 """
 
 from __future__ import annotations
@@ -13,9 +13,51 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sim.cli import UserError
+from sim.cli import UserError, positive_int, seed_int
 from sim.scenario import Scenario
 from sim.store import command_line, creation_fields, unused_folder, utc_stamp
+
+
+def add_batch_options(
+    parser: argparse.ArgumentParser,
+    runs: int | None,
+    runs_help: str,
+    seed: int | None,
+    seed_help: str,
+    set_help: str | None = None,
+) -> None:
+    """Add ``--runs``, ``--seed`` and ``--workers`` (and ``--set`` when ``set_help`` is given), in that order.
+
+    Args:
+        parser: The command's parser.
+        runs: Default of ``--runs`` (None: the command decides later).
+        runs_help: Help of ``--runs``, its default included.
+        seed: Default of ``--seed`` (None: the command decides later).
+        seed_help: Help of ``--seed``, its default included.
+        set_help: Help of ``--set`` (its values land in ``args.overrides``); None: no ``--set``.
+    """
+    parser.add_argument("--runs", type=positive_int, default=runs, help=runs_help)
+    parser.add_argument("--seed", type=seed_int, default=seed, help=seed_help)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
+    if set_help is not None:
+        parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+
+
+def add_output_options(parser: argparse.ArgumentParser, out_help: str, quiet: bool = True) -> None:
+    """Add ``--out`` (with help ``out_help``), ``--results-root``, ``--force`` and, with ``quiet``, ``--quiet``."""
+    parser.add_argument("--out", type=Path, help=out_help)
+    parser.add_argument(
+        "--results-root", type=Path, default=Path("results"), help="root of the store (default results)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    if quiet:
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def check_workers(workers: int) -> None:
+    """Raise a UserError for a negative worker count (0 means one per CPU)."""
+    if workers < 0:
+        raise UserError(f"--workers must be 0 (one per CPU) or more, got {workers}")
 
 
 def check_out(out: Path | None, force: bool) -> None:

@@ -24,7 +24,8 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand to the ``deploysim`` parser."""
-    from sim.cli import DEFAULT_SEED, positive_int, seed_int
+    from sim.cli import DEFAULT_SEED
+    from sim.commands import add_batch_options, add_output_options
 
     p = subparsers.add_parser(
         "compare",
@@ -38,19 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="SCENARIO_OR_RUN",
                    help="scenario files (TOML) or stored run folders; the first is the reference")
-    p.add_argument("--runs", type=positive_int, default=None,
-                   help="replications per scenario (default: those of a stored run given, else 1000)")
-    p.add_argument("--seed", type=seed_int, default=None,
-                   help=f"common seed (default: that of a stored run given, else {DEFAULT_SEED})")
-    p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a value of every scenario (TOML syntax), e.g. --set horizon_days=365; repeatable")
+    add_batch_options(
+        p, runs=None, runs_help="replications per scenario (default: those of a stored run given, else 1000)",
+        seed=None, seed_help=f"common seed (default: that of a stored run given, else {DEFAULT_SEED})",
+        set_help="override a value of every scenario (TOML syntax), e.g. --set horizon_days=365; repeatable",
+    )
     p.add_argument("--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
                    help="add the probability of each milestone by this date, e.g. mandate_end=2024-10-02; "
                    "repeatable")
-    p.add_argument("--out", type=Path, help="output folder (default results/compare/<first>-vs-<others>-<time>)")
-    p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    add_output_options(p, out_help="output folder (default results/compare/<first>-vs-<others>-<time>)", quiet=False)
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.set_defaults(handler=handle)
 
@@ -58,13 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
     from sim.cli import UserError
-    from sim.commands import check_out, print_files
+    from sim.commands import check_out, check_workers, print_files
     from sim.store import unused_folder, utc_stamp
 
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
-    if args.workers < 0:
-        raise UserError(f"--workers must be 0 (one per CPU) or more, got {args.workers}")
+    check_workers(args.workers)
     for path in args.inputs:
         if not path.exists():
             raise UserError(f"{path}: no such file or folder")

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
-from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar, seed_int
-from sim.commands import command_manifest, output_folder, print_files
-from sim.commands.sweep import add_output_arguments, check_workers, split_list
+from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar
+from sim.commands import (
+    add_batch_options,
+    add_output_options,
+    check_workers,
+    command_manifest,
+    output_folder,
+    print_files,
+)
 from sim.loader import load_scenario
 from sim.record import MILESTONES
 from sim.scenario import Scenario
@@ -51,7 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a milestone (its day) or a total, e.g. lead_100pct, peak_in_theatre (default first_arrival)")
     p.add_argument("--inputs", action="append", default=[], metavar="KEY,KEY...",
                    help="only these inputs (dotted keys, comma-separated; repeatable); default: every distribution")
-    p.add_argument("--runs", type=positive_int, default=200, help="replications per batch (default 200)")
+    add_batch_options(
+        p, runs=200, runs_help="replications per batch (default 200)",
+        seed=DEFAULT_SEED, seed_help=f"seed of every batch (default {DEFAULT_SEED})",
+        set_help="override a scenario value (TOML syntax) before anything is varied; repeatable",
+    )
     p.add_argument("--method", choices=("oat", "sobol"), default="oat",
                    help="oat: the tornado only (default); sobol: also global Sobol indices")
     p.add_argument("--sobol-n", type=positive_int, default=64, metavar="N",
@@ -59,9 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sobol-replications", type=positive_int, default=4, metavar="R",
                    help="replications averaged per Sobol sample (default 4)")
     p.add_argument("--top", type=positive_int, default=15, help="inputs drawn in the tornado chart (default 15)")
-    p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"seed of every batch (default {DEFAULT_SEED})")
-    p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
-    add_output_arguments(p, "sensitivity")
+    add_output_options(p, out_help="write to this folder instead of results/<scenario>/sensitivity-<UTC time>")
     p.set_defaults(handler=handle)
 
 
@@ -80,7 +89,7 @@ def handle(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     check_outcome(scenario, args.outcome)
     check_workers(args.workers)
-    inputs = split_list(args.inputs) or None
+    inputs = _split_list(args.inputs) or None
     keys = uncertain_inputs(scenario) if inputs is None else inputs
     if not keys:
         raise UserError(f"scenario '{scenario.name}' has no uncertain inputs (every value is fixed)")
@@ -200,3 +209,8 @@ def _amount(value: float, unit: str) -> str:
     if unit == "US$":
         return format_value("x_usd", value)
     return f"{value:,.4g}"
+
+
+def _split_list(items: Iterable[str]) -> list[str]:
+    """Comma-separated names from one or more options, stripped, empty ones dropped."""
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]

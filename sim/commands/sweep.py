@@ -1,20 +1,25 @@
 """``deploysim sweep``: run a scenario over a grid of values and tabulate and plot a milestone against them.
 
 A thin front end over :func:`sim.sweep.sweep`. Writes ``sweep.csv``, ``sweep_<milestone>.png`` and
-``manifest.json`` to ``results/<scenario>/sweep-<UTC time>/`` (or ``--out``), atomically. Also holds
-the checks and options the sensitivity command shares.
+``manifest.json`` to ``results/<scenario>/sweep-<UTC time>/`` (or ``--out``), atomically.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar, seed_int
-from sim.commands import command_manifest, output_folder, print_files
+from sim.cli import DEFAULT_SEED, UserError, progress_bar
+from sim.commands import (
+    add_batch_options,
+    add_output_options,
+    check_workers,
+    command_manifest,
+    output_folder,
+    print_files,
+)
 from sim.loader import load_scenario
 from sim.record import MILESTONES
 from sim.store import write_folder, write_manifest
@@ -53,23 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a scenario key and the values it takes; repeatable (the grid is their product)")
     p.add_argument("--milestone", default="first_arrival",
                    help="milestone printed and plotted (default first_arrival; the CSV has every milestone)")
-    p.add_argument("--runs", type=positive_int, default=500, help="replications per grid point (default 500)")
-    p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"seed of every point (default {DEFAULT_SEED})")
-    p.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
-    add_output_arguments(p, "sweep")
-    p.set_defaults(handler=handle)
-
-
-def add_output_arguments(p: argparse.ArgumentParser, kind: str) -> None:
-    """``--set``, ``--out``, ``--results-root``, ``--force`` and ``--quiet``, as ``deploysim run`` has them."""
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a scenario value (TOML syntax) before anything is varied; repeatable",
+    add_batch_options(
+        p, runs=500, runs_help="replications per grid point (default 500)",
+        seed=DEFAULT_SEED, seed_help=f"seed of every point (default {DEFAULT_SEED})",
+        set_help="override a scenario value (TOML syntax) before anything is varied; repeatable",
     )
-    p.add_argument("--out", type=Path, help=f"write to this folder instead of results/<scenario>/{kind}-<UTC time>")
-    p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_options(p, out_help="write to this folder instead of results/<scenario>/sweep-<UTC time>")
+    p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -138,9 +133,6 @@ def format_sweep(result: SweepResult, milestone: str) -> str:
     return "\n".join(lines)
 
 
-# -- shared with the sensitivity command ---------------------------------------------------------
-
-
 def check_milestone(milestone: str) -> None:
     """Raise a UserError with a did-you-mean unless ``milestone`` is a known milestone."""
     if milestone not in MILESTONES:
@@ -151,12 +143,6 @@ def check_milestone(milestone: str) -> None:
         raise UserError(f"--milestone: unknown milestone '{milestone}'; {hint}")
 
 
-def check_workers(workers: int) -> None:
-    """Raise a UserError for a negative worker count."""
-    if workers < 0:
-        raise UserError(f"--workers must be 0 (one per CPU) or more, got {workers}")
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -165,8 +151,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
-
-
-def split_list(items: Iterable[str]) -> list[str]:
-    """Comma-separated names from one or more options, stripped, empty ones dropped."""
-    return [name.strip() for item in items for name in item.split(",") if name.strip()]
