@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NOTEBOOK_STAMP := $(VENV)/.installed-notebook
 
-.PHONY: run test test-fast bench lint clean
+.PHONY: run test test-fast bench lint notebook clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +14,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(NOTEBOOK_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[notebook]'
+	touch $(NOTEBOOK_STAMP)
 
 run: $(STAMP)  ## run the baseline scenario; tables and plots land under results/
 	$(BIN)/deploysim run scenarios/baseline.toml
@@ -28,6 +34,14 @@ bench: $(STAMP)  ## benchmarks (never part of the tests)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Extra options for `make notebook`, e.g. JUPYTER_ARGS=--no-browser. Jupyter refuses to run as root
+# without --allow-root (as in containers and on this project's machines), so it is added for root.
+JUPYTER_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+notebook: $(NOTEBOOK_STAMP)  ## JupyterLab on the example notebooks (installs the notebook extra)
+	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(JUPYTER_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
