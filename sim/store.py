@@ -131,8 +131,15 @@ def save_results(
             extra(partial)
         write_manifest(partial, manifest_of(results, run_id, command))
 
-    write_folder(folder, write, force)
-    results.run_id, results.path = run_id, folder
+    # Figures drawn by ``extra`` name the run they belong to, so the id is known before they are drawn.
+    previous = results.run_id
+    results.run_id = run_id
+    try:
+        write_folder(folder, write, force)
+    except BaseException:
+        results.run_id = previous
+        raise
+    results.path = folder
     return folder
 
 
