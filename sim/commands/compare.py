@@ -47,14 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
                    help="add the probability of each milestone by this date, e.g. mandate_end=2024-10-02; "
                    "repeatable")
-    add_output_options(p, out_help="output folder (default results/compare/<first>-vs-<others>-<time>)", quiet=False)
+    add_output_options(p, out_help="output folder (default results/compare/<first>-vs-<others>-<time>)", quiet=True)
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
-    from sim.cli import UserError
+    from sim.cli import UserError, progress_bar
     from sim.commands import check_out, check_workers, print_files
     from sim.store import unused_folder, utc_stamp
 
@@ -67,10 +67,13 @@ def handle(args: argparse.Namespace) -> int:
     check_out(args.out, args.force)
     try:
         deadlines = parse_deadlines(args.deadlines)
-        comparison = compare(
-            args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
-            deadlines=deadlines,
-        )
+        # Stored runs need no work; the bar counts the replications of the inputs that do.
+        total = (args.runs or 1000) * sum(1 for path in args.inputs if not path.is_dir())
+        with progress_bar(total, disabled=args.quiet) as update:
+            comparison = compare(
+                args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
+                deadlines=deadlines, progress=update,
+            )
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
     stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"
