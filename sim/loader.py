@@ -137,7 +137,7 @@ def _read_chain(path: Path) -> list[_Layer]:
             text = current.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             if isinstance(exc, FileNotFoundError):
-                reason = "no such file"
+                reason = "no such file" + _similar_file(current)
             elif isinstance(exc, UnicodeDecodeError):
                 reason = "not UTF-8 text"
             else:
@@ -251,13 +251,24 @@ def _validate(raw: dict[str, Any], layers: list[_Layer], override_keys: set[str]
         raise ScenarioError(_unique(problems)) from None
 
 
+def _similar_file(path: Path) -> str:
+    """A did-you-mean for a misspelt file name, from the TOML files beside where it was looked for."""
+    try:
+        names = [p.name for p in path.parent.glob("*.toml")]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    return f"; did you mean {path.parent / close[0]}?" if close else ""
+
+
 def _unique(problems: list[Problem]) -> list[Problem]:
+    """Each problem once, in file order (by source, then line; problems without a line last)."""
     seen, out = set(), []
     for p in problems:
         if (p.key, p.message) not in seen:
             seen.add((p.key, p.message))
             out.append(p)
-    return out
+    return sorted(out, key=lambda p: (p.source, p.line is None, p.line or 0))
 
 
 def _clean_loc(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> tuple[str, ...]:
@@ -358,6 +369,11 @@ def _problem(err: dict[str, Any], raw: Mapping[str, Any], layers: list[_Layer], 
         message = _CONSTRAINTS[kind].format_map(_Context(ctx)) + got
     else:
         message = str(err["msg"]).removeprefix("Value error, ")
+        named = re.match(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)+) ", message)
+        if named and not loc:
+            # A whole-scenario check names the key it is about first: use it to find the line.
+            loc = tuple(named.group(1).split("."))
+            key, message = ".".join(loc), message[named.end():]
     source, line = _locate(loc, layers, overrides)
     return Problem(source, key, message, line)
 

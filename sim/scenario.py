@@ -10,6 +10,7 @@ fall back to a default.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -332,14 +333,14 @@ class Scenario(Section):
                 if dep not in self.gates and dep not in MILESTONES:
                     raise ValueError(
                         f"gates.{name}.after names '{dep}', which is neither a gate nor a milestone "
-                        f"(gates: {', '.join(sorted(self.gates)) or 'none'})"
+                        f"(gates: {', '.join(sorted(self.gates)) or 'none'}){_hint(dep, [*self.gates, *MILESTONES])}"
                     )
         for step in ("reconnaissance", "base_construction", "departure", "partner_departure"):
             for gate in getattr(self.steps, step):
                 if gate not in self.gates:
                     raise ValueError(
                         f"steps.{step} names gate '{gate}', which is not defined under [gates] "
-                        f"(gates: {', '.join(sorted(self.gates)) or 'none'})"
+                        f"(gates: {', '.join(sorted(self.gates)) or 'none'}){_hint(gate, self.gates)}"
                     )
         _check_acyclic({n: [d for d in g.after if d in self.gates] for n, g in self.gates.items()})
         if self.force.lead_contributor in self.contributors:
@@ -358,6 +359,12 @@ class Scenario(Section):
     def day_of(self, date: dt.date) -> float:
         """Simulation day of a calendar date (negative before the start)."""
         return float((date - self.start_date).days)
+
+
+def _hint(word: str, candidates: Any) -> str:
+    """A did-you-mean suffix for a misspelt name, or nothing."""
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _check_acyclic(deps: dict[str, list[str]]) -> None:

@@ -273,3 +273,29 @@ def test_docstring_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the examples name scenarios/baseline.toml as a user would
     result = doctest.testmod(sim.loader)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_misspelt_gate_in_a_step_names_its_line_and_the_right_gate(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'extends = "{BASELINE.as_posix()}"\nname = "bad"\n\n[steps]\ndeparture = ["legal_clearence"]\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(bad)
+    [problem] = info.value.problems
+    assert (problem.source, problem.key, problem.line) == (str(bad), "steps.departure", 5)
+    assert "did you mean 'legal_clearance'?" in problem.message
+
+
+def test_a_misspelt_file_name_gets_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "baseline.toml").write_text("")
+    with pytest.raises(ScenarioError, match=r"no such file; did you mean .*baseline\.toml\?"):
+        load_scenario(tmp_path / "basline.toml")
+
+
+def test_several_problems_come_in_file_order(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'extends = "{BASELINE.as_posix()}"\nname = "bad"\nhorizon_days = -1\n\n[funding]\n'
+                   'runway_days = -2\nbilling_interval_days = "monthly"\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(bad)
+    lines = [p.line for p in info.value.problems]
+    assert lines == sorted(lines) and len(lines) == 3
