@@ -312,6 +312,14 @@ def paired_differences(base: Results, other: Results, milestones: Sequence[str] 
     Raises:
         ComparisonError: If the batches cannot be paired (see :func:`check_comparable`).
         KeyError: If a milestone is unknown.
+
+    Example:
+        >>> from sim import derive, load_scenario, run
+        >>> base = load_scenario("scenarios/baseline.toml", ["horizon_days=365"])
+        >>> a = run(base, runs=30, seed=2)
+        >>> same = paired_differences(a, run(base, runs=30, seed=2)).set_index("milestone")
+        >>> float(same.loc["first_arrival", "mean_diff_days"])  # a scenario against itself
+        0.0
     """
     check_comparable([base, other])
     base, other = _by_replication(base), _by_replication(other)

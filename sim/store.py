@@ -116,6 +116,16 @@ def save_results(
 
     Raises:
         StoreError: If the folder exists and ``force`` is false.
+
+    Example:
+        >>> import tempfile
+        >>> from sim import load_scenario, run
+        >>> res = run(load_scenario("scenarios/baseline.toml", ["horizon_days=200"]), runs=10, seed=1)
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     folder = save_results(res, root=root, run_id="demo")
+        ...     back = load_results(folder)
+        ...     print(folder.name, back.runs, back.replications.equals(res.replications))
+        demo 10 True
     """
     if folder is None:
         base = Path(root) / results.scenario.name
@@ -232,6 +242,9 @@ def load_results(folder: str | Path) -> Results:
 
     Example:
         >>> res = load_results("results/baseline/20240314T120000Z-seed1-n1000")  # doctest: +SKIP
+        >>> res.milestone_summary()  # doctest: +SKIP
+
+        :func:`save_results` shows a round trip that runs.
     """
     folder = Path(folder)
     manifest_path = folder / MANIFEST

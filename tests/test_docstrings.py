@@ -29,6 +29,8 @@ MODULES = (
     "sim.model.mission",
     "sim.distributions",
     "sim.scenario",
+    "sim.compare",
+    "sim.store",
     "sim.commands.schema",
 )
 
