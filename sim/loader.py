@@ -13,7 +13,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -493,15 +493,21 @@ def _key_at(text: str, line: int) -> tuple[str, ...]:
 # -- schema navigation for did-you-mean ---------------------------------------------------------
 
 
-def _known_keys(path: list[str], raw: Mapping[str, Any]) -> set[str] | None:
-    """Keys the schema allows in the table at ``path``, or None where any key goes (a dict)."""
+def _annotation_at(path: Sequence[str], raw: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The schema's annotation at ``path`` and the raw value there; ``(None, None)`` off the schema."""
     annotation: Any = Scenario
     node: Any = raw
     for part in path:
         annotation, node = _step(annotation, node, part)
         if annotation is None:
-            return None
-    return _keys_of(annotation, node)
+            return None, None
+    return annotation, node
+
+
+def _known_keys(path: list[str], raw: Mapping[str, Any]) -> set[str] | None:
+    """Keys the schema allows in the table at ``path``, or None where any key goes (a dict)."""
+    annotation, node = _annotation_at(path, raw)
+    return None if annotation is None else _keys_of(annotation, node)
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -551,13 +557,8 @@ def _step(annotation: Any, node: Any, part: str) -> tuple[Any, Any]:
 
 def _is_distribution(loc: tuple[str, ...], raw: Mapping[str, Any]) -> bool:
     """Whether the schema expects a distribution at ``loc``."""
-    annotation: Any = Scenario
-    node: Any = raw
-    for part in loc:
-        annotation, node = _step(annotation, node, part)
-        if annotation is None:
-            return False
-    return any(m in DIST_KINDS for m in _members(annotation))
+    annotation, _ = _annotation_at(loc, raw)
+    return annotation is not None and any(m in DIST_KINDS for m in _members(annotation))
 
 
 def unknown_key(word: str, known: Iterable[str]) -> str:

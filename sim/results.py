@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +88,6 @@ class Results:
     run_id: str | None = None
     path: Path | None = None
     wall_time_s: float | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
