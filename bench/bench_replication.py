@@ -29,7 +29,7 @@ from simpy.core import EmptySchedule
 
 import sim
 from sim.model.mission import Mission
-from sim.record import Record
+from sim.model.record import Record
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = REPO / "scenarios" / "baseline.toml"

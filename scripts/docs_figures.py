@@ -19,12 +19,13 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from sim import load_scenario, run, simulate
-from sim.compare import overlay_fan, overlay_scurves
-from sim.plots import binding_chart, contributors_chart, fan_chart, fund_fan, gantt, milestone_scurves, save_png
-from sim.results import Results
-from sim.sensitivity import tornado, tornado_figure
-from sim.story import timeline
-from sim.sweep import sweep, sweep_figure
+from sim.analysis.sensitivity import tornado
+from sim.analysis.sweep import sweep
+from sim.batch.results import Results
+from sim.output.analysis_figures import sweep_figure, tornado_figure
+from sim.output.compare_figures import overlay_fan, overlay_scurves
+from sim.output.plots import binding_chart, contributors_chart, fan_chart, fund_fan, gantt, milestone_scurves, save_png
+from sim.output.timeline import timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"

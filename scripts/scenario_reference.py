@@ -5,7 +5,7 @@
 
 Every key of a scenario file gets its meaning, unit, type, allowed values and default, section by
 section; then each kind of distribution with its parameters. Meanings come from the field
-descriptions in sim/scenario.py and the docstrings in sim/distributions.py, so edit those, not the
+descriptions in sim/scenario/schema.py and the docstrings in sim/scenario/distributions.py, so edit those, not the
 Markdown: tests/test_schema.py fails while the file differs from what this script writes.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.commands.schema import DEFINITIONS, scenario_schema
-from sim.distributions import DIST_KINDS
+from sim.scenario.distributions import DIST_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "scenario-reference.md"
@@ -58,7 +58,7 @@ INTRO = """\
 Every key a scenario file (TOML) may set, section by section, generated from the schema that
 `deploysim schema` prints (the same rules `deploysim validate` applies, less the few a schema cannot
 state, such as `low <= mode <= high`). To change a meaning or a unit, edit the field's description in
-`sim/scenario.py` (or a docstring in `sim/distributions.py`) and run
+`sim/scenario/schema.py` (or a docstring in `sim/scenario/distributions.py`) and run
 `.venv/bin/python scripts/scenario_reference.py`.
 
 How to read the tables:

@@ -9,35 +9,66 @@ The public API, for notebooks and scripts::
     variant = run(derive(baseline, {"funding.runway_days": 30}), runs=500, seed=1)
     paired_differences(results, variant)
 
-Figures are in :mod:`sim.plots` (and :mod:`sim.compare`, :mod:`sim.sweep`, :mod:`sim.sensitivity`);
-stored runs are read and written with :func:`load_results` and :func:`save_results`.
+The package is layered in the order of its data flow: :mod:`sim.scenario`, :mod:`sim.model`,
+:mod:`sim.batch`, :mod:`sim.analysis`, :mod:`sim.output` (figures, report, text) and
+:mod:`sim.commands` (the CLI). The names below are imported on first use, so ``import sim`` stays
+cheap and never loads matplotlib. Stored runs are read and written with :func:`load_results` and
+:func:`save_results`.
 """
 
-from sim.compare import compare, paired_differences
-from sim.loader import ScenarioError, derive, load_scenario
-from sim.model import simulate
-from sim.record import MILESTONES, SERIES, TOTALS, Record
-from sim.results import Results
-from sim.runner import run
-from sim.scenario import Scenario
-from sim.store import load_results, save_results
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "MILESTONES",
-    "SERIES",
-    "TOTALS",
-    "Record",
-    "Results",
-    "Scenario",
-    "ScenarioError",
-    "compare",
-    "derive",
-    "load_results",
-    "load_scenario",
-    "paired_differences",
-    "run",
-    "save_results",
-    "simulate",
-]
+try:
+    __version__ = metadata.version("deploysim")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree never installed
+    __version__ = "0.0.0+unknown"
+
+#: Where each public name lives.
+_EXPORTS = {
+    "MILESTONES": "sim.scenario.milestones",
+    "SERIES": "sim.model.record",
+    "TOTALS": "sim.model.record",
+    "Record": "sim.model.record",
+    "Results": "sim.batch.results",
+    "Scenario": "sim.scenario.schema",
+    "ScenarioError": "sim.scenario.loader",
+    "compare": "sim.analysis.compare",
+    "derive": "sim.scenario.loader",
+    "load_results": "sim.batch.store",
+    "load_scenario": "sim.scenario.loader",
+    "paired_differences": "sim.analysis.compare",
+    "run": "sim.batch.runner",
+    "save_results": "sim.batch.store",
+    "simulate": "sim.model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from sim.analysis.compare import compare, paired_differences
+    from sim.batch.results import Results
+    from sim.batch.runner import run
+    from sim.batch.store import load_results, save_results
+    from sim.model import simulate
+    from sim.model.record import SERIES, TOTALS, Record
+    from sim.scenario.loader import ScenarioError, derive, load_scenario
+    from sim.scenario.milestones import MILESTONES
+    from sim.scenario.schema import Scenario

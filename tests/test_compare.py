@@ -13,23 +13,23 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from sim import derive, load_scenario, run
-from sim.cli import main
-from sim.compare import (
+from sim.analysis.compare import (
     ComparisonError,
     check_comparable,
     compare,
     config_diff,
     deadline_probabilities,
-    overlay_fan,
-    overlay_scurves,
     paired_differences,
     parse_deadlines,
     t95,
     wilson_interval,
 )
-from sim.record import MILESTONES
-from sim.results import Results
-from sim.store import save_results
+from sim.batch.results import Results
+from sim.batch.store import save_results
+from sim.commands.main import main
+from sim.output.compare_figures import overlay_fan, overlay_scurves
+from sim.output.text import format_comparison
+from sim.scenario.milestones import MILESTONES
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"
@@ -218,7 +218,7 @@ def test_compare_in_python(short_baseline, base_results) -> None:
     assert set(comparison.deadlines["scenario"]) == {"baseline", "thin_runway"}
     table = comparison.milestone_table()
     assert list(table["scenario"][:2]) == ["baseline", "thin_runway"] and len(table) == 2 * len(MILESTONES)
-    text = comparison.summary_text()
+    text = format_comparison(comparison)
     assert "funding.runway_days  90 -> 60" in text
     assert "Probability of reaching each milestone by mandate_end (2024-10-02)" in text
     assert "0 (same in every run)" in text  # the governance milestones do not move

@@ -17,7 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from sim.distributions import Distribution, Duration, Fixed, LogNormal, Normal
+from sim.scenario.distributions import Distribution, Duration, Fixed, LogNormal, Normal
 
 N_DRAWS = 20_000
 #: Standard errors allowed between an estimate and the theory: about 6e-5 of two-sided mass, so

@@ -15,22 +15,22 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim.record import Record
-from sim.results import Results
+from sim.batch.results import Results
+from sim.model.record import Record
 
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Modules whose docstring examples are run.
 MODULES = (
-    "sim.loader",
-    "sim.runner",
-    "sim.results",
-    "sim.record",
+    "sim.scenario.loader",
+    "sim.batch.runner",
+    "sim.batch.results",
+    "sim.model.record",
     "sim.model.mission",
-    "sim.distributions",
-    "sim.scenario",
-    "sim.compare",
-    "sim.store",
+    "sim.scenario.distributions",
+    "sim.scenario.schema",
+    "sim.analysis.compare",
+    "sim.batch.store",
     "sim.commands.schema",
 )
 

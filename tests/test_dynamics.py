@@ -24,8 +24,8 @@ import pytest
 
 from sim import derive, load_scenario, run, simulate
 from sim.model.mission import Mission
-from sim.record import Record
-from sim.scenario import Scenario
+from sim.model.record import Record
+from sim.scenario.schema import Scenario
 from tests.test_model import check_invariants
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,10 +13,10 @@ from pathlib import Path
 import pydantic
 import pytest
 
-import sim.loader
-from sim.distributions import Fixed, Pert, Uniform
-from sim.loader import Problem, ScenarioError, derive, load_scenario, scenario_from_dict
-from sim.scenario import Scenario
+import sim.scenario.loader
+from sim.scenario.distributions import Fixed, Pert, Uniform
+from sim.scenario.loader import Problem, ScenarioError, derive, load_scenario, scenario_from_dict
+from sim.scenario.schema import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -271,7 +271,7 @@ def test_scenario_is_frozen(baseline: Scenario) -> None:
 def test_docstring_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """The examples in the loader's docstrings are executed, so they cannot drift from the code."""
     monkeypatch.chdir(ROOT)  # the examples name scenarios/baseline.toml as a user would
-    result = doctest.testmod(sim.loader)
+    result = doctest.testmod(sim.scenario.loader)
     assert result.attempted > 0 and result.failed == 0
 
 

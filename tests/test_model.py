@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from sim import load_scenario, simulate
-from sim.distributions import LogNormal
-from sim.record import LEDGER, MILESTONE_CHAIN
+from sim.model.record import LEDGER
+from sim.scenario.distributions import LogNormal
+from sim.scenario.milestones import MILESTONE_CHAIN
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))

@@ -15,7 +15,9 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
 from sim import MILESTONES, derive, load_scenario, run
-from sim.plots import (
+from sim.batch.results import Results, censored_quantile
+from sim.model.record import series_label
+from sim.output.plots import (
     DEFAULT_MILESTONES,
     FIGURES,
     MIN_SHARE_SHOWN,
@@ -29,9 +31,8 @@ from sim.plots import (
     milestone_scurves,
     save_png,
 )
-from sim.provenance import footer_text, png_metadata
-from sim.record import GATED_MILESTONES, series_label
-from sim.results import Results, censored_quantile
+from sim.output.provenance import footer_text, png_metadata
+from sim.scenario.milestones import GATED_MILESTONES
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 DETERMINISTIC = Path(__file__).resolve().parent / "data" / "deterministic.toml"

@@ -25,9 +25,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from sim import derive, load_scenario, run
-from sim.cli import main
-from sim.plots import FIGURES
-from sim.store import save_results
+from sim.batch.store import save_results
+from sim.commands.main import main
+from sim.output.plots import FIGURES
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 AFTER = "after the horizon"
@@ -228,14 +228,14 @@ def test_cli_missing_folder_and_folder_as_output(stored: Path, tmp_path: Path,
 
 
 def test_interrupted_write_leaves_no_file(stored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.report
+    import sim.output.report
 
     def interrupted(*args: object, **kwargs: object) -> str:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sim.report, "build_report", interrupted)
+    monkeypatch.setattr(sim.output.report, "build_report", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        sim.report.write_report([stored], tmp_path / "r.html")
+        sim.output.report.write_report([stored], tmp_path / "r.html")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -249,7 +249,7 @@ def test_several_runs_get_a_section_each_and_a_comparison(stored: Path, tmp_path
     assert [row[0] for row in both.tables["overview"]] == [f"baseline ({stored.name})", "short_runway (short_runway)"]
     assert "short_runway (short_runway) compared with baseline (baseline)" in both.headings
     try:
-        from sim.compare import config_diff, paired_differences  # noqa: F401
+        from sim.analysis.compare import config_diff, paired_differences  # noqa: F401
     except ImportError:
         assert "Paired differences are not available" in both.text
     else:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from sim import derive, load_scenario, run, simulate
-from sim.results import censored_quantile
-from sim.rng import Streams, replication_sequence
-from sim.runner import InProcess, ProcessPool
+from sim.batch.results import censored_quantile
+from sim.batch.runner import InProcess, ProcessPool
+from sim.model.rng import Streams, replication_sequence
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 

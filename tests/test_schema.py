@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from sim.cli import main
+from sim.commands.main import main
 from sim.commands.schema import DRAFT, scenario_schema, schema_text
-from sim.distributions import DIST_KINDS
-from sim.loader import load_scenario
+from sim.scenario.distributions import DIST_KINDS
+from sim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))

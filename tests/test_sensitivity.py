@@ -14,18 +14,12 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario
-from sim.cli import main
-from sim.distributions import Bernoulli, Fixed, Uniform
-from sim.loader import ScenarioError
-from sim.sensitivity import (
-    pin_values,
-    scenario_distributions,
-    sobol_indices,
-    tornado,
-    tornado_figure,
-    uncertain_inputs,
-)
-from sim.sweep import derive_values, run_batches
+from sim.analysis.sensitivity import pin_values, scenario_distributions, sobol_indices, tornado, uncertain_inputs
+from sim.analysis.sweep import derive_values, run_batches
+from sim.commands.main import main
+from sim.output.analysis_figures import tornado_figure
+from sim.scenario.distributions import Bernoulli, Fixed, Uniform
+from sim.scenario.loader import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

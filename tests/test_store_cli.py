@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario, run
-from sim.cli import main
-from sim.store import StoreError, load_results, save_results
+from sim.batch.store import StoreError, load_results, save_results
+from sim.commands.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

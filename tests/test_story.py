@@ -15,7 +15,8 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
 from sim import MILESTONES, Record, Scenario, load_scenario, simulate
-from sim.story import format_story, timeline
+from sim.analysis.story import format_story
+from sim.output.timeline import timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

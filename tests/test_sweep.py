@@ -11,9 +11,10 @@ import pytest
 from matplotlib.dates import date2num
 
 from sim import derive, load_scenario, run
-from sim.cli import main
-from sim.loader import ScenarioError
-from sim.sweep import derive_values, format_value, key_label, parse_vary, sweep, sweep_figure
+from sim.analysis.sweep import derive_values, key_label, parse_vary, sweep
+from sim.commands.main import main
+from sim.output.analysis_figures import format_value, sweep_figure
+from sim.scenario.loader import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

@@ -1,6 +1,6 @@
 """``deploysim compare``: run scenarios with one seed and print, table and draw their paired comparison.
 
-The front end of :mod:`sim.compare`. Inputs are scenario files or stored run folders; outputs land
+The front end of :mod:`sim.analysis.compare`. Inputs are scenario files or stored run folders; outputs land
 in ``results/compare/<first>-vs-<others>-<UTC time>/`` (tables as CSV, overlay figures as PNG, a
 manifest), written to a hidden partial folder and renamed into place only when complete.
 """
@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sim.compare import OVERLAY_FIGURES, Comparison, ComparisonError, compare, parse_deadlines
+from sim.analysis.compare import Comparison, ComparisonError, compare, parse_deadlines
+from sim.output.compare_figures import OVERLAY_FIGURES
+from sim.output.text import format_comparison
 
 EXAMPLES = """\
 examples:
@@ -24,8 +26,8 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand to the ``deploysim`` parser."""
-    from sim.cli import DEFAULT_SEED
-    from sim.commands import add_batch_options, add_output_options
+    from sim.batch.runner import DEFAULT_SEED
+    from sim.commands.options import add_batch_options, add_output_options
 
     p = subparsers.add_parser(
         "compare",
@@ -54,9 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
-    from sim.cli import UserError, progress_bar
-    from sim.commands import check_out, check_workers, print_files
-    from sim.store import unused_folder, utc_stamp
+    from sim.batch.store import unused_folder, utc_stamp
+    from sim.commands.errors import UserError
+    from sim.commands.options import check_out, check_workers, print_files, progress_bar
 
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
@@ -79,24 +81,24 @@ def handle(args: argparse.Namespace) -> int:
     stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"
     folder = args.out or unused_folder(args.results_root / "compare", stem)
     write_comparison(comparison, folder, force=args.force, plots=not args.no_plots)
-    print(comparison.summary_text())
+    print(format_comparison(comparison))
     print_files(folder)
     return 0
 
 
 def write_comparison(comparison: Comparison, folder: Path, force: bool = False, plots: bool = True) -> Path:
-    """Write a comparison's tables, figures and manifest into ``folder``, atomically (:func:`sim.store.write_folder`).
+    """Write a comparison's tables, figures and manifest into ``folder``, atomically (:func:`sim.batch.store.write_folder`).
 
     Files: ``config_diff.csv``, ``milestones.csv`` (per milestone and scenario), ``differences.csv``
     (every column of the paired differences), ``deadlines.csv`` (with deadlines), ``figures/*.png``
-    (see :data:`sim.compare.OVERLAY_FIGURES`) and ``manifest.json`` (inputs, seed, runs, resolved
+    (see :data:`sim.analysis.compare.OVERLAY_FIGURES`) and ``manifest.json`` (inputs, seed, runs, resolved
     scenarios, versions), written last.
 
     Raises:
-        sim.store.StoreError: If ``folder`` exists and ``force`` is false.
+        sim.batch.store.StoreError: If ``folder`` exists and ``force`` is false.
     """
-    from sim.provenance import png_metadata
-    from sim.store import command_line, creation_fields, write_folder, write_manifest
+    from sim.batch.store import command_line, creation_fields, write_folder, write_manifest
+    from sim.output.provenance import png_metadata
 
     def write(partial: Path) -> None:
         comparison.config_diffs.to_csv(partial / "config_diff.csv", index=False)

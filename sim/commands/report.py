@@ -1,6 +1,6 @@
 """``deploysim report``: one self-contained HTML report of one or more stored runs.
 
-Parses the command line and hands over to :func:`sim.report.write_report`; problems the user can fix (a
+Parses the command line and hands over to :func:`sim.output.report.write_report`; problems the user can fix (a
 missing folder, a bad deadline, an existing file without ``--force``) become one line and exit code 2.
 """
 
@@ -43,9 +43,9 @@ def parse_deadline(text: str) -> tuple[str, dt.date]:
     """``"mandate end=2024-10-02"`` -> ``("mandate end", date(2024, 10, 2))``.
 
     Raises:
-        sim.cli.UserError: If there is no ``=``, the name is empty or the date is not YYYY-MM-DD.
+        sim.commands.errors.UserError: If there is no ``=``, the name is empty or the date is not YYYY-MM-DD.
     """
-    from sim.cli import UserError
+    from sim.commands.errors import UserError
 
     name, sep, value = text.rpartition("=")
     name = name.strip()
@@ -59,8 +59,8 @@ def parse_deadline(text: str) -> tuple[str, dt.date]:
 
 def handle(args: argparse.Namespace) -> int:
     """Write the report and print its path; returns the exit code."""
-    from sim.cli import UserError
-    from sim.report import ReportError, write_report
+    from sim.commands.errors import UserError
+    from sim.output.report import ReportError, write_report
 
     deadlines: dict[str, dt.date] = {}
     for text in args.deadlines:

@@ -1,6 +1,6 @@
 """``deploysim schema``: the JSON Schema of a scenario file, for editors' completion and checks.
 
-The schema is :class:`sim.scenario.Scenario`'s own (pydantic), adjusted to what a scenario *file* may
+The schema is :class:`sim.scenario.schema.Scenario`'s own (pydantic), adjusted to what a scenario *file* may
 say: a plain number wherever a distribution goes, an ``extends`` key, and, in a file that extends
 another, any key left out (the parent supplies it). It is written for JSON Schema draft-07, which
 TOML editors (Taplo, Even Better TOML) and most validators read. ``docs/scenario-reference.md`` is
@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sim.distributions import DIST_KINDS, Duration
-from sim.scenario import Scenario, Share
+from sim.scenario.distributions import DIST_KINDS, Duration
+from sim.scenario.schema import Scenario, Share
 
 #: The dialect the schema is written in.
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -62,9 +62,9 @@ def handle(args: argparse.Namespace) -> int:
     """Print the schema, or write it to ``--out``; returns the exit code.
 
     Raises:
-        sim.cli.UserError: If ``--out`` exists and ``--force`` is not given, or is a folder.
+        sim.commands.errors.UserError: If ``--out`` exists and ``--force`` is not given, or is a folder.
     """
-    from sim.cli import UserError
+    from sim.commands.errors import UserError
 
     text = schema_text()
     if args.out is None:

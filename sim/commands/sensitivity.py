@@ -1,6 +1,6 @@
 """``deploysim sensitivity``: which uncertain inputs move an outcome most (a tornado; optionally Sobol indices).
 
-A thin front end over :func:`sim.sensitivity.tornado` and :func:`sim.sensitivity.sobol_indices`. Writes
+A thin front end over :func:`sim.analysis.sensitivity.tornado` and :func:`sim.analysis.sensitivity.sobol_indices`. Writes
 ``tornado.csv``, ``tornado.png``, with ``--method sobol`` also ``sobol.csv``, and ``manifest.json`` to
 ``results/<scenario>/sensitivity-<UTC time>/`` (or ``--out``), atomically.
 """
@@ -14,19 +14,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar
-from sim.commands import (
+from sim.batch.runner import DEFAULT_SEED
+from sim.batch.store import write_folder, write_manifest
+from sim.commands.errors import UserError, positive_int
+from sim.commands.options import (
     add_batch_options,
     add_output_options,
     check_workers,
     command_manifest,
     output_folder,
     print_files,
+    progress_bar,
 )
-from sim.loader import load_scenario
-from sim.record import MILESTONES
-from sim.scenario import Scenario
-from sim.store import write_folder, write_manifest
+from sim.scenario.loader import load_scenario
+from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 EXAMPLES = """\
 examples:
@@ -76,15 +78,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the tornado (and Sobol indices), write the folder and print the ranked tables."""
-    from sim.sensitivity import (
+    from sim.analysis.sensitivity import (
         check_outcome,
         scenario_distributions,
         sobol_evaluations,
         sobol_indices,
         tornado,
-        tornado_figure,
         uncertain_inputs,
     )
+    from sim.output.analysis_figures import tornado_figure
 
     scenario = load_scenario(args.scenario, args.overrides)
     check_outcome(scenario, args.outcome)
@@ -115,8 +117,8 @@ def handle(args: argparse.Namespace) -> int:
     dists = scenario_distributions(scenario)
 
     def write(folder: Path) -> None:
-        from sim.plots import save_png
-        from sim.results import Results
+        from sim.batch.results import Results
+        from sim.output.plots import save_png
 
         table.to_csv(folder / "tornado.csv", index=False, float_format="%.6g")
         # The tornado's batches differ only by a pinned input: the metadata names the baseline batch.
@@ -141,7 +143,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def format_tornado(table: pd.DataFrame, scenario: Scenario) -> str:
     """The printed ranking: each input's pinned values, the medians and the swing."""
-    from sim.sweep import format_value
+    from sim.output.analysis_figures import format_value
 
     attrs = table.attrs
     unit = attrs["unit"]
@@ -202,7 +204,7 @@ def _delta(value: float, unit: str) -> str:
 
 
 def _amount(value: float, unit: str) -> str:
-    from sim.sweep import format_value
+    from sim.output.analysis_figures import format_value
 
     if unit == "days":
         return f"{value:.1f} d"

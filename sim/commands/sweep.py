@@ -1,6 +1,6 @@
 """``deploysim sweep``: run a scenario over a grid of values and tabulate and plot a milestone against them.
 
-A thin front end over :func:`sim.sweep.sweep`. Writes ``sweep.csv``, ``sweep_<milestone>.png`` and
+A thin front end over :func:`sim.analysis.sweep.sweep`. Writes ``sweep.csv``, ``sweep_<milestone>.png`` and
 ``manifest.json`` to ``results/<scenario>/sweep-<UTC time>/`` (or ``--out``), atomically.
 """
 
@@ -11,22 +11,24 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.cli import DEFAULT_SEED, UserError, progress_bar
-from sim.commands import (
+from sim.batch.runner import DEFAULT_SEED
+from sim.batch.store import write_folder, write_manifest
+from sim.commands.errors import UserError
+from sim.commands.options import (
     add_batch_options,
     add_output_options,
     check_workers,
     command_manifest,
     output_folder,
     print_files,
+    progress_bar,
 )
-from sim.loader import load_scenario
-from sim.record import MILESTONES
-from sim.store import write_folder, write_manifest
-from sim.text import date_text, share_text
+from sim.output.text import date_text, share_text
+from sim.scenario.loader import load_scenario
+from sim.scenario.milestones import MILESTONES
 
 if TYPE_CHECKING:
-    from sim.sweep import SweepResult
+    from sim.analysis.sweep import SweepResult
 
 EXAMPLES = """\
 examples:
@@ -69,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the sweep, write its folder and print the chosen milestone's table."""
-    from sim.sweep import parse_vary, sweep, sweep_figure
+    from sim.analysis.sweep import parse_vary, sweep
+    from sim.output.analysis_figures import sweep_figure
 
     scenario = load_scenario(args.scenario, args.overrides)
     vary = parse_vary(args.vary)
@@ -89,8 +92,8 @@ def handle(args: argparse.Namespace) -> int:
     figure_name = f"sweep_{args.milestone}.png"
 
     def write(folder: Path) -> None:
-        from sim.plots import save_png
-        from sim.sweep import unique_batches
+        from sim.output.analysis_figures import unique_batches
+        from sim.output.plots import save_png
 
         result.table.to_csv(folder / "sweep.csv", index=False, float_format="%.6g")
         save_png(sweep_figure(result, args.milestone), folder / figure_name, unique_batches(result.results))
@@ -108,7 +111,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def format_sweep(result: SweepResult, milestone: str) -> str:
     """The printed table: one line per grid point with the milestone's P10/P50/P90 dates and share reached."""
-    from sim.sweep import toml_text
+    from sim.analysis.sweep import toml_text
 
     s = result.scenario
     keys = list(result.vary)

@@ -17,12 +17,12 @@ import simpy
 
 from sim.model.conditions import Switch
 from sim.model.logistics import Airlift
+from sim.model.record import LEDGER
 from sim.model.series import StepSeries
-from sim.record import LEDGER
 
 if TYPE_CHECKING:
-    from sim.distributions import _Dist
     from sim.model.mission import Mission
+    from sim.scenario.distributions import _Dist
 
 
 @dataclass(eq=False)

@@ -16,7 +16,7 @@ import simpy
 
 from sim.model.conditions import Predicate
 from sim.model.series import StepSeries
-from sim.scenario import Pledge
+from sim.scenario.schema import Pledge
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission

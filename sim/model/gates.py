@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Switch, recurring_closures
-from sim.scenario import Gate
+from sim.scenario.schema import Gate
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission

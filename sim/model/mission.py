@@ -20,9 +20,10 @@ from sim.model.logistics import Airport
 from sim.model.mandate import Mandate
 from sim.model.operations import Operations
 from sim.model.reconnaissance import Reconnaissance
-from sim.record import LEDGER, MILESTONES, Record, TraceEvent, contributor_series
-from sim.rng import Streams
-from sim.scenario import Scenario
+from sim.model.record import LEDGER, Record, TraceEvent, contributor_series
+from sim.model.rng import Streams
+from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 
 class Mission:

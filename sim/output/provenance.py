@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from sim.results import Results
+from sim.batch.results import Results
 
 
 def describe(results: Results) -> str:

@@ -1,9 +1,9 @@
 """The scenario schema: the single source of truth for what a scenario file may say.
 
-A scenario file (TOML) is read and merged by :mod:`sim.loader`, then validated into the frozen
+A scenario file (TOML) is read and merged by :mod:`sim.scenario.loader`, then validated into the frozen
 :class:`Scenario` below; that resolved object is what one replication consumes and what a results
 folder saves. Every field says its unit; every uncertain input is a distribution (see
-:mod:`sim.distributions`). Unknown keys are rejected everywhere, so a misspelt key cannot silently
+:mod:`sim.scenario.distributions`). Unknown keys are rejected everywhere, so a misspelt key cannot silently
 fall back to a default.
 """
 
@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from sim.distributions import Distribution, Duration
+from sim.scenario.distributions import Distribution, Duration
+from sim.scenario.milestones import MILESTONES
 
 
 def _share(d: Any) -> Any:
@@ -326,7 +327,6 @@ class Scenario(Section):
 
     @model_validator(mode="after")
     def _names_resolve(self) -> Scenario:
-        from sim.record import MILESTONES
 
         for name, gate in self.gates.items():
             for dep in gate.after:

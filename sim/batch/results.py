@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.record import MILESTONES, TOTALS
-from sim.scenario import Scenario
+from sim.model.record import TOTALS
+from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 #: Quantiles of the daily bands.
 BAND_QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
@@ -102,7 +103,7 @@ class Results:
         """Each replication's day for a milestone (NaN where not reached).
 
         Raises:
-            KeyError: If ``milestone`` is not one of :data:`sim.record.MILESTONES`.
+            KeyError: If ``milestone`` is not one of :data:`sim.model.record.MILESTONES`.
 
         Example:
             >>> from sim import load_scenario, run

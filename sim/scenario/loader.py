@@ -2,7 +2,7 @@
 
 This is the only way a scenario enters the program. A file is parsed with :mod:`tomllib`, merged
 over the file it ``extends`` (deep merge, child wins), patched with ``--set`` style overrides, and
-validated into a :class:`sim.scenario.Scenario`. Anything wrong becomes a :class:`ScenarioError`
+validated into a :class:`sim.scenario.schema.Scenario`. Anything wrong becomes a :class:`ScenarioError`
 that names the file, the key path, the line and what was expected.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
-from sim.distributions import DIST_KINDS
-from sim.scenario import Scenario
+from sim.scenario.distributions import DIST_KINDS
+from sim.scenario.schema import Scenario
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Figures of a batch: fan charts of the daily series, officers by contributor, milestone S-curves and Gantt,
 and what held each milestone back.
 
-Each function reads a :class:`sim.results.Results` (its bands, replications and scenario) and returns
+Each function reads a :class:`sim.batch.results.Results` (its bands, replications and scenario) and returns
 a fresh :class:`matplotlib.figure.Figure` built without pyplot, so nothing depends on global state or
-a GUI backend; every figure carries the provenance footer of :mod:`sim.provenance`. Nothing here shows,
+a GUI backend; every figure carries the provenance footer of :mod:`sim.output.provenance`. Nothing here shows,
 and only :func:`save_png` writes: the CLI saves every entry of :data:`FIGURES` with it. The house style
 the other figure modules (comparison, sweep, sensitivity) build on is here too: :func:`new_figure`,
 :func:`footer_figure`, :func:`style_axes` and :func:`date_axis`.
@@ -28,9 +28,10 @@ from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.transforms import Bbox, blended_transform_factory
 
-from sim.provenance import add_footer, png_metadata
-from sim.record import GATED_MILESTONES, MILESTONES, contributor_series, series_label
-from sim.results import Results, censored_quantile
+from sim.batch.results import Results, censored_quantile
+from sim.model.record import contributor_series, series_label
+from sim.output.provenance import add_footer, png_metadata
+from sim.scenario.milestones import GATED_MILESTONES, MILESTONES
 
 #: Okabe-Ito colour-blind-safe palette (yellow left out: it is unreadable as a line on white).
 OKABE_ITO: dict[str, str] = {
@@ -229,7 +230,7 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
 
     Args:
         results: The batch to draw.
-        milestones: Milestone names (keys of :data:`sim.record.MILESTONES`), in legend order;
+        milestones: Milestone names (keys of :data:`sim.model.record.MILESTONES`), in legend order;
             default :data:`DEFAULT_MILESTONES`.
 
     Returns:
@@ -302,7 +303,7 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
 def gantt(results: Results, milestones: Sequence[str] | None = None) -> Figure:
     """Probabilistic Gantt of milestone dates: per milestone a P10–P90 bar, a P50 tick and a P80 marker.
 
-    Quantiles are censored as in :meth:`sim.results.Results.milestone_summary`: a run that does not
+    Quantiles are censored as in :meth:`sim.batch.results.Results.milestone_summary`: a run that does not
     reach a milestone by the horizon counts as later than any date. A bar whose P90 is after the
     horizon runs to the horizon and ends in an arrow; a milestone whose P10 is after the horizon
     (fewer than 10% of runs reach it) has no bar, only the note "not reached in most runs". Each
@@ -313,7 +314,7 @@ def gantt(results: Results, milestones: Sequence[str] | None = None) -> Figure:
     Args:
         results: The batch to draw.
         milestones: Milestone names, one row each from the top; default: every milestone that some run
-            reaches, in the order of :data:`sim.record.MILESTONES`, setbacks only when at least
+            reaches, in the order of :data:`sim.model.record.MILESTONES`, setbacks only when at least
             :data:`MIN_SHARE_SHOWN` of runs reach them.
 
     Returns:
@@ -370,13 +371,13 @@ def binding_chart(results: Results, milestones: Sequence[str] | None = None) -> 
 
     A milestone's binding constraint is the last condition its step waited for; the bar splits the
     runs in which the milestone waited for something (their number is written on the right) by that
-    constraint, as :meth:`sim.results.Results.binding_shares`. Each constraint keeps one colour
+    constraint, as :meth:`sim.batch.results.Results.binding_shares`. Each constraint keeps one colour
     (and hatching, beyond the seven Okabe-Ito colours) across bars and across scenarios with the same
     gates; segments are in one fixed order, labelled with their percentage where it fits.
 
     Args:
         results: The batch to draw.
-        milestones: Gated milestones (:data:`sim.record.GATED_MILESTONES`), one bar each from the top;
+        milestones: Gated milestones (:data:`sim.model.record.GATED_MILESTONES`), one bar each from the top;
             default: every gated milestone that at least :data:`MIN_SHARE_SHOWN` of runs reach.
 
     Returns:
@@ -487,7 +488,7 @@ def constraint_styles(results: Results, constraints: Iterable[str]) -> dict[str,
 
 
 def save_png(fig: Figure, path: Path | str, results: Results | Sequence[Results], dpi: float = 120) -> Path:
-    """Write a figure as a PNG carrying :func:`sim.provenance.png_metadata`, atomically.
+    """Write a figure as a PNG carrying :func:`sim.output.provenance.png_metadata`, atomically.
 
     The image goes to a hidden ``.<name>.partial`` file beside ``path`` and is renamed into place
     once complete, so an interrupted write never leaves a truncated PNG under the final name.
@@ -530,7 +531,7 @@ def new_figure(
 
     Args:
         results: The batch or batches the footer names. Without them no footer is written: the caller
-            adds it with :func:`sim.provenance.add_footer` once it knows which batches it drew.
+            adds it with :func:`sim.output.provenance.add_footer` once it knows which batches it drew.
         figsize: Width and height in inches.
     """
     fig = footer_figure(figsize)

@@ -3,7 +3,7 @@
 :func:`parse_vary` reads ``--vary KEY=V1,V2,...`` into values; :func:`sweep` derives one scenario per
 grid point (validated exactly as ``--set``) and runs each with the same seed, so the points differ
 only by the varied values (common random numbers). The tidy table and :func:`sweep_figure` read the
-batches. :mod:`sim.sensitivity` reuses :func:`derive_values` and :func:`run_batches`.
+batches. :mod:`sim.analysis.sensitivity` reuses :func:`derive_values` and :func:`run_batches`.
 """
 
 from __future__ import annotations
@@ -13,31 +13,21 @@ import dataclasses
 import datetime as dt
 import itertools
 import os
-import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
-from sim.loader import Problem, ScenarioError, derive, parse_value, unknown_key
-from sim.plots import OKABE_ITO, new_figure
-from sim.provenance import add_footer, describe
-from sim.record import MILESTONES
-from sim.results import Results, censored_quantile
-from sim.runner import make_executor, run
-from sim.scenario import Scenario
+from sim.batch.results import Results
+from sim.batch.runner import DEFAULT_SEED, make_executor, run
 
 # The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
-from sim.text import share_text
+from sim.scenario.loader import Problem, ScenarioError, derive, parse_value, unknown_key
+from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 #: Seed of a sweep or sensitivity analysis when none is given (the CLI's default too).
-DEFAULT_SEED = 20240314
 #: Milestone quantiles a sweep's table reports.
 SWEEP_QUANTILES = (10, 50, 90)
 
@@ -127,7 +117,7 @@ def toml_text(value: Any) -> str:
 
 
 def derive_values(scenario: Scenario, values: Mapping[str, Any], source: str = "--set") -> Scenario:
-    """:func:`sim.loader.derive`, also accepting keys into lists such as ``base.stages.0.duration_days``.
+    """:func:`sim.scenario.loader.derive`, also accepting keys into lists such as ``base.stages.0.duration_days``.
 
     ``derive`` sets tables key by key but cannot index a list, so a key through a list entry
     replaces the whole list with a copy in which only that entry's value differs.
@@ -215,7 +205,7 @@ def run_batches(
         progress: Called with the number of replications finished so far, over all batches.
 
     Returns:
-        One :class:`sim.results.Results` per scenario, in order; each equals ``run(scenario, runs, seed)``.
+        One :class:`sim.batch.results.Results` per scenario, in order; each equals ``run(scenario, runs, seed)``.
     """
     out = []
     with make_executor(resolve_workers(workers)) as executor:
@@ -272,7 +262,7 @@ class SweepResult:
         Raises:
             KeyError: If the milestone is unknown.
         """
-        _check_milestone(milestone)
+        check_milestone(milestone)
         return self.table[self.table["milestone"] == milestone].reset_index(drop=True)
 
 
@@ -349,7 +339,7 @@ def _table_value(value: Any) -> Any:
     return toml_text(value) if isinstance(value, Mapping | list | tuple) else value
 
 
-def _check_milestone(milestone: str) -> None:
+def check_milestone(milestone: str) -> None:
     if milestone not in MILESTONES:
         raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
 
@@ -418,191 +408,30 @@ def _name(identifier: str) -> str:
 
 # -- the figure ----------------------------------------------------------------------------------
 
-_TITLE_SIZE = 13
-_LABEL_SIZE = 11
-_TICK_SIZE = 10
-_LEGEND_SIZE = 9.5
-_NOTE_SIZE = 8.5
-#: Average width of a character in ems, for wrapping text to a width in points.
-_EM = 0.56
-_LINE_COLOURS = ("blue", "vermillion", "bluish_green", "orange", "reddish_purple", "sky_blue", "black")
 
 
-def set_titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
-    """A title over a smaller grey subtitle, both left-aligned with the axes and wrapped to its width.
-
-    Lays the figure out once to learn where the axes sit (long tick labels move its left edge).
-    """
-    heading = fig.suptitle(title, x=0.01, ha="left", fontsize=_TITLE_SIZE)
-    note = ax.set_title(subtitle, loc="left", fontsize=_NOTE_SIZE, color="0.3", wrap=False)
-    note.set_text(_wrap(subtitle, int(0.5 * fig.get_figwidth() * 72 / (_NOTE_SIZE * _EM))))
-    fig.draw_without_rendering()
-    box = ax.get_position()
-    heading.set_x(box.x0)
-    note.set_text(_wrap(subtitle, int(box.width * fig.get_figwidth() * 72 / (_NOTE_SIZE * _EM))))
 
 
-def unique_batches(results: Iterable[Results]) -> list[Results]:
-    """Batches with distinct descriptions, for a footer that names each kind once."""
-    seen: dict[str, Results] = {}
-    for res in results:
-        seen.setdefault(describe(res), res)
-    return list(seen.values())
 
 
-def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str | None = None,
-                 by: str | None = None) -> Figure:
-    """A milestone's median date, with its P10-P90 band, against a varied value.
-
-    With a second varied key (``by``) there is one line per value of it. Any further varied key is
-    held at its first value, as the subtitle says. Under each median the share of runs that reached
-    the milestone by the horizon is written; a quantile beyond the horizon is drawn at the horizon
-    with an open marker.
-
-    Args:
-        result: The sweep.
-        milestone: A key of :data:`sim.record.MILESTONES`.
-        x: The varied key on the horizontal axis (default: the first one).
-        by: The varied key that splits the lines (default: the second one, if any).
-
-    Returns:
-        A new figure. The median line of each value ``v`` of ``by`` has gid ``median:v`` (``median``
-        without ``by``), its band ``band:v`` (``band``).
-
-    Raises:
-        KeyError: If the milestone is unknown or ``x`` or ``by`` is not a varied key.
-    """
-    _check_milestone(milestone)
-    keys = list(result.vary)
-    x = keys[0] if x is None else x
-    if by is None:
-        by = next((k for k in keys if k != x), None)
-    for key in (x, by):
-        if key is not None and key not in result.vary:
-            raise KeyError(f"{key!r} is not a varied key; varied: {', '.join(keys)}")
-    if by == x:
-        raise KeyError(f"x and by must differ, both are {x!r}")
-    held = {k: result.vary[k][0] for k in keys if k not in (x, by)}
-    scenario = result.scenario
-    start = date2num(scenario.start_date)
-    horizon = scenario.horizon_days
-    xs_values = result.vary[x]
-    positions, tick_labels = _x_positions(xs_values)
-
-    fig, ax = new_figure()
-    groups = [None] if by is None else list(result.vary[by])
-    span = float(positions.max() - positions.min()) or 1.0
-    # Several lines: P10-P90 as whiskers, nudged apart, since overlapping bands turn muddy.
-    nudge = 0.0 if len(groups) == 1 else min(0.025 * span, 0.3 * float(np.diff(positions).min()) / len(groups))
-    beyond = False
-    used: list[Results] = []
-    for g, group in enumerate(groups):
-        colour = OKABE_ITO[_LINE_COLOURS[g % len(_LINE_COLOURS)]]
-        rows = []
-        for value in xs_values:
-            point = {**held, x: value} if group is None else {**held, x: value, by: group}
-            res = result.results_at({k: point[k] for k in keys})
-            used.append(res)
-            days = res.milestone_days(milestone)
-            rows.append([censored_quantile(days, q / 100) for q in SWEEP_QUANTILES] + [float(np.mean(~np.isnan(days)))])
-        table = np.array(rows)
-        p10, p50, p90, share = (table[:, i] for i in range(4))
-        beyond = beyond or bool(np.isnan(table[:, :3]).any())
-        low, mid, high = (np.where(np.isnan(q), horizon, q) + start for q in (p10, p50, p90))
-        at = positions + (g - (len(groups) - 1) / 2) * nudge
-        suffix = "" if group is None else f":{toml_text(group)}"
-        if group is None:
-            ax.fill_between(at, low, high, color=colour, alpha=0.22, linewidth=0, gid="band",
-                            label="P10–P90: 80% of runs fall in the band")
-            label = "Median"
-        else:
-            ax.vlines(at, low, high, color=colour, linewidth=2.2, alpha=0.55, gid=f"band{suffix}")
-            label = f"{by} = {format_value(by, group)}"
-        ax.plot(at, mid, color=colour, linewidth=2.0, marker="o", markersize=6, gid=f"median{suffix}", label=label)
-        late = np.isnan(p50)
-        if late.any():
-            ax.plot(at[late], mid[late], linestyle="none", marker="o", markersize=7, markerfacecolor="white",
-                    markeredgecolor=colour, zorder=4)
-        # Alternate sides with several lines, so each label sits beside its own marker.
-        side = -1 if len(groups) > 1 and g % 2 == 0 else 1
-        for px, py, reached in zip(at, mid, share, strict=True):
-            ax.annotate(share_text(reached), xy=(px, py), xytext=(6 * side, -6), textcoords="offset points",
-                        ha="left" if side > 0 else "right", va="top", fontsize=_NOTE_SIZE, color=colour, zorder=5,
-                        bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
-    if beyond:
-        ax.axhline(start + horizon, color="0.45", linestyle="--", linewidth=1.0,
-                   label=f"Horizon ({_day_text(scenario.date_of(horizon))}): quantiles after it drawn on it")
-
-    if tick_labels is not None:
-        ax.set_xticks(positions, tick_labels)
-        ax.set_xlim(positions.min() - 0.5, positions.max() + 0.5)
-    else:
-        if all(isinstance(v, dt.date) for v in xs_values):
-            ax.xaxis.set_major_formatter(DateFormatter("%-d %b %Y"))
-        else:
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(x, v)))
-        ax.set_xticks(positions)
-        ax.set_xlim(positions.min() - 0.08 * span, positions.max() + 0.08 * span)
-    ax.set_xlabel(f"{key_label(x)}   [{x}]", fontsize=_LABEL_SIZE)
-    ax.yaxis.set_major_locator(AutoDateLocator(minticks=4, maxticks=10))
-    ax.yaxis.set_major_formatter(DateFormatter("%b %Y"))
-    ax.set_ylabel(f"{MILESTONES[milestone]} (date)", fontsize=_LABEL_SIZE)
-    whiskers = "" if by is None else " Bars: P10–P90 (80% of runs)."
-    subtitle = (f"Scenario '{scenario.name}' from {_day_text(scenario.start_date)}, {result.runs:,} runs per point, "
-                f"the same seed ({result.seed}) at every point.{whiskers} Percentages: share of runs in which it "
-                f"happens by {_day_text(scenario.date_of(horizon))}.")
-    if held:
-        subtitle += " Held at: " + "; ".join(f"{k} = {toml_text(v)}" for k, v in held.items()) + "."
-    set_titles(fig, ax, f"{MILESTONES[milestone]}: median and P10–P90 by {x}", subtitle)
-    ax.legend(loc="best", fontsize=_LEGEND_SIZE, framealpha=0.9)
-    add_footer(fig, unique_batches(used))
-    return fig
 
 
-def _x_positions(values: list[Any]) -> tuple[np.ndarray, list[str] | None]:
-    """Where each varied value sits on the axis, and tick labels when the values are not numbers."""
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return np.asarray(values, dtype=float), None
-    if all(isinstance(v, dt.date) for v in values):
-        return np.asarray([date2num(v) for v in values], dtype=float), None
-    return np.arange(len(values), dtype=float), [_wrap(toml_text(v)) for v in values]
 
 
-def format_value(key: str, value: Any) -> str:
-    """A value of ``key`` for a label: US dollars in k or M, shares in percent, else a short number."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return toml_text(value)
-    if key.endswith("_usd"):
-        size = abs(value)
-        if size >= 1e6:
-            return f"${value / 1e6:,.3g}M"
-        return f"${value / 1e3:,.3g}k" if size >= 1e3 else f"${value:,.0f}"
-    if key.rsplit(".", 1)[-1] in ("paid_share", "share_delivered"):
-        return f"{value:.0%}"
-    return f"{value:,.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
-def _wrap(text: str, width: int = 28) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
 
 
-def _day_text(date: dt.date) -> str:
-    return f"{date.day} {date:%b %Y}"
 
 
 __all__ = [
-    "DEFAULT_SEED",
     "SWEEP_QUANTILES",
     "SweepResult",
     "derive_values",
-    "format_value",
     "key_label",
     "parse_vary",
     "resolve_workers",
     "run_batches",
-    "set_titles",
     "sweep",
-    "sweep_figure",
     "toml_text",
-    "unique_batches",
 ]

@@ -1,7 +1,7 @@
 """The ``deploysim`` command line: run, validate and plot scenarios.
 
-A thin front end over the same functions a notebook uses (:mod:`sim.loader`, :mod:`sim.runner`,
-:mod:`sim.store`, :mod:`sim.plots`). User errors print one line per problem on stderr and exit
+A thin front end over the same functions a notebook uses (:mod:`sim.scenario.loader`, :mod:`sim.batch.runner`,
+:mod:`sim.batch.store`, :mod:`sim.output.plots`). User errors print one line per problem on stderr and exit
 with code 2, never a traceback.
 """
 
@@ -13,15 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sim.loader import ScenarioError, load_scenario
-from sim.record import MILESTONES
-from sim.results import Results
-from sim.store import StoreError
-from sim.text import date_text, share_text
-
-EXIT_USER_ERROR = 2
-DEFAULT_SEED = 20240314
-EXIT_INTERRUPTED = 130
+from sim.batch.results import Results
+from sim.batch.runner import DEFAULT_SEED
+from sim.batch.store import StoreError
+from sim.commands.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, seed_int
+from sim.commands.options import progress_bar
+from sim.output.text import date_text, share_text
+from sim.scenario.loader import ScenarioError, load_scenario
+from sim.scenario.milestones import MILESTONES
 
 EXAMPLES = """\
 examples:
@@ -40,29 +39,6 @@ examples:
 """
 
 
-class UserError(Exception):
-    """A mistake in what the user asked for; printed as one line, exit code 2."""
-
-
-def whole_number(minimum: int, what: str):
-    """An argparse type: a whole number of at least ``minimum``, described as ``what`` in errors."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
-        return value
-
-    return parse
-
-
-positive_int = whole_number(1, "a whole number of at least 1")
-seed_int = whole_number(0, "a non-negative whole number")
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -78,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from sim import __version__
-    from sim.commands import add_batch_options
+    from sim.commands.options import add_batch_options
 
     parser.add_argument("--version", action="version", version=f"deploysim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -182,10 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sim.commands import check_out, check_workers, print_files
-    from sim.compare import ComparisonError, check_deadlines, deadline_probabilities, format_deadlines, parse_deadlines
-    from sim.runner import run
-    from sim.store import command_line, save_results
+    from sim.analysis.compare import ComparisonError, check_deadlines, deadline_probabilities, parse_deadlines
+    from sim.batch.runner import run
+    from sim.batch.store import command_line, save_results
+    from sim.commands.options import check_out, check_workers, print_files
+    from sim.output.text import format_deadlines
 
     scenario = load_scenario(args.scenario, args.overrides)
     try:
@@ -229,8 +206,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     import hashlib
     import json
 
+    from sim.analysis.story import format_story
     from sim.model import simulate
-    from sim.story import format_story, timeline
+    from sim.output.timeline import timeline
 
     scenario = load_scenario(args.scenario, args.overrides)
     if args.replication < 0:
@@ -265,7 +243,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from sim.store import load_results
+    from sim.batch.store import load_results
 
     results = load_results(args.results_dir)
     for path in write_figures(results, args.results_dir):
@@ -275,7 +253,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def write_figures(results: Results, folder: Path) -> list[Path]:
     """Draw every standard figure of a run into ``folder/figures``; return the files written."""
-    from sim.plots import FIGURES, save_png
+    from sim.output.plots import FIGURES, save_png
 
     out = Path(folder) / "figures"
     return [save_png(draw(results), out / filename, results, dpi=120) for filename, draw in FIGURES.items()]
@@ -304,33 +282,6 @@ def format_forecast(results: Results) -> str:
             parts = ", ".join(f"{r.binding} {r.share:.0%}" for r in rows.itertuples() if r.share >= 0.005)
             lines.append(f"What held back '{MILESTONES[milestone]}' last: {parts}")
     return "\n".join(lines)
-
-
-class progress_bar:
-    """A tqdm progress bar on stderr that appears only for runs longer than a second."""
-
-    def __init__(self, total: int, disabled: bool = False):
-        self.total = total
-        self.disabled = disabled
-        self._bar = None
-        self._done = 0
-
-    def __enter__(self):
-        if not self.disabled:
-            from tqdm import tqdm
-
-            # disable=None: no bar when stderr is not a terminal (logs, CI).
-            self._bar = tqdm(total=self.total, unit="run", delay=1.0, file=sys.stderr, leave=False, disable=None)
-        return self.update
-
-    def update(self, done: int) -> None:
-        if self._bar is not None:
-            self._bar.update(done - self._done)
-        self._done = done
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

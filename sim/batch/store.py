@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.loader import scenario_from_dict
-from sim.results import Results
+from sim.batch.results import Results
+from sim.scenario.loader import scenario_from_dict
 
 #: Packages whose versions every manifest records.
 RECORDED_PACKAGES = ("deploysim", "simpy", "numpy", "pandas", "matplotlib", "pydantic", "pyarrow")

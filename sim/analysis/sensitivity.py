@@ -5,7 +5,7 @@
 a fixed value uses the same one uniform draw as the distribution it replaces, so every other draw
 stays where it was and the change in the outcome's median is the input's alone. :func:`sobol_indices`
 varies all of them at once over their distributions with SALib. Batches run through
-:func:`sim.sweep.run_batches`; figures follow :mod:`sim.plots`.
+:func:`sim.analysis.sweep.run_batches`; figures follow :mod:`sim.output.plots`.
 """
 
 from __future__ import annotations
@@ -18,34 +18,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from pydantic import BaseModel
 
-from sim.distributions import DIST_KINDS, Bernoulli, Fixed
-from sim.loader import Problem, ScenarioError
+from sim.analysis.sweep import derive_values, key_label, resolve_workers, run_batches
+from sim.batch.results import Results, censored_quantile
+from sim.batch.runner import DEFAULT_SEED
 from sim.model import simulate
-from sim.plots import OKABE_ITO, new_figure
-from sim.provenance import add_footer
-from sim.record import MILESTONES, TOTALS
-from sim.results import Results, censored_quantile
-from sim.scenario import Scenario
-from sim.sweep import (
-    DEFAULT_SEED,
-    derive_values,
-    format_value,
-    key_label,
-    resolve_workers,
-    run_batches,
-    set_titles,
-)
-
-#: Colours of the two pins: colour-blind safe and distinct in greyscale.
-LOW_COLOUR = OKABE_ITO["blue"]
-HIGH_COLOUR = OKABE_ITO["orange"]
-
+from sim.model.record import TOTALS
+from sim.scenario.distributions import DIST_KINDS, Bernoulli, Fixed
+from sim.scenario.loader import Problem, ScenarioError
+from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 # -- inputs and outcomes -------------------------------------------------------------------------
 
@@ -55,7 +38,7 @@ def scenario_distributions(scenario: Scenario) -> dict[str, Any]:
 
     Keys follow the scenario file: named entries by name (``funding.pledges.canada.tranche_lag_days``),
     list entries by index (``base.stages.0.duration_days``, settable through
-    :func:`sim.sweep.derive_values`).
+    :func:`sim.analysis.sweep.derive_values`).
     """
     return dict(_walk(scenario, ""))
 
@@ -264,124 +247,12 @@ def tornado(
     return table
 
 
-def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Figure:
-    """A tornado chart of :func:`tornado`'s table: each input's effect on the outcome's median.
-
-    Two bars per input start at the baseline median: the median with the input held at its P10
-    (blue, above) and at its P90 (orange, below), each labelled with its change. Inputs are ranked
-    by swing, largest at the top; a bar reaching past the horizon is hatched (a lower bound).
-
-    Args:
-        table: The table returned by :func:`tornado` (its ``attrs`` carry the context).
-        top: How many inputs to draw, largest swings first; the rest are counted in the subtitle.
-        dates: For a milestone, add calendar dates on a top axis.
-
-    Returns:
-        A new figure. Bars have gids ``low:<input>`` and ``high:<input>``; the baseline line ``baseline``.
-
-    Raises:
-        ValueError: If the table lacks the ``attrs`` that :func:`tornado` sets.
-    """
-    attrs = table.attrs
-    needed = ("outcome", "label", "unit", "baseline_median", "scenario", "seed", "runs", "low", "high")
-    if any(k not in attrs for k in needed):
-        raise ValueError("the table lacks the attrs tornado() sets (outcome, scenario, seed...); pass its result")
-    scenario: Scenario = attrs["scenario"]
-    outcome, unit = attrs["outcome"], attrs["unit"]
-    is_milestone = outcome in MILESTONES
-    horizon = float(scenario.horizon_days)
-    baseline = attrs["baseline_median"]
-    base = horizon if math.isnan(baseline) else baseline
-    shown = table.head(top)
-    n = len(shown)
-    low_q, high_q = round(attrs["low"] * 100), round(attrs["high"] * 100)
-
-    reach = np.concatenate(([0.0], shown["low_delta"].to_numpy(), shown["high_delta"].to_numpy()))
-    span = float(reach.max() - reach.min()) or 1.0
-
-    fig, ax = new_figure(figsize=(10.0, max(4.2, 2.2 + 0.46 * n)))
-    ax.grid(False)
-    ax.grid(True, axis="x", color="0.88", linewidth=0.8)
-    y = np.arange(n)[::-1].astype(float)
-    height = 0.36
-    for yi, row in zip(y, shown.itertuples(index=False), strict=True):
-        for which, offset, colour in (("low", height / 2, LOW_COLOUR), ("high", -height / 2, HIGH_COLOUR)):
-            delta = getattr(row, f"{which}_delta")
-            late = is_milestone and math.isnan(getattr(row, f"{which}_median"))
-            ax.barh(yi + offset, delta, left=base, height=height, color=colour, edgecolor="white" if late else colour,
-                    hatch="///" if late else None, linewidth=0.5, gid=f"{which}:{row.input}")
-            if abs(delta) < 0.01 * span and not late:
-                continue
-            text = _delta_text(delta, unit, late)
-            ax.annotate(text, xy=(base + delta, yi + offset), xytext=(4 if delta >= 0 else -4, 0),
-                        textcoords="offset points", ha="left" if delta >= 0 else "right", va="center",
-                        fontsize=8, color="0.25")
-    ax.axvline(base, color=OKABE_ITO["black"], linewidth=1.3, gid="baseline", zorder=3)
-    labels = [f"{row.label}: {format_value(row.input, row.low_value)} → {format_value(row.input, row.high_value)}"
-              for row in shown.itertuples(index=False)]
-    ax.set_yticks(y, labels, fontsize=9)
-    ax.tick_params(axis="y", length=0)
-    ax.set_ylim(-2.0, n - 0.45)
-    # Room for the change labels at both ends.
-    ax.set_xlim(base + reach.min() - 0.16 * span, base + reach.max() + 0.16 * span)
-
-    label = attrs["label"]
-    if is_milestone:
-        start = scenario.start_date
-        ax.set_xlabel(f"Median day of '{label}' (days after {start.day} {start:%b %Y})", fontsize=11)
-        if dates:
-            origin = date2num(start)
-            top_axis = ax.secondary_xaxis("top", functions=(lambda d: d + origin, lambda t: t - origin))
-            top_axis.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=8))
-            top_axis.xaxis.set_major_formatter(DateFormatter("%-d %b %Y"))
-            top_axis.tick_params(labelsize=9, colors="0.3")
-        when = "after the horizon" if math.isnan(baseline) else f"{_date(scenario, baseline)}, day {baseline:.0f}"
-    else:
-        ax.set_xlabel(f"Median of: {label}" + (f" ({unit})" if unit else ""), fontsize=11)
-        when = _number(baseline, unit)
-    handles = [
-        Patch(color=LOW_COLOUR, label=f"Held at its P{low_q}"),
-        Line2D([], [], color=OKABE_ITO["black"], linewidth=1.3, label=f"Baseline median ({when})"),
-        Patch(color=HIGH_COLOUR, label=f"Held at its P{high_q}"),
-    ]
-    # The legend sits in rows of its own below the last input, where no bar can run under it.
-    ax.legend(handles=handles, loc="lower center", ncol=2, fontsize=9, framealpha=0.95, borderaxespad=0.3)
-    rest = len(table) - n
-    subtitle = (
-        f"Each input held at its P{low_q} and at its P{high_q} while every other input is drawn as usual, "
-        f"{attrs['runs']:,} runs per bar with the same seed ({attrs['seed']}), so only the pinned input differs. "
-        f"Scenario '{scenario.name}' from {scenario.start_date.day} {scenario.start_date:%b %Y}. "
-        "Bars: change in the median (none drawn: no change); labels: the pinned values."
-    )
-    if rest > 0:
-        small = float(table["swing"].iloc[n:].max())
-        inputs_text = f"{rest} more input{'s' if rest > 1 else ''}"
-        subtitle += f" {inputs_text} with smaller swings (at most {_number(small, unit)}) not shown."
-    if shown["censored"].any():
-        subtitle += " Hatched: median after the horizon, drawn at it (a lower bound)."
-    set_titles(fig, ax, f"What moves the median of '{label}'", subtitle)
-    add_footer(fig, Results(scenario=scenario, seed=attrs["seed"], runs=attrs["runs"], replications=pd.DataFrame(),
-                            bands=pd.DataFrame()))
-    return fig
 
 
-def _delta_text(delta: float, unit: str, late: bool) -> str:
-    sign = "+" if delta > 0 else ("−" if delta < 0 else "±")
-    text = f"{sign}{_number(abs(delta), unit)}"
-    return f"≥{text} (after horizon)" if late else text
 
 
-def _number(value: float, unit: str) -> str:
-    if unit == "days":
-        return f"{value:,.0f} d" if abs(value) >= 1 or value == 0 else f"{value:.1f} d"
-    if unit == "US$":
-        return format_value("x_usd", value)
-    return f"{value:,.3g}"
 
 
-def _date(scenario: Scenario, day: float) -> str:
-    date = scenario.date_of(day)
-    return f"{date.day} {date:%b %Y}"
 
 
 # -- global: Sobol indices -----------------------------------------------------------------------
@@ -528,6 +399,5 @@ __all__ = [
     "sobol_evaluations",
     "sobol_indices",
     "tornado",
-    "tornado_figure",
     "uncertain_inputs",
 ]

@@ -18,10 +18,14 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from sim.batch.results import Results, bands_from_daily
 from sim.model import simulate
-from sim.record import GATED_MILESTONES, series_names
-from sim.results import Results, bands_from_daily
-from sim.scenario import Scenario
+from sim.model.record import series_names
+from sim.scenario.milestones import GATED_MILESTONES
+from sim.scenario.schema import Scenario
+
+#: The seed of a batch when none is given: the forecast date, 2024-03-14.
+DEFAULT_SEED = 20240314
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ def run(
         progress: Called with the number of replications finished after each chunk.
 
     Returns:
-        The batch's :class:`sim.results.Results`.
+        The batch's :class:`sim.batch.results.Results`.
 
     Raises:
         ValueError: If ``runs`` < 1 or ``seed`` is negative.

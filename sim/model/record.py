@@ -1,7 +1,7 @@
 """What one replication returns: milestones, binding constraints, totals, step series and a trace.
 
 A :class:`Record` is built by the model (:mod:`sim.model`) and flattened by the batch runner
-(:mod:`sim.runner`) into one row of the replications table plus daily samples of its series.
+(:mod:`sim.batch.runner`) into one row of the replications table plus daily samples of its series.
 Records are plain data: no SimPy objects, so they pickle cheaply across processes.
 """
 
@@ -14,40 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from sim.scenario.milestones import GATED_MILESTONES, MILESTONES
+
 if TYPE_CHECKING:
-    from sim.scenario import Scenario
+    from sim.scenario.schema import Scenario
 
-#: Milestones, with the label a reader sees.
-MILESTONES: dict[str, str] = {
-    "authority_named": "Transitional authority named",
-    "administration_viable": "Viable administration installed",
-    "recon_started": "Reconnaissance leaves",
-    "recon_done": "Reconnaissance done",
-    "base_ready": "First base stage ready",
-    "first_departure": "First contingent departs",
-    "first_arrival": "First contingent lands",
-    "lead_25pct": "25% of the lead pledge delivered",
-    "lead_50pct": "50% of the lead pledge delivered",
-    "lead_75pct": "75% of the lead pledge delivered",
-    "lead_100pct": "All of the lead pledge delivered",
-    "mission_50pct": "50% of planned mission strength delivered",
-    "mission_100pct": "Planned mission strength delivered",
-    "first_rotation": "First contingent relieved",
-    "lead_withdrawal": "Lead contributor withdraws",
-    "mandate_lapsed": "Mandate lapses (not renewed)",
-}
 
-#: Milestones that always come in this order when reached (the deployment's critical chain).
-MILESTONE_CHAIN = (
-    "authority_named", "administration_viable", "recon_started", "recon_done", "first_departure",
-    "first_arrival", "lead_25pct", "lead_50pct", "lead_75pct", "lead_100pct",
-)
 
-#: Milestones that carry a binding constraint: the last condition that held them back.
-GATED_MILESTONES = (
-    "recon_started", "recon_done", "base_ready", "first_departure", "first_arrival", "lead_25pct", "lead_50pct",
-    "lead_75pct", "lead_100pct", "mission_50pct", "mission_100pct", "first_rotation",
-)
 
 #: Totals every record carries, with their meaning.
 TOTALS: dict[str, str] = {

@@ -1,10 +1,10 @@
 """Paired comparison of scenarios run with the same seed: what changed, and what difference it makes.
 
-Scenarios run with one seed share their random draws subsystem by subsystem (:mod:`sim.rng`), so
+Scenarios run with one seed share their random draws subsystem by subsystem (:mod:`sim.model.rng`), so
 replication ``k`` of one scenario is the same world as replication ``k`` of another, except for
 what the scenarios change. Differences are therefore taken replication by replication (paired),
 which removes the shared noise from their confidence intervals. This module sits after the runner:
-it reads :class:`sim.results.Results` (fresh or stored) and returns tables and figures; only the
+it reads :class:`sim.batch.results.Results` (fresh or stored) and returns tables and figures; only the
 CLI (:mod:`sim.commands.compare`) saves them.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,37 +20,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.dates import date2num
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from sim.plots import FIGSIZE, date_axis, footer_figure, new_figure, style_axes
-from sim.provenance import add_footer
-from sim.record import MILESTONES, series_label
-from sim.results import Z95, Results, censored_quantile, wilson_interval
-from sim.scenario import Scenario
-from sim.text import date_text, share_text
+from sim.batch.results import Z95, Results, censored_quantile, wilson_interval
+from sim.batch.runner import DEFAULT_SEED
+from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 #: Seed of a comparison when none is given and no stored run fixes it (the forecast's date).
-DEFAULT_SEED = 20240314
 #: Replications per scenario when none are given and no stored run fixes them.
 DEFAULT_RUNS = 1000
-#: Milestones drawn by :func:`overlay_scurves` when none are given.
-OVERLAY_MILESTONES: tuple[str, ...] = ("first_arrival", "lead_100pct")
 #: Keys left out of :func:`config_diff`: they name and describe, they change no draw.
 DESCRIPTIVE_KEYS = ("name", "description")
 
-# Colour and line style per scenario, in order: Okabe-Ito hues (colour-blind safe) and distinct
-# dashes, so the scenarios stay apart in greyscale too.
-_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)), (0, (1, 1)))
-_TITLE_SIZE = 13
-_LABEL_SIZE = 11
-_TICK_SIZE = 10
-_LEGEND_SIZE = 9.5
-_NOTE_SIZE = 8.5
-_USD_PER_MILLION = 1e6
 _DEADLINE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)=(?P<date>\d{4}-\d{2}-\d{2})$")
 # Two-sided 95% Student t quantiles for 1..30 degrees of freedom; beyond, a Cornish-Fisher
 # expansion around the normal quantile is accurate to better than 1e-4.
@@ -448,10 +428,6 @@ class Comparison:
         table["_m"], table["_s"] = table["milestone"].map(order), table["scenario"].map(self.labels.index)
         return table.sort_values(["_m", "_s"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
 
-    def summary_text(self) -> str:
-        """The comparison as printed by ``deploysim compare``: settings changed, milestones, deadlines."""
-        return format_comparison(self)
-
 
 def unique_labels(results_list: Sequence[Results]) -> list[str]:
     """The scenarios' names, with ``#2``, ``#3``... added to repeats."""
@@ -485,7 +461,7 @@ def compare(
             (a folder holding ``manifest.json``). The first is the reference.
         runs: Replications per scenario. Default: those of the first stored batch given, else 1000.
         seed: The common seed. Default: that of the first stored batch given, else 20240314.
-        workers: Worker processes for each run (see :func:`sim.runner.run`).
+        workers: Worker processes for each run (see :func:`sim.batch.runner.run`).
         overrides: Dotted-key overrides applied to every scenario (not to stored batches), as ``--set``.
         deadlines: Name -> date; adds :attr:`Comparison.deadlines`.
         progress: Called with the replications finished so far, over all scenarios to run.
@@ -507,9 +483,9 @@ def compare(
         >>> c.labels
         ['baseline', 'baseline#2']
     """
-    from sim.loader import derive, load_scenario
-    from sim.runner import run
-    from sim.store import load_results
+    from sim.batch.runner import run
+    from sim.batch.store import load_results
+    from sim.scenario.loader import derive, load_scenario
 
     if len(inputs) < 2:
         raise ComparisonError(f"a comparison needs at least two scenarios, got {len(inputs)}")
@@ -584,292 +560,32 @@ def comparison_of(results_list: Sequence[Results], deadlines: Mapping[str, dt.da
 # -- text ----------------------------------------------------------------------------------------
 
 
-def format_comparison(comparison: Comparison) -> str:
-    """The printed comparison: the run, each scenario's changed settings, milestones and deadlines."""
-    base = comparison.base
-    s = base.scenario
-    labels = comparison.labels
-    width = max(24, *(len(label) + 2 for label in labels))
-    lines = [
-        f"Comparing {', '.join(repr(label) for label in labels)}: {base.runs:,} runs each, seed {base.seed}, "
-        f"from {s.start_date} to {s.date_of(s.horizon_days)}",
-        "Same seed: replication k of every scenario shares its draws subsystem by subsystem, so the changes "
-        "below are paired.",
-    ]
-    for label in labels[1:]:
-        diff = comparison.config_diffs[comparison.config_diffs["scenario"] == label]
-        lines += ["", f"Settings of '{label}' that differ from '{labels[0]}':"]
-        if diff.empty:
-            lines.append("  (none: the same resolved configuration)")
-        key_width = max(len(k) for k in diff["key"]) if len(diff) else 0
-        for row in diff.itertuples():
-            lines.append(f"  {row.key:<{key_width}}  {row.old} -> {row.new}")
-
-    lines += [
-        "",
-        f"Milestones: P50 and P80 dates, share of runs reaching it by the horizon, and the change against "
-        f"'{labels[0]}' with its 95% CI",
-        "(change in days: mean over the runs where both reach the milestone, of the difference in the same run; "
-        "pairs = such runs)",
-        "",
-        f"{'':<{width}} {'P50':>10} {'P80':>10} {'reached':>8}   {'change in days (95% CI)':<26} {'pairs':>5}   "
-        "change in reached (95% CI)",
-    ]
-    table = comparison.milestone_table()
-    for milestone, rows in table.groupby("milestone", sort=False):
-        lines.append(MILESTONES[milestone])
-        for row in rows.itertuples():
-            text = (f"  {row.scenario:<{width - 2}} {date_text(row.p50_date):>10} {date_text(row.p80_date):>10} "
-                    f"{share_text(row.share_reached):>8}")
-            if row.scenario != labels[0]:
-                days = _days_ci_text(row.mean_diff_days, row.ci95_low, row.ci95_high)
-                share = _points_ci_text(row.share_change, row.share_change_ci95_low, row.share_change_ci95_high)
-                text += f"   {days:<26} {int(row.n_pairs):>5}   {share}"
-            lines.append(text.rstrip())
-    lines.append("")
-    lines.append(f"'after' = not reached by the horizon ({s.date_of(s.horizon_days)}) in that share of runs; "
-                 "pts = percentage points.")
-    if comparison.deadlines is not None:
-        lines += ["", format_deadlines(comparison.deadlines, labels)]
-    return "\n".join(lines)
-
-
-def format_deadlines(table: pd.DataFrame, labels: Sequence[str] | None = None) -> str:
-    """Deadline probabilities as printed: per deadline, each milestone's probability per scenario.
-
-    Args:
-        table: Rows of :func:`deadline_probabilities` (one batch, or several with ``scenario`` labels).
-        labels: Scenario order (default: order of appearance); the first is the reference of ``change``.
-    """
-    labels = list(labels) if labels is not None else list(dict.fromkeys(table["scenario"]))
-    width = max(24, *(len(label) + 2 for label in labels))
-    paired = len(labels) > 1 and "change" in table
-    out: list[str] = []
-    for deadline, at in table.groupby("deadline", sort=False):
-        date = pd.Timestamp(at["deadline_date"].iloc[0]).date()
-        if out:
-            out.append("")
-        out.append(f"Probability of reaching each milestone by {deadline} ({date}), with its 95% CI"
-                   + (f", and the change against '{labels[0]}'" if paired else ""))
-        never = []
-        for milestone, rows in at.groupby("milestone", sort=False):
-            if (rows["probability"] == 0).all():
-                never.append(MILESTONES[milestone])
-                continue
-            if len(labels) == 1:
-                row = rows.iloc[0]
-                out.append(f"  {MILESTONES[milestone]:<44} {_probability_text(row):>22}")
-                continue
-            out.append(f"  {MILESTONES[milestone]}")
-            rows = rows.set_index("scenario").loc[[label for label in labels if label in set(rows["scenario"])]]
-            for label, row in rows.iterrows():
-                text = f"    {label:<{width - 2}} {_probability_text(row):<22}"
-                if paired and label != labels[0]:
-                    text += f"   {_points_ci_text(row['change'], row['change_ci95_low'], row['change_ci95_high'])}"
-                out.append(text.rstrip())
-        if never:
-            out += textwrap.wrap(f"Reached by {date} in no run: {'; '.join(never)}.", width=110,
-                                 initial_indent="  ", subsequent_indent="    ")
-    return "\n".join(out)
-
-
-def _probability_text(row: Any) -> str:
-    return f"{share_text(row['probability'])} ({100 * row['ci95_low']:.1f} to {100 * row['ci95_high']:.1f})"
 
 
 
 
-def _days_ci_text(mean: float, low: float, high: float) -> str:
-    if math.isnan(mean):
-        return "never both reach it"
-    if math.isnan(low):
-        return f"{_signed(mean)} (one pair)"
-    if mean == low == high == 0.0:
-        return "0 (same in every run)"
-    return f"{_signed(mean)} ({_signed(low)} to {_signed(high)})"
 
 
-def _points_ci_text(change: float, low: float, high: float) -> str:
-    if math.isnan(change):
-        return ""
-    if change == low == high == 0.0:
-        return "0 (same in every run)"
-    return f"{_signed(100 * change)} pts ({_signed(100 * low)} to {_signed(100 * high)})"
 
 
-def _signed(x: float) -> str:
-    """``+1.5``, ``-0.3``, and ``0.0`` rather than ``-0.0`` for a value that rounds to zero."""
-    text = f"{x:+.1f}"
-    return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+
+
 
 
 # -- figures -------------------------------------------------------------------------------------
 
 
-def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre") -> Figure:
-    """Fan charts of one daily series for several batches on shared axes.
-
-    Each batch has its median as a thick line and its P10-P90 band as a light fill edged by thin
-    lines, in its own Okabe-Ito colour and line style (so the batches stay apart in greyscale).
-    ``in_theatre`` also shows the first scenario's lead pledge and planned mission strength;
-    ``fund_balance_usd`` is drawn in US$ millions.
-
-    Args:
-        results_list: The batches (same start date and horizon; see :func:`check_comparable`).
-        series: A series every batch holds: ``in_theatre``, ``fund_balance_usd``, ``base_capacity``
-            or ``in_theatre.<contributor>``.
-
-    Returns:
-        A new figure with one axes. The median line of batch ``i`` has gid ``median_<label>``.
-
-    Raises:
-        KeyError: If a batch lacks the series.
-    """
-    labels = unique_labels(results_list)
-    is_fund = series == "fund_balance_usd"
-    scale = _USD_PER_MILLION if is_fund else 1.0
-    fig, ax = new_figure()
-    handles: list[object] = []
-    high, low = 0.0, 0.0
-    for i, (label, results) in enumerate(zip(labels, results_list, strict=True)):
-        band = results.series_band(series)
-        colour, style = _COLOURS[i % len(_COLOURS)], _STYLES[i % len(_STYLES)]
-        dates = band["date"]
-        ax.fill_between(dates, band["p10"] / scale, band["p90"] / scale, step="post", color=colour, alpha=0.10,
-                        linewidth=0)
-        for edge in ("p10", "p90"):
-            ax.plot(dates, band[edge] / scale, drawstyle="steps-post", color=colour, linestyle=style, linewidth=0.9,
-                    alpha=0.8)
-        line = ax.plot(dates, band["p50"] / scale, drawstyle="steps-post", color=colour, linestyle=style,
-                       linewidth=2.4, gid=f"median_{label}", zorder=4)[0]
-        handles.append((line, label, band, colour, style))
-        high = max(high, float(band["p90"].max()) / scale)
-        low = min(low, float(band["p10"].min()) / scale)
-
-    legend_handles: list[object] = []
-    legend_labels: list[str] = []
-    for line, label, _, colour, style in handles:
-        legend_handles.append((Patch(facecolor=colour, alpha=0.10, edgecolor=colour, linestyle=style, linewidth=0.9),
-                               line))
-        legend_labels.append(label)
-    if series == "in_theatre":
-        force = results_list[0].scenario.force
-        references = [(f"{force.lead_contributor}'s pledge ({force.pledged_officers:,})", force.pledged_officers),
-                      (f"Planned mission strength ({results_list[0].scenario.mission_size_officers:,})",
-                       results_list[0].scenario.mission_size_officers)]
-        for label, officers in references:
-            if officers > 1.6 * high:
-                continue
-            ax.axhline(officers, color="0.35", linestyle=(0, (2, 2)), linewidth=1.0, zorder=2)
-            ax.annotate(label, xy=(1.0, officers), xycoords=("axes fraction", "data"), xytext=(-3, 3),
-                        textcoords="offset points", ha="right", va="bottom", fontsize=_NOTE_SIZE, color="0.3",
-                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
-            high = max(high, officers)
-    from matplotlib.legend_handler import HandlerTuple
-
-    ax.set_ylabel("Trust-fund balance (US$ M)" if is_fund else series_label(series), fontsize=_LABEL_SIZE)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
-    span = (high - low) or 1.0
-    ax.set_ylim(low - 0.015 * span, high + 0.08 * span)
-    date_axis(ax, results_list[0])
-    subject = "Trust-fund balance" if is_fund else series_label(series)
-    ax.set_title(_overlay_title(subject, results_list, labels), fontsize=_TITLE_SIZE, loc="left")
-    # Below the date axis, inside the layout (unlike a figure legend, which would sit on the footer):
-    # the bands fill every corner of the plot.
-    ax.legend(legend_handles, legend_labels, handler_map={tuple: HandlerTuple(ndivide=1)}, loc="upper center",
-              bbox_to_anchor=(0.5, -0.14), ncol=min(len(labels), 4), fontsize=_LEGEND_SIZE, frameon=False,
-              handlelength=3.2, title="Thick line: median of the runs; shaded band: P10–P90 (80% of the runs)",
-              title_fontsize=_NOTE_SIZE)
-    return add_footer(fig, results_list)
 
 
-def overlay_scurves(results_list: Sequence[Results], milestones: Sequence[str] = OVERLAY_MILESTONES) -> Figure:
-    """S-curves of milestone dates for several batches: one panel per milestone, one curve per batch.
-
-    A curve is the share of replications that reached the milestone by each date; it levels off
-    below 100% when some runs do not reach it by the horizon. Each batch's P50 date is marked with a
-    dot and written, with the batch's name, beside it; the legend gives each batch's share reached by
-    the horizon per panel.
-
-    Args:
-        results_list: The batches (same start date and horizon; see :func:`check_comparable`).
-        milestones: Milestone names, one panel each.
-
-    Returns:
-        A new figure. The curve of batch ``label`` in milestone ``m``'s panel has gid ``m:label``, its
-        P50 marker ``m:label:p50``.
-
-    Raises:
-        KeyError: If a milestone is unknown.
-    """
-    labels = unique_labels(results_list)
-    for milestone in milestones:
-        if milestone not in MILESTONES:
-            raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
-    width = 4.6 * len(milestones) + 0.6 if len(milestones) > 1 else FIGSIZE[0]
-    fig = footer_figure((max(width, FIGSIZE[0]), 5.6))
-    axes = fig.subplots(1, len(milestones), sharey=True, sharex=True, squeeze=False)[0]
-    start = pd.Timestamp(results_list[0].scenario.start_date)
-    horizon = results_list[0].scenario.horizon_days
-    for ax, milestone in zip(axes, milestones, strict=True):
-        style_axes(ax)
-        ax.axhline(0.5, color="0.55", linestyle=":", linewidth=0.9, zorder=1)
-        ax.annotate("P50", xy=(date2num(start), 0.5), xytext=(3, 2), textcoords="offset points", ha="left",
-                    va="bottom", fontsize=_NOTE_SIZE, color="0.4")
-        notes = []
-        for i, (label, results) in enumerate(zip(labels, results_list, strict=True)):
-            colour, style = _COLOURS[i % len(_COLOURS)], _STYLES[i % len(_STYLES)]
-            days = results.milestone_days(milestone)
-            reached = np.sort(days[~np.isnan(days)])
-            share = reached.size / days.size
-            x = np.concatenate(([0.0], reached, [float(horizon)]))
-            y = np.concatenate(([0.0], np.arange(1, reached.size + 1) / days.size, [share]))
-            ax.step(start + pd.to_timedelta(x, unit="D"), y, where="post", color=colour, linestyle=style,
-                    linewidth=2.2, gid=f"{milestone}:{label}", label=f"{label} ({share_text(share)} reach it"
-                    + ("; P50 after the horizon)" if share < 0.5 else ")"))
-            day = censored_quantile(days, 0.5)
-            if not np.isnan(day):
-                when = start + pd.Timedelta(days=float(day))
-                ax.plot([when], [0.5], linestyle="none", marker="o", markersize=7, color=colour,
-                        markeredgecolor="white", markeredgewidth=0.9, zorder=5, gid=f"{milestone}:{label}:p50")
-                notes.append((when, results.date_of(day), colour, label))
-        # P50 dates stacked under the P50 line, earliest first, each beside its own marker's date and
-        # named, so that they read without colour.
-        for rank, (when, date, colour, label) in enumerate(sorted(notes, key=lambda n: n[0])):
-            ax.annotate(
-                f"{label}: {date.day} {date:%b %Y}", xy=(when, 0.5), xytext=(5, -6 - 13 * rank),
-                textcoords="offset points", ha="left", va="top", fontsize=_NOTE_SIZE, color=colour, fontweight="bold",
-                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
-                zorder=6,
-            )
-        ax.set_title(MILESTONES[milestone], fontsize=_LABEL_SIZE + 1, loc="left")
-        ax.legend(loc="upper left", fontsize=_NOTE_SIZE, frameon=True, framealpha=0.9, handlelength=3.0)
-        date_axis(ax, results_list[0])
-    axes[0].set_ylabel("Share of runs that reached it", fontsize=_LABEL_SIZE)
-    axes[0].yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-    axes[0].set_ylim(-0.015, 1.03)
-    fig.suptitle(_overlay_title("When milestones are reached", results_list, labels), fontsize=_TITLE_SIZE,
-                 x=0.01, ha="left")
-    return add_footer(fig, results_list)
 
 
-#: Figures the CLI writes for a comparison, by file name: each takes the batches, first the reference.
-OVERLAY_FIGURES: dict[str, Callable[[Sequence[Results]], Figure]] = {
-    "overlay_in_theatre.png": overlay_fan,
-    "overlay_milestones_scurve.png": overlay_scurves,
-    "overlay_fund_balance.png": lambda results_list: overlay_fan(results_list, "fund_balance_usd"),
-}
 
 
-def _overlay_title(subject: str, results_list: Sequence[Results], labels: Sequence[str]) -> str:
-    start = results_list[0].scenario.start_date
-    names = " vs ".join(f"'{label}'" for label in labels)
-    runs = f"{results_list[0].runs:,} paired runs from {start.day} {start:%b %Y}"
-    return f"{subject}\n{names}: {runs}" if len(names) + len(runs) < 80 else f"{subject}\n{names}\n{runs}"
 
 
 __all__ = [
-    "OVERLAY_FIGURES",
     "Comparison",
     "ComparisonError",
     "check_comparable",
@@ -878,10 +594,6 @@ __all__ = [
     "comparison_of",
     "config_diff",
     "deadline_probabilities",
-    "format_comparison",
-    "format_deadlines",
-    "overlay_fan",
-    "overlay_scurves",
     "paired_differences",
     "parse_deadlines",
     "reached_by",

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.record import MILESTONES
-from sim.results import Results, wilson_interval
+from sim.batch.results import Results, wilson_interval
+from sim.scenario.milestones import MILESTONES
 
 #: Milestones whose share by each deadline the deadline table shows, with the column heading.
 DEADLINE_MILESTONES: dict[str, str] = {
@@ -53,7 +53,7 @@ CONSTRAINTS: dict[str, str] = {
     "lead_arrival": "waiting for the lead contributor to land",
     "partner readiness": "partners getting ready",
 }
-#: Captions of the standard figures (:data:`sim.plots.FIGURES`); ``{lead}`` is the lead contributor.
+#: Captions of the standard figures (:data:`sim.output.plots.FIGURES`); ``{lead}`` is the lead contributor.
 CAPTIONS: dict[str, str] = {
     "fan_in_theatre.png": "Officers in theatre, all contributors: the median run, and the band holding the "
     "middle 50% and 80% of runs on each day, against {lead}'s pledge, the planned mission strength and the "
@@ -171,7 +171,7 @@ def as_deadlines(deadlines: Deadlines) -> list[Deadline]:
     """Deadlines given as ``{name: date}`` or as :class:`Deadline` objects, as a list.
 
     An underscore in a name given as a mapping key reads as a space (``mandate_end`` -> "mandate end"),
-    so names written for ``--deadline`` in :mod:`sim.compare`'s spelling read well in a sentence.
+    so names written for ``--deadline`` in :mod:`sim.analysis.compare`'s spelling read well in a sentence.
     """
     if deadlines is None:
         return []
@@ -432,11 +432,11 @@ def write_report(
         The file written.
 
     Raises:
-        sim.store.StoreError: If a folder is missing or holds no complete run.
+        sim.batch.store.StoreError: If a folder is missing or holds no complete run.
         ReportError: If the file exists and ``force`` is false, the path is a folder, or a deadline is outside
             a run.
     """
-    from sim.store import load_results
+    from sim.batch.store import load_results
 
     if not results_dirs:
         raise ReportError("name at least one results folder")
@@ -637,13 +637,13 @@ def _overview(runs: Sequence[Results], deadlines: Sequence[Deadline]) -> str:
 
 
 def _comparison(base: Results, other: Results) -> str:
-    """A section comparing ``other`` with ``base`` through :mod:`sim.compare`, when that module is installed:
+    """A section comparing ``other`` with ``base`` through :mod:`sim.analysis.compare`, when that module is installed:
     what the scenarios set differently, sentences on the key milestones and the paired-difference table."""
     heading = f"<h2>{_e(_run_name(other))} compared with {_e(_run_name(base))}</h2>"
     try:
-        compare = importlib.import_module("sim.compare")
+        compare = importlib.import_module("sim.analysis.compare")
     except ModuleNotFoundError as exc:
-        if exc.name != "sim.compare":
+        if exc.name != "sim.analysis.compare":
             raise
         compare = None
     paired = getattr(compare, "paired_differences", None)
@@ -669,7 +669,7 @@ def _comparison(base: Results, other: Results) -> str:
     return "\n".join(parts)
 
 
-#: Columns of :func:`sim.compare.paired_differences` that the curated comparison table reads.
+#: Columns of :func:`sim.analysis.compare.paired_differences` that the curated comparison table reads.
 _PAIRED_COLUMNS = {"milestone", "label", "base_p50_date", "p50_date", "n_pairs", "mean_diff_days", "ci95_low",
                    "ci95_high", "base_share_reached", "share_reached", "share_change", "share_change_ci95_low",
                    "share_change_ci95_high"}
@@ -826,9 +826,9 @@ def _cell(value: object) -> str:
 
 
 def report_figures(results: Results) -> list[ReportFigure]:
-    """Every figure of :data:`sim.plots.FIGURES` drawn afresh, then any other PNG in the run's ``figures/``."""
-    from sim.plots import FIGURES
-    from sim.provenance import add_footer, png_metadata
+    """Every figure of :data:`sim.output.plots.FIGURES` drawn afresh, then any other PNG in the run's ``figures/``."""
+    from sim.output.plots import FIGURES
+    from sim.output.provenance import add_footer, png_metadata
 
     lead = results.scenario.force.lead_contributor
     figures = []

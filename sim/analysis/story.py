@@ -1,0 +1,262 @@
+"""The story of one replication: its dated events as text, and its timeline as a figure.
+
+Both read a traced :class:`sim.model.record.Record` (``simulate(..., trace=True)``) and its scenario, after
+the model has run; :mod:`sim.output.plots` draws whole batches. Nothing here runs the model, saves or
+shows: the CLI's ``trace`` command prints :func:`format_story` and saves :func:`timeline`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from sim.model.record import Record, TraceEvent, contributor_series
+from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
+
+#: What each binding constraint means: "binding: funding" says the step last waited for money.
+BINDING_MEANINGS: dict[str, str] = {
+    "administration": "a viable administration",
+    "hold": "a hold to be lifted",
+    "reconnaissance": "the reconnaissance to report",
+    "training": "its contingent's training",
+    "funding": "money in the trust fund",
+    "base": "room in the base",
+    "airlift": "an aircraft",
+    "airport": "the airport to reopen",
+    "mandate": "the mandate",
+    "withdrawn": "a contributor that had withdrawn",
+    "lead_arrival": "the lead contributor's first landing",
+    "start": "the start date",
+}
+#: Milestones the timeline marks, with their short labels (``{lead}`` is the lead contributor).
+MARKED_MILESTONES: dict[str, str] = {
+    "administration_viable": "Administration viable",
+    "recon_done": "Recon done",
+    "base_ready": "Base ready",
+    "first_arrival": "First landing",
+    "lead_50pct": "{lead} 50%",
+    "lead_100pct": "{lead} 100%",
+    "mission_50pct": "Mission 50%",
+    "mission_100pct": "Mission 100%",
+    "first_rotation": "First rotation",
+    "lead_withdrawal": "{lead} withdraws",
+    "mandate_lapsed": "Mandate lapses",
+}
+# Events that open a condition a departure waits for: a wait that ends at the same instant ended because of them.
+_RELEASES = re.compile(
+    r"stage \d+ ready|pays tranche|gate '.*' (opens|reopens)|hold lifted|airport reopens|team back|"
+    r"Viable administration installed|flight leaves with|flight lands|relieved by|leaves unrelieved|"
+    r"loses officers|withdrawal|arrears cleared"
+)
+_CONTINGENT_STEP = re.compile(r"^(?P<contingent>.+ #\d+) (?P<step>trained|ready|funded)$")
+_FLIGHT = re.compile(r"^flight leaves with (?P<contingent>.+ #\d+)$")
+_LOSS = re.compile(r"^(?P<contingent>.+ #\d+) loses officers$")
+_LOSS_COUNT = re.compile(r"^(\d+) lost")
+_LABELS = {label: name for name, label in MILESTONES.items()}
+_WAIT_DAYS = 0.5  # shorter waits are the same day's bookkeeping, not worth a word
+
+
+
+def format_story(record: Record, scenario: Scenario) -> str:
+    """The replication's dated events in order, then a summary of its milestones and totals.
+
+    One line per event: calendar date, day number, subsystem, what happened and its details; only
+    the attrition of one instant, counted for every contingent at once, shares a line. Milestone
+    lines start with ``*`` and say what the milestone last waited for (its binding constraint). A
+    contingent's funding and flights say how long it waited since it was ready and which event, at
+    the same instant, ended the wait. The summary gives every milestone's date (or "not reached by"
+    the horizon), key totals, and what was still pending at the horizon.
+
+    Args:
+        record: A replication run with ``trace=True``.
+        scenario: The scenario it ran.
+
+    Returns:
+        The story as text, lines separated by newlines.
+
+    Raises:
+        ValueError: If the record holds no trace.
+    """
+    events = traced_events(record)
+    horizon = scenario.horizon_days
+    start = scenario.start_date
+    lines = [
+        f"Story of scenario '{scenario.name}', seed {record.seed}, replication {record.replication}",
+        f"From {start.isoformat()} (day 0) to {scenario.date_of(horizon).isoformat()} (day {horizon}). "
+        "Milestones are marked '*'; 'binding' names what a milestone last waited for.",
+        "",
+    ]
+    ready: dict[str, tuple[float, str]] = {}
+    last_step: dict[str, tuple[float, str]] = {}
+    losses_at: dict[float, list] = {}
+    for i, event in enumerate(events):
+        text = event.event + (f" ({event.details})" if event.details else "")
+        mark = " "
+        if loss := _LOSS.match(event.event):
+            # Attrition is counted for every contingent at once: one line per count, not per contingent.
+            counted = _LOSS_COUNT.match(event.details)
+            count = int(counted[1]) if counted else 0
+            previous = losses_at.get(event.day)
+            if previous is not None:
+                previous[1].append(f"{count} from {loss['contingent']}")
+                previous[2] += count
+                lines[previous[0]] = _loss_line(scenario, event, previous[1], previous[2])
+                continue
+            losses_at[event.day] = [len(lines), [f"{count} from {loss['contingent']}"], count]
+            lines.append(_loss_line(scenario, event, losses_at[event.day][1], count))
+            continue
+        if event.subsystem == "milestone":
+            mark = "*"
+            milestone = _LABELS.get(event.event, "")
+            binding = record.binding.get(milestone)
+            text = event.event + (f" - binding: {binding} (it last waited for {_meaning(binding)})" if binding else "")
+            if milestone == "base_ready" and scenario.unlimited_base:
+                text += " (no base modelled: housing never binds)"
+        elif step := _CONTINGENT_STEP.match(event.event):
+            contingent = step["contingent"]
+            if step["step"] in ("trained", "ready"):
+                ready[contingent] = (event.day, step["step"])
+            else:
+                since, how = ready.get(contingent, (event.day, ""))
+                text += _wait(event.day - since, f"since {how}", _release(events, i))
+                last_step[contingent] = (event.day, "funding")
+        elif flight := _FLIGHT.match(event.event):
+            contingent = flight["contingent"]
+            since, how = last_step.get(contingent, (event.day, ""))
+            text += _wait(event.day - since, f"after {how}", _release(events, i) or "for the aircraft")
+            last_step[contingent] = (event.day, "its previous flight")
+        lines.append(_event_line(scenario, event.day, event.subsystem, text, mark))
+    lines += ["", *_summary(record, scenario, ready, last_step)]
+    return "\n".join(lines)
+
+
+
+
+def traced_events(record: Record) -> tuple:
+    """The trace of a replication run with ``trace=True``; raise a ValueError for one run without it."""
+    if record.trace is None or record.intervals is None:
+        raise ValueError(
+            f"replication {record.replication} was run without a trace; run simulate(..., trace=True) to tell its story"
+        )
+    return record.trace
+
+
+def _meaning(binding: str) -> str:
+    if binding in BINDING_MEANINGS:
+        return BINDING_MEANINGS[binding]
+    if binding in MILESTONES:
+        return f"'{MILESTONES[binding]}'"
+    return f"gate '{binding}'"
+
+
+def _event_line(scenario: Scenario, day: float, subsystem: str, text: str, mark: str = " ") -> str:
+    return f"{mark} {scenario.date_of(day).isoformat()}  day {int(day):>4}  {subsystem:<14}  {text}"
+
+
+def _loss_line(scenario: Scenario, event: TraceEvent, parts: list[str], total: int) -> str:
+    text = f"{total} {'officer' if total == 1 else 'officers'} lost this interval ({', '.join(parts)})"
+    return _event_line(scenario, event.day, event.subsystem, text)
+
+
+def _release(events: Sequence, i: int) -> str | None:
+    """The latest earlier event at the same instant as event ``i`` that opens a condition, if any."""
+    day = events[i].day
+    for j in range(i - 1, -1, -1):
+        if events[j].day != day:
+            return None
+        if _RELEASES.search(events[j].event):
+            return f"until: {events[j].event}"
+    return None
+
+
+def _wait(days: float, since: str, until: str | None) -> str:
+    if days < _WAIT_DAYS:
+        return ""
+    return f" - waited {days:.0f} d {since}" + (f", {until}" if until else "")
+
+
+def _summary(record: Record, scenario: Scenario, ready: dict, last_step: dict) -> list[str]:
+    horizon = scenario.horizon_days
+    horizon_date = scenario.date_of(horizon).isoformat()
+    lead = scenario.force.lead_contributor
+    lines = [f"Summary at the horizon, {horizon_date} (day {horizon})", "  Milestones"]
+    width = max(len(label) for label in MILESTONES.values())
+    for name, label in MILESTONES.items():
+        day = record.milestones.get(name)
+        if day is None or math.isnan(day):
+            lines.append(f"    {label:<{width}}  not reached by {horizon_date}")
+            continue
+        when = f"{scenario.date_of(day).isoformat()} (day {int(day)})"
+        binding = record.binding.get(name)
+        note = f"  binding: {binding}" if binding else ""
+        if name == "base_ready" and scenario.unlimited_base:
+            note = "  (no base modelled: housing never binds)"
+        lines.append(f"    {label:<{width}}  {when}{note}")
+
+    t = record.totals
+    peaks = [
+        f"{name} {t[f'peak_{contributor_series(name)}']:,.0f}"
+        for name in [lead, *scenario.contributors]
+        if t.get(f"peak_{contributor_series(name)}", 0) > 0
+    ]
+    losses = t["injuries"] + t["casualties"] + t["resignations"]
+    lines += [
+        "  Totals",
+        f"    Peak in theatre: {t['peak_in_theatre']:,.0f} officers" + (f" ({', '.join(peaks)})" if peaks else ""),
+        f"    Holds: {t['holds']:.0f}, {t['hold_days']:.0f} days on hold",
+        f"    Airport closed: {t['airport_closed_days']:.0f} days ({t['airport_closures']:.0f} closures); "
+        f"flights waited {t['airport_delay_days']:.0f} days for it",
+        f"    Arrears: {t['arrears_days']:.0f} days; US${t['arrears_usd_at_horizon'] / 1e6:.1f}M unpaid at the horizon",
+        f"    Rotations: {t['rotations']:.0f} contingents relieved",
+        f"    Losses: {losses:,.0f} officers ({t['injuries']:.0f} injured, {t['casualties']:.0f} killed, "
+        f"{t['resignations']:.0f} resigned); {t['officers_withdrawn']:,.0f} withdrawn",
+    ]
+
+    withdrew = {
+        e.event.removesuffix(" withdraws"): e.day for e in record.trace or () if e.event.endswith(" withdraws")
+    }
+    waiting = []
+    for contingent, (day, how) in ready.items():
+        if contingent in last_step:
+            continue
+        contributor = contingent.rsplit(" #", 1)[0]
+        why = (
+            f" ({contributor} withdrew on {scenario.date_of(withdrew[contributor]).isoformat()})"
+            if contributor in withdrew else ""
+        )
+        waiting.append(f"    {contingent} {how} on {scenario.date_of(day).isoformat()}, not sent by the horizon{why}")
+    open_spans = [
+        f"    {lane}: {label} since {scenario.date_of(start).isoformat()}"
+        for lane, start, end, label in sorted(record.intervals or (), key=lambda s: s[1])
+        if end >= horizon and lane != "Training"
+    ]
+    if waiting or open_spans:
+        lines += ["  Still waiting at the horizon", *open_spans, *waiting]
+    return lines
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+__all__ = ["BINDING_MEANINGS", "MARKED_MILESTONES", "format_story", "traced_events"]

@@ -1,0 +1,132 @@
+"""What the subcommands of ``deploysim`` share (see :mod:`sim.commands.main`).
+
+Each module defines ``register(subparsers)``, which adds its parser and sets ``handler`` to a
+function taking the parsed arguments and returning the exit code. User errors are raised as
+:class:`sim.commands.errors.UserError` (or ScenarioError / StoreError) and become one line and exit code 2.
+This module holds what the commands share: their common options, where their output folder goes,
+its manifest and the listing of the files written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.batch.store import command_line, creation_fields, unused_folder, utc_stamp
+from sim.commands.errors import UserError, positive_int, seed_int
+from sim.scenario.schema import Scenario
+
+
+def add_batch_options(
+    parser: argparse.ArgumentParser,
+    runs: int | None,
+    runs_help: str,
+    seed: int | None,
+    seed_help: str,
+    set_help: str | None = None,
+) -> None:
+    """Add ``--runs``, ``--seed`` and ``--workers`` (and ``--set`` when ``set_help`` is given), in that order.
+
+    Args:
+        parser: The command's parser.
+        runs: Default of ``--runs`` (None: the command decides later).
+        runs_help: Help of ``--runs``, its default included.
+        seed: Default of ``--seed`` (None: the command decides later).
+        seed_help: Help of ``--seed``, its default included.
+        set_help: Help of ``--set`` (its values land in ``args.overrides``); None: no ``--set``.
+    """
+    parser.add_argument("--runs", type=positive_int, default=runs, help=runs_help)
+    parser.add_argument("--seed", type=seed_int, default=seed, help=seed_help)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
+    if set_help is not None:
+        parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+
+
+def add_output_options(parser: argparse.ArgumentParser, out_help: str, quiet: bool = True) -> None:
+    """Add ``--out`` (with help ``out_help``), ``--results-root``, ``--force`` and, with ``quiet``, ``--quiet``."""
+    parser.add_argument("--out", type=Path, help=out_help)
+    parser.add_argument(
+        "--results-root", type=Path, default=Path("results"), help="root of the store (default results)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    if quiet:
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def check_workers(workers: int) -> None:
+    """Raise a UserError for a negative worker count (0 means one per CPU)."""
+    if workers < 0:
+        raise UserError(f"--workers must be 0 (one per CPU) or more, got {workers}")
+
+
+def check_out(out: Path | None, force: bool) -> None:
+    """Refuse an existing output folder before anything runs, so no long run is wasted.
+
+    Raises:
+        UserError: If ``out`` is given, exists and ``force`` is false.
+    """
+    if out is not None and out.exists() and not force:
+        raise UserError(f"{out} already exists; pass --force to replace it")
+
+
+def output_folder(args: argparse.Namespace, scenario: Scenario, kind: str) -> Path:
+    """``--out``, or ``<results-root>/<scenario>/<kind>-<UTC time>`` with a counter if that exists.
+
+    Raises:
+        UserError: If ``--out`` exists and ``--force`` is not given (checked before anything runs).
+    """
+    check_out(args.out, args.force)
+    if args.out is not None:
+        return args.out
+    return unused_folder(args.results_root / scenario.name, f"{kind}-{utc_stamp()}")
+
+
+def command_manifest(args: argparse.Namespace, scenario: Scenario, extra: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of a command run on one scenario: the command, seed, runs, ``extra``, versions,
+    git commit and the resolved scenario."""
+    return {
+        "kind": args.command,
+        "scenario_name": scenario.name,
+        "seed": args.seed,
+        "runs": args.runs,
+        **extra,
+        **creation_fields(command_line()),
+        "scenario": scenario.model_dump(mode="json", by_alias=True),
+    }
+
+
+def print_files(folder: Path) -> None:
+    """Print the output folder and every file written in it, as each command does at its end."""
+    print(f"\nResults: {folder}/")
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(folder)}")
+
+
+class progress_bar:
+    """A tqdm progress bar on stderr that appears only for runs longer than a second."""
+
+    def __init__(self, total: int, disabled: bool = False):
+        self.total = total
+        self.disabled = disabled
+        self._bar = None
+        self._done = 0
+
+    def __enter__(self):
+        if not self.disabled:
+            from tqdm import tqdm
+
+            # disable=None: no bar when stderr is not a terminal (logs, CI).
+            self._bar = tqdm(total=self.total, unit="run", delay=1.0, file=sys.stderr, leave=False, disable=None)
+        return self.update
+
+    def update(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done - self._done)
+        self._done = done
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,149 @@
+"""Formatting for people: shares and milestone dates, and the printed tables of a comparison."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from sim.scenario.milestones import MILESTONES
+
+if TYPE_CHECKING:
+    from sim.analysis.compare import Comparison
+
+
+def share_text(share: float) -> str:
+    """A share as a percentage that never rounds a shortfall up to 100% (or a few runs down to 0%)."""
+    if share in (0.0, 1.0):
+        return f"{share:.0%}"
+    return f"{min(max(share, 0.001), 0.999):.1%}"
+
+
+def date_text(value: object) -> str:
+    """A milestone date as ``YYYY-MM-DD``, or ``after`` when it was not reached by the horizon."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return "after"
+    return pd.Timestamp(value).date().isoformat()
+
+
+# -- comparisons ---------------------------------------------------------------------------------
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """The printed comparison: the run, each scenario's changed settings, milestones and deadlines."""
+    base = comparison.base
+    s = base.scenario
+    labels = comparison.labels
+    width = max(24, *(len(label) + 2 for label in labels))
+    lines = [
+        f"Comparing {', '.join(repr(label) for label in labels)}: {base.runs:,} runs each, seed {base.seed}, "
+        f"from {s.start_date} to {s.date_of(s.horizon_days)}",
+        "Same seed: replication k of every scenario shares its draws subsystem by subsystem, so the changes "
+        "below are paired.",
+    ]
+    for label in labels[1:]:
+        diff = comparison.config_diffs[comparison.config_diffs["scenario"] == label]
+        lines += ["", f"Settings of '{label}' that differ from '{labels[0]}':"]
+        if diff.empty:
+            lines.append("  (none: the same resolved configuration)")
+        key_width = max(len(k) for k in diff["key"]) if len(diff) else 0
+        for row in diff.itertuples():
+            lines.append(f"  {row.key:<{key_width}}  {row.old} -> {row.new}")
+
+    lines += [
+        "",
+        f"Milestones: P50 and P80 dates, share of runs reaching it by the horizon, and the change against "
+        f"'{labels[0]}' with its 95% CI",
+        "(change in days: mean over the runs where both reach the milestone, of the difference in the same run; "
+        "pairs = such runs)",
+        "",
+        f"{'':<{width}} {'P50':>10} {'P80':>10} {'reached':>8}   {'change in days (95% CI)':<26} {'pairs':>5}   "
+        "change in reached (95% CI)",
+    ]
+    table = comparison.milestone_table()
+    for milestone, rows in table.groupby("milestone", sort=False):
+        lines.append(MILESTONES[milestone])
+        for row in rows.itertuples():
+            text = (f"  {row.scenario:<{width - 2}} {date_text(row.p50_date):>10} {date_text(row.p80_date):>10} "
+                    f"{share_text(row.share_reached):>8}")
+            if row.scenario != labels[0]:
+                days = _days_ci_text(row.mean_diff_days, row.ci95_low, row.ci95_high)
+                share = _points_ci_text(row.share_change, row.share_change_ci95_low, row.share_change_ci95_high)
+                text += f"   {days:<26} {int(row.n_pairs):>5}   {share}"
+            lines.append(text.rstrip())
+    lines.append("")
+    lines.append(f"'after' = not reached by the horizon ({s.date_of(s.horizon_days)}) in that share of runs; "
+                 "pts = percentage points.")
+    if comparison.deadlines is not None:
+        lines += ["", format_deadlines(comparison.deadlines, labels)]
+    return "\n".join(lines)
+
+
+def format_deadlines(table: pd.DataFrame, labels: Sequence[str] | None = None) -> str:
+    """Deadline probabilities as printed: per deadline, each milestone's probability per scenario.
+
+    Args:
+        table: Rows of :func:`deadline_probabilities` (one batch, or several with ``scenario`` labels).
+        labels: Scenario order (default: order of appearance); the first is the reference of ``change``.
+    """
+    labels = list(labels) if labels is not None else list(dict.fromkeys(table["scenario"]))
+    width = max(24, *(len(label) + 2 for label in labels))
+    paired = len(labels) > 1 and "change" in table
+    out: list[str] = []
+    for deadline, at in table.groupby("deadline", sort=False):
+        date = pd.Timestamp(at["deadline_date"].iloc[0]).date()
+        if out:
+            out.append("")
+        out.append(f"Probability of reaching each milestone by {deadline} ({date}), with its 95% CI"
+                   + (f", and the change against '{labels[0]}'" if paired else ""))
+        never = []
+        for milestone, rows in at.groupby("milestone", sort=False):
+            if (rows["probability"] == 0).all():
+                never.append(MILESTONES[milestone])
+                continue
+            if len(labels) == 1:
+                row = rows.iloc[0]
+                out.append(f"  {MILESTONES[milestone]:<44} {_probability_text(row):>22}")
+                continue
+            out.append(f"  {MILESTONES[milestone]}")
+            rows = rows.set_index("scenario").loc[[label for label in labels if label in set(rows["scenario"])]]
+            for label, row in rows.iterrows():
+                text = f"    {label:<{width - 2}} {_probability_text(row):<22}"
+                if paired and label != labels[0]:
+                    text += f"   {_points_ci_text(row['change'], row['change_ci95_low'], row['change_ci95_high'])}"
+                out.append(text.rstrip())
+        if never:
+            out += textwrap.wrap(f"Reached by {date} in no run: {'; '.join(never)}.", width=110,
+                                 initial_indent="  ", subsequent_indent="    ")
+    return "\n".join(out)
+
+
+def _probability_text(row: Any) -> str:
+    return f"{share_text(row['probability'])} ({100 * row['ci95_low']:.1f} to {100 * row['ci95_high']:.1f})"
+
+
+def _days_ci_text(mean: float, low: float, high: float) -> str:
+    if math.isnan(mean):
+        return "never both reach it"
+    if math.isnan(low):
+        return f"{_signed(mean)} (one pair)"
+    if mean == low == high == 0.0:
+        return "0 (same in every run)"
+    return f"{_signed(mean)} ({_signed(low)} to {_signed(high)})"
+
+
+def _points_ci_text(change: float, low: float, high: float) -> str:
+    if math.isnan(change):
+        return ""
+    if change == low == high == 0.0:
+        return "0 (same in every run)"
+    return f"{_signed(100 * change)} pts ({_signed(100 * low)} to {_signed(100 * high)})"
+
+
+def _signed(x: float) -> str:
+    """``+1.5``, ``-0.3``, and ``0.0`` rather than ``-0.0`` for a value that rounds to zero."""
+    text = f"{x:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text

@@ -1,0 +1,5 @@
+"""What a scenario may say: the schema, the loader, distributions and milestone names.
+
+The lowest layer of the data flow: nothing here imports the model, the batch runner or anything
+above them.
+"""
