@@ -46,7 +46,23 @@ _EXPORTS = {
     "simulate": "sim.model",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "MILESTONES",
+    "SERIES",
+    "TOTALS",
+    "Record",
+    "Results",
+    "Scenario",
+    "ScenarioError",
+    "compare",
+    "derive",
+    "load_results",
+    "load_scenario",
+    "paired_differences",
+    "run",
+    "save_results",
+    "simulate",
+]
 
 
 def __getattr__(name: str) -> Any:

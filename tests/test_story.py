@@ -270,3 +270,22 @@ def test_timeline_renders_to_png(traced) -> None:
     buffer = io.BytesIO()
     timeline(record, scenario).savefig(buffer, format="png", dpi=80)
     assert buffer.getvalue().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_trace_events_carry_their_meaning_as_data(case: tuple[Record, Scenario]) -> None:
+    """Every event names its kind; contingent steps, waits and flights name their contingent and what they wait for,
+    so the story never parses its own words."""
+    record, _ = case
+    frame = record.trace_frame()
+    assert (frame["kind"] != "").all(), frame.loc[frame["kind"] == "", "event"].tolist()
+    steps = frame[frame["kind"].isin(["trained", "ready", "funded", "flight_leaves", "flight_lands", "waits"])]
+    assert len(steps) and steps["contingent"].notna().all()
+    assert (steps["contingent"].str.fullmatch(r".+ #\d+")).all()
+    waits = frame[frame["kind"] == "waits"]
+    assert waits["condition"].notna().all()
+    assert (waits["event"] == waits["contingent"] + " waits").all()
+    milestones = frame[frame["subsystem"] == "milestone"]
+    assert set(milestones["name"]) <= set(MILESTONES)
+    assert (milestones["event"] == milestones["name"].map(MILESTONES)).all()
+    for row in milestones.itertuples():
+        assert record.milestones[row.name] == row.day

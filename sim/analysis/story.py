@@ -1,17 +1,17 @@
-"""The story of one replication: its dated events as text, and its timeline as a figure.
+"""The story of one replication: its dated events, and what each step waited for, as text.
 
-Both read a traced :class:`sim.model.record.Record` (``simulate(..., trace=True)``) and its scenario, after
-the model has run; :mod:`sim.output.plots` draws whole batches. Nothing here runs the model, saves or
-shows: the CLI's ``trace`` command prints :func:`format_story` and saves :func:`timeline`.
+Reads a traced :class:`sim.model.record.Record` (``simulate(..., trace=True)``) and its scenario after
+the model has run, through the trace's structured fields (kind, contingent, name...), never by
+parsing its words. The timeline figure of the same story is :func:`sim.output.timeline.timeline`;
+the CLI's ``trace`` command prints :func:`format_story` and saves that figure.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
-from sim.model.record import Record, TraceEvent, contributor_series
+from sim.model.record import RELEASE_KINDS, Record, TraceEvent, contributor_series
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
 
@@ -44,17 +44,6 @@ MARKED_MILESTONES: dict[str, str] = {
     "lead_withdrawal": "{lead} withdraws",
     "mandate_lapsed": "Mandate lapses",
 }
-# Events that open a condition a departure waits for: a wait that ends at the same instant ended because of them.
-_RELEASES = re.compile(
-    r"stage \d+ ready|pays tranche|gate '.*' (opens|reopens)|hold lifted|airport reopens|team back|"
-    r"Viable administration installed|flight leaves with|flight lands|relieved by|leaves unrelieved|"
-    r"loses officers|withdrawal|arrears cleared"
-)
-_CONTINGENT_STEP = re.compile(r"^(?P<contingent>.+ #\d+) (?P<step>trained|ready|funded)$")
-_FLIGHT = re.compile(r"^flight leaves with (?P<contingent>.+ #\d+)$")
-_LOSS = re.compile(r"^(?P<contingent>.+ #\d+) loses officers$")
-_LOSS_COUNT = re.compile(r"^(\d+) lost")
-_LABELS = {label: name for name, label in MILESTONES.items()}
 _WAIT_DAYS = 0.5  # shorter waits are the same day's bookkeeping, not worth a word
 
 
@@ -94,36 +83,35 @@ def format_story(record: Record, scenario: Scenario) -> str:
     for i, event in enumerate(events):
         text = event.event + (f" ({event.details})" if event.details else "")
         mark = " "
-        if loss := _LOSS.match(event.event):
+        if event.kind == "losses":
             # Attrition is counted for every contingent at once: one line per count, not per contingent.
-            counted = _LOSS_COUNT.match(event.details)
-            count = int(counted[1]) if counted else 0
+            count = int(event.officers or 0)
             previous = losses_at.get(event.day)
             if previous is not None:
-                previous[1].append(f"{count} from {loss['contingent']}")
+                previous[1].append(f"{count} from {event.contingent}")
                 previous[2] += count
                 lines[previous[0]] = _loss_line(scenario, event, previous[1], previous[2])
                 continue
-            losses_at[event.day] = [len(lines), [f"{count} from {loss['contingent']}"], count]
+            losses_at[event.day] = [len(lines), [f"{count} from {event.contingent}"], count]
             lines.append(_loss_line(scenario, event, losses_at[event.day][1], count))
             continue
         if event.subsystem == "milestone":
             mark = "*"
-            milestone = _LABELS.get(event.event, "")
+            milestone = event.name or ""
             binding = record.binding.get(milestone)
             text = event.event + (f" - binding: {binding} (it last waited for {_meaning(binding)})" if binding else "")
             if milestone == "base_ready" and scenario.unlimited_base:
                 text += " (no base modelled: housing never binds)"
-        elif step := _CONTINGENT_STEP.match(event.event):
-            contingent = step["contingent"]
-            if step["step"] in ("trained", "ready"):
-                ready[contingent] = (event.day, step["step"])
+        elif event.kind in ("trained", "ready", "funded") and event.contingent:
+            contingent = event.contingent
+            if event.kind in ("trained", "ready"):
+                ready[contingent] = (event.day, event.kind)
             else:
                 since, how = ready.get(contingent, (event.day, ""))
                 text += _wait(event.day - since, f"since {how}", _release(events, i))
                 last_step[contingent] = (event.day, "funding")
-        elif flight := _FLIGHT.match(event.event):
-            contingent = flight["contingent"]
+        elif event.kind == "flight_leaves" and event.contingent:
+            contingent = event.contingent
             since, how = last_step.get(contingent, (event.day, ""))
             text += _wait(event.day - since, f"after {how}", _release(events, i) or "for the aircraft")
             last_step[contingent] = (event.day, "its previous flight")
@@ -166,7 +154,7 @@ def _release(events: Sequence, i: int) -> str | None:
     for j in range(i - 1, -1, -1):
         if events[j].day != day:
             return None
-        if _RELEASES.search(events[j].event):
+        if events[j].kind in RELEASE_KINDS:
             return f"until: {events[j].event}"
     return None
 
@@ -214,9 +202,7 @@ def _summary(record: Record, scenario: Scenario, ready: dict, last_step: dict) -
         f"{t['resignations']:.0f} resigned); {t['officers_withdrawn']:,.0f} withdrawn",
     ]
 
-    withdrew = {
-        e.event.removesuffix(" withdraws"): e.day for e in record.trace or () if e.event.endswith(" withdraws")
-    }
+    withdrew = {e.name: e.day for e in record.trace or () if e.kind == "contributor_withdraws"}
     waiting = []
     for contingent, (day, how) in ready.items():
         if contingent in last_step:

@@ -72,13 +72,15 @@ class Base:
         for i, (stage, cost, duration) in enumerate(zip(params.stages, costs, durations, strict=True), start=1):
             binding = yield from wait_all([*gates, m.mandate.switch, m.fund.holds(cost)], binding)
             m.fund.pay(cost)
-            m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d")
+            m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d",
+                  kind="stage_paid", name=str(i), amount_usd=cost, days=duration)
             span = m.begin_span("Base construction", f"stage {i}")
             yield m.env.timeout(duration)
             self.capacity += stage.capacity_officers
             self.series.set(m.now, self.capacity)
             m.end_span(span)
-            m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers")
+            m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers",
+                  kind="stage_ready", name=str(i), officers=self.capacity)
             m.reach("base_ready", binding)
             self.places_freed()
 

@@ -122,7 +122,8 @@ class Deployment:
         contingent.departed = True
         if contingent.outgoing is not None:
             contingent.outgoing.relief = contingent
-        m.log("funding", f"{contingent.label} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M")
+        m.log("funding", f"{contingent.label} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M",
+              kind="funded", contingent=contingent.label)
 
         airlift = force.airlift
         left = contingent.planned
@@ -141,7 +142,8 @@ class Deployment:
             force.count("departed", load)
             if force.is_lead:
                 m.reach("first_departure", binding)
-            m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers")
+            m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers", kind="flight_leaves",
+                  contingent=contingent.label, officers=load)
             m.env.process(self._land(force, contingent, load, airlift.flight_days(), binding, left == 0))
             m.env.process(airlift.turnaround(request))
 
@@ -150,7 +152,8 @@ class Deployment:
         mission = self.mission
 
         def log(condition: str) -> None:
-            mission.log("deployment", f"{contingent.label} waits", f"for {condition}")
+            mission.log("deployment", f"{contingent.label} waits", f"for {condition}", kind="waits",
+                        contingent=contingent.label, condition=condition)
 
         return log
 
@@ -172,7 +175,8 @@ class Deployment:
         force.count("landed", load, snapshot=False)
         self._set(force, load)
         m.log("deployment", f"{contingent.label}: flight lands",
-              f"{load} officers; {force.ledger['in_theatre']} of {force.name}'s in theatre")
+              f"{load} officers; {force.ledger['in_theatre']} of {force.name}'s in theatre",
+              kind="flight_lands", contingent=contingent.label, name=force.name, officers=load)
         if outgoing is None:
             force.delivered += load
             self.delivered += load
@@ -186,7 +190,8 @@ class Deployment:
                 m.reach(milestone, binding)
         if not force.active.is_open():
             # The contributor withdrew while this flight was in the air: its officers leave as they land.
-            m.log("deployment", f"{contingent.label} withdrawn on landing", f"{contingent.landed} officers")
+            m.log("deployment", f"{contingent.label} withdrawn on landing", f"{contingent.landed} officers",
+                  kind="withdrawn_on_landing", contingent=contingent.label, officers=contingent.landed)
             self._leave(force, contingent, contingent.landed, "withdrawn")
         if not last:
             return
@@ -204,7 +209,8 @@ class Deployment:
                 self._leave(force, outgoing, outgoing.landed, "rotated_out")
             self.rotations += 1
             m.reach("first_rotation", binding)
-            m.log("deployment", f"{outgoing.label} relieved by {contingent.label}")
+            m.log("deployment", f"{outgoing.label} relieved by {contingent.label}", kind="relieved",
+                  contingent=outgoing.label, name=contingent.label)
         m.env.process(self._tour(force, contingent))
 
     def _tour(self, force: ContributorForce, contingent: Contingent):
@@ -228,7 +234,8 @@ class Deployment:
         m = self.mission
         yield m.env.timeout(max(0.0, when - m.now))
         if not contingent.gone and contingent.landed > 0:
-            m.log("deployment", f"{contingent.label} leaves unrelieved", f"{contingent.landed} officers")
+            m.log("deployment", f"{contingent.label} leaves unrelieved", f"{contingent.landed} officers",
+                  kind="leaves_unrelieved", contingent=contingent.label, officers=contingent.landed)
             self._leave(force, contingent, contingent.landed, "rotated_out")
 
     def lose(self, force: ContributorForce, contingent: Contingent, officers: int) -> None:
@@ -251,7 +258,7 @@ class Deployment:
                 self._leave(f, contingent, contingent.landed, "withdrawn")
         m.base.places_freed()
         m.fund.strength_fell()
-        m.log("deployment", "withdrawal", reason)
+        m.log("deployment", "withdrawal", reason, kind="withdrawal")
 
     def _leave(self, force: ContributorForce, contingent: Contingent, officers: int, column: str,
                keep_places: bool = False) -> None:

@@ -150,12 +150,13 @@ class LeadForce(ContributorForce):
         m = self.mission
         yield self.seats.get(contingent.planned)
         span = m.begin_span("Training", contingent.label)
-        m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers")
+        m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers",
+              kind="training_starts", contingent=contingent.label, officers=contingent.planned)
         yield m.env.timeout(duration)
         yield self.seats.put(contingent.planned)
         self.count("trained", contingent.planned)
         m.end_span(span)
-        m.log("force", f"{contingent.label} trained")
+        m.log("force", f"{contingent.label} trained", kind="trained", contingent=contingent.label)
 
     def prepare_replacement(self, outgoing: Contingent):
         replacement = self.new_contingent(outgoing.planned, outgoing)
@@ -196,14 +197,16 @@ class PartnerForce(ContributorForce):
                 yield m.env.timeout(gaps[i - 1])
             contingent = self.new_contingent(size)
             self.count("trained", size)
-            m.log("force", f"{contingent.label} ready", f"{size} officers")
+            m.log("force", f"{contingent.label} ready", f"{size} officers", kind="ready", contingent=contingent.label,
+                  officers=size)
             yield self.ready.put(contingent)
 
     def prepare_replacement(self, outgoing: Contingent):
         yield from ()  # nothing to wait for: partners prepare replacements during the tour
         replacement = self.new_contingent(outgoing.planned, outgoing)
         self.count("trained", replacement.planned)
-        self.mission.log("force", f"{replacement.label} ready", f"to relieve {outgoing.label}")
+        self.mission.log("force", f"{replacement.label} ready", f"to relieve {outgoing.label}", kind="ready",
+                         contingent=replacement.label, name=outgoing.label)
         return replacement
 
 

@@ -153,7 +153,8 @@ class TrustFund:
             yield m.env.timeout(lag)
             if tranche > 0:
                 self._deposit(tranche)
-                m.log("funding", f"{name} pays tranche {i}/{pledge.tranches}", f"${tranche / 1e6:.1f}M")
+                m.log("funding", f"{name} pays tranche {i}/{pledge.tranches}", f"${tranche / 1e6:.1f}M",
+                      kind="tranche_paid", name=name, amount_usd=tranche)
 
     def _deposit(self, amount: float) -> None:
         self.account.put(amount)
@@ -203,7 +204,8 @@ class TrustFund:
         if unpaid > 1e-6:
             if self.arrears_usd == 0:
                 self._arrears_since = now
-                self.mission.log("funding", "arrears begin", f"${unpaid / 1e6:.1f}M unpaid")
+                self.mission.log("funding", "arrears begin", f"${unpaid / 1e6:.1f}M unpaid", kind="arrears_begin",
+                                 amount_usd=unpaid)
                 self._signal_arrears()
             self.arrears_usd += unpaid
 
@@ -212,7 +214,7 @@ class TrustFund:
             self.arrears_days += self.mission.env.now - self._arrears_since
             self.mission.span("Arrears", self._arrears_since, self.mission.env.now, "running costs unpaid")
             self._arrears_since = None
-            self.mission.log("funding", "arrears cleared")
+            self.mission.log("funding", "arrears cleared", kind="arrears_cleared")
             self._signal_arrears()
 
     def _signal_arrears(self) -> None:

@@ -62,11 +62,12 @@ class Governance:
 
         def on_hold(days: float) -> None:
             self.holds += 1
-            m.log("governance", "setback: lead contributor on hold", f"for {days:.0f} d")
+            m.log("governance", "setback: lead contributor on hold", f"for {days:.0f} d", kind="hold_begins",
+                  days=days)
 
         def lifted(start: float) -> None:
             m.span("Hold", start, m.now, "on hold after a setback")
-            m.log("governance", "hold lifted")
+            m.log("governance", "hold lifted", kind="hold_lifted")
 
         yield from recurring_closures(m.env, self.hold, params.setbacks_per_year, params.hold_days, rng,
                                       on_close=on_hold, on_open=lifted)

@@ -36,13 +36,14 @@ class Airport:
         params = m.scenario.logistics.airport
         rng = m.rng("logistics", "airport")
         if not self.switch.is_open():
-            m.log("logistics", "airport closed", "closed on the start date")
+            m.log("logistics", "airport closed", "closed on the start date", kind="airport_closed")
             # A stream of its own: opening the airport at the start must not shift later closures.
             yield m.env.timeout(params.initial_closure_days.sample(m.rng("logistics", "airport", "initial")))
             self._reopen(0.0)
         yield from recurring_closures(
             m.env, self.switch, params.closures_per_year, params.closure_days, rng,
-            on_close=lambda days: m.log("logistics", "airport closed", f"for {days:.0f} d"),
+            on_close=lambda days: m.log("logistics", "airport closed", f"for {days:.0f} d", kind="airport_closed",
+                                        days=days),
             on_open=self._reopen,
         )
 
@@ -50,7 +51,7 @@ class Airport:
         m = self.mission
         self.switch.set(True)
         m.span("Airport closed", closed_at, m.now, "airport closed")
-        m.log("logistics", "airport reopens")
+        m.log("logistics", "airport reopens", kind="airport_reopens")
 
     def totals(self, horizon: float) -> dict[str, float]:
         """This subsystem's totals for the record."""

@@ -41,11 +41,11 @@ class Mandate:
             if rng.random() < params.renewal_probability:
                 self.renewals += 1
                 expiry += params.term_days
-                m.log("mandate", "mandate renewed", f"until {m.scenario.date_of(expiry)}")
+                m.log("mandate", "mandate renewed", f"until {m.scenario.date_of(expiry)}", kind="mandate_renewed")
                 continue
             self.switch.set(False)
             m.reach("mandate_lapsed")
-            m.log("mandate", "mandate lapses", "no renewal; the force draws down")
+            m.log("mandate", "mandate lapses", "no renewal; the force draws down", kind="mandate_lapses")
             drawdown = params.drawdown_days.sample(rng)
             span = m.begin_span("Mandate lapsed", "drawdown")
             yield m.env.timeout(drawdown)

@@ -7,6 +7,8 @@ each other through the SimPy events they expose (``governance.viable``, ``reconn
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import simpy
 
@@ -69,10 +71,10 @@ class Mission:
         """Current simulation day."""
         return self.env.now
 
-    def log(self, subsystem: str, event: str, details: str = "") -> None:
-        """Add an event to the trace (a no-op unless tracing)."""
+    def log(self, subsystem: str, event: str, details: str = "", **fields: Any) -> None:
+        """Add an event to the trace (a no-op unless tracing); ``fields`` are :class:`TraceEvent`'s data fields."""
         if self._trace is not None:
-            self._trace.append(TraceEvent(self.env.now, subsystem, event, details))
+            self._trace.append(TraceEvent(self.env.now, subsystem, event, details, **fields))
 
     def span(self, lane: str, start: float, end: float, label: str) -> None:
         """Record a span of the timeline (a no-op unless tracing)."""
@@ -116,7 +118,9 @@ class Mission:
         event = self._milestone_events.get(milestone)
         if event is not None:
             event.succeed()
-        self.log("milestone", MILESTONES[milestone], f"binding: {binding}" if binding else "")
+        self.log("milestone", MILESTONES[milestone], f"binding: {binding}" if binding else "",
+                 kind="administration_viable" if milestone == "administration_viable" else "milestone",
+                 name=milestone, condition=binding)
 
     def run(self) -> Record:
         """Run to the horizon and return the record."""

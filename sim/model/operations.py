@@ -68,7 +68,8 @@ class Operations:
                         lost += k
                     if lost:
                         m.deployment.lose(force, contingent, lost)
-                        m.log("operations", f"{contingent.label} loses officers", f"{lost} lost this interval")
+                        m.log("operations", f"{contingent.label} loses officers", f"{lost} lost this interval",
+                              kind="losses", contingent=contingent.label, officers=lost)
 
     def _watch_arrears(self, force: ContributorForce, threshold: float):
         m = self.mission
@@ -83,7 +84,8 @@ class Operations:
                 yield m.env.timeout(remaining) | changed
                 if changed.triggered:
                     continue
-            m.log("deployment", f"{force.name} withdraws", f"arrears for {threshold:.0f} d")
+            m.log("deployment", f"{force.name} withdraws", f"arrears for {threshold:.0f} d",
+                  kind="contributor_withdraws", name=force.name, days=threshold)
             if force.is_lead:
                 m.reach("lead_withdrawal")
             m.deployment.withdraw_all(force, f"{force.name}: arrears beyond {threshold:.0f} d")

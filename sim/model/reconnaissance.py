@@ -45,7 +45,8 @@ class Reconnaissance:
         while True:
             duration = params.duration_days.sample(rng)
             m.reach("recon_started", binding)
-            m.log("reconnaissance", "team leaves", f"planned {duration:.0f} d door to door")
+            m.log("reconnaissance", "team leaves", f"planned {duration:.0f} d door to door", kind="recon_leaves",
+                  days=duration)
             span = m.begin_span("Reconnaissance", "reconnaissance")
             back = m.env.timeout(duration)
             on_hold = hold.changed()
@@ -55,8 +56,8 @@ class Reconnaissance:
                 break
             self.aborts += 1
             m.end_span(span, "aborted by a hold")
-            m.log("reconnaissance", "aborted: a hold began while the team was out")
+            m.log("reconnaissance", "aborted: a hold began while the team was out", kind="recon_aborted")
             binding = yield from wait_all(conditions, "hold")
         self.done.succeed()
-        m.log("reconnaissance", "team back and reported")
+        m.log("reconnaissance", "team back and reported", kind="recon_back")
         m.reach("recon_done", binding)

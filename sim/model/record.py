@@ -85,12 +85,49 @@ def series_label(name: str) -> str:
 
 @dataclass(frozen=True)
 class TraceEvent:
-    """One dated event of a replication's story."""
+    """One dated event of a replication's story.
+
+    ``event`` and ``details`` are the words a reader sees; the other fields say the same as data, so
+    that nothing downstream has to parse the words back.
+
+    Attributes:
+        day: When it happened (days since the start date).
+        subsystem: The model's subsystem that logged it (``force``, ``funding``, ``milestone``...).
+        event: What happened, in words.
+        details: Figures that go with it, in words.
+        kind: What happened, as a fixed name (see :data:`RELEASE_KINDS` and the model's ``log`` calls).
+        contingent: The contingent concerned (``Kenya #3``), if any.
+        name: The gate, donor, milestone or contributor concerned, if any.
+        condition: The condition a step waits for (``funding``, ``airlift``...), for ``waits``.
+        officers: Officers concerned, if any.
+        amount_usd: Money concerned, if any.
+        days: A drawn duration that begins here (a hold, a closure, a block), if any.
+    """
 
     day: float
     subsystem: str
     event: str
     details: str = ""
+    kind: str = ""
+    contingent: str | None = None
+    name: str | None = None
+    condition: str | None = None
+    officers: float | None = None
+    amount_usd: float | None = None
+    days: float | None = None
+
+
+#: Kinds of trace event that open a condition some step may be waiting for: a wait that ends at the
+#: same instant as one of them ended because of it.
+RELEASE_KINDS = frozenset({
+    "stage_ready", "tranche_paid", "gate_opens", "gate_reopens", "hold_lifted", "airport_reopens", "recon_back",
+    "administration_viable", "flight_leaves", "flight_lands", "relieved", "leaves_unrelieved", "losses",
+    "withdrawal", "arrears_cleared",
+})
+
+#: Columns of :meth:`Record.trace_frame`.
+TRACE_COLUMNS = ("day", "subsystem", "event", "details", "kind", "contingent", "name", "condition", "officers",
+                 "amount_usd", "days")
 
 
 @dataclass(frozen=True)
@@ -164,11 +201,8 @@ class Record:
             >>> from sim import load_scenario, simulate
             >>> rec = simulate(load_scenario("scenarios/baseline.toml"), seed=1, replication=7, trace=True)
             >>> story = rec.trace_frame()
-            >>> list(story.columns), bool(story["day"].is_monotonic_increasing)
-            (['day', 'subsystem', 'event', 'details'], True)
+            >>> list(story.columns)[:5], bool(story["day"].is_monotonic_increasing)
+            (['day', 'subsystem', 'event', 'details', 'kind'], True)
         """
         events = self.trace or ()
-        return pd.DataFrame(
-            [(e.day, e.subsystem, e.event, e.details) for e in events],
-            columns=["day", "subsystem", "event", "details"],
-        )
+        return pd.DataFrame([[getattr(e, c) for c in TRACE_COLUMNS] for e in events], columns=list(TRACE_COLUMNS))
