@@ -53,6 +53,21 @@ def bands_from_daily(daily: dict[str, np.ndarray], start_date: dt.date) -> pd.Da
     return out
 
 
+#: Columns of :attr:`Results.delays`.
+DELAY_COLUMNS = ("replication", "milestone", "cause", "days")
+
+
+def delays_frame(rows: list[tuple[int, str, str, float]]) -> pd.DataFrame:
+    """The long table of days per cause (see :attr:`Results.delays`) from ``(replication, milestone,
+    cause, days)`` rows, in the order of replications, then milestones along each critical path."""
+    frame = pd.DataFrame(rows, columns=list(DELAY_COLUMNS))
+    frame["replication"] = frame["replication"].astype("int64")
+    frame["days"] = frame["days"].astype("float64")
+    for column in ("milestone", "cause"):
+        frame[column] = frame[column].astype("string")
+    return frame
+
+
 def censored_quantile(days: np.ndarray, q: float) -> float:
     """Quantile of milestone days where NaN (not reached) counts as later than the horizon.
 
@@ -78,6 +93,9 @@ class Results:
         run_id: The stored run's id, once saved or loaded.
         path: The stored run's folder, once saved or loaded.
         wall_time_s: Seconds the batch took.
+        delays: Where the days went: one row per replication, milestone reached and cause on its
+            critical path (columns ``replication, milestone, cause, days``); the days of one
+            replication's milestone add up to its day. None for runs stored before it was recorded.
     """
 
     scenario: Scenario
@@ -89,6 +107,7 @@ class Results:
     run_id: str | None = None
     path: Path | None = None
     wall_time_s: float | None = None
+    delays: pd.DataFrame | None = None
 
     @property
     def name(self) -> str:
@@ -217,6 +236,61 @@ class Results:
         if not frames:
             return pd.DataFrame(columns=["milestone", "binding", "share"])
         return pd.concat(frames, ignore_index=True)
+
+    def delay_summary(self, milestones: list[str] | None = None) -> pd.DataFrame:
+        """Where the days went: per milestone and cause, over the runs that reach the milestone.
+
+        Each milestone's days from the start date are split along its critical path into causes
+        (:attr:`delays`). Per cause: ``mean_days`` (the mean over the runs reaching the milestone,
+        counting 0 where the cause took no days, so a milestone's ``mean_days`` add up to its
+        ``milestone_mean_day``), ``share_with_days`` (share of those runs where it took any days) and
+        ``p50_days``/``p90_days`` among those runs. Causes are ordered by ``mean_days``, largest first.
+
+        Args:
+            milestones: Which milestones (default every one reached in some run, in the usual order).
+
+        Raises:
+            ValueError: If the batch holds no delay table (a run stored before it was recorded).
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> table = res.delay_summary(["first_arrival"])
+            >>> total = table["mean_days"].sum()
+            >>> bool(abs(total - table["milestone_mean_day"].iloc[0]) < 1e-6)
+            True
+        """
+        if self.delays is None:
+            raise ValueError(f"the batch of '{self.name}' holds no delay table; run it again to record one")
+        columns = ["milestone", "label", "cause", "runs_reached", "mean_days", "share_with_days", "p50_days",
+                   "p90_days", "milestone_mean_day"]
+        wanted = [m for m in (milestones or MILESTONES) if m in MILESTONES]
+        frames = []
+        for milestone in wanted:
+            days = self.milestone_days(milestone)
+            reached = int(np.sum(~np.isnan(days)))
+            rows = self.delays[self.delays["milestone"] == milestone]
+            if reached == 0 or rows.empty:
+                continue
+            by_cause = rows.groupby("cause", sort=False)["days"]
+            positive = rows[rows["days"] > 0].groupby("cause", sort=False)["days"]
+            frame = pd.DataFrame({
+                "milestone": milestone,
+                "label": MILESTONES[milestone],
+                "cause": list(by_cause.groups),
+                "runs_reached": reached,
+                "mean_days": (by_cause.sum() / reached).to_numpy(),
+            })
+            frame["share_with_days"] = frame["cause"].map(positive.size() / reached).fillna(0.0).to_numpy()
+            frame["p50_days"] = frame["cause"].map(positive.quantile(0.5)).to_numpy()
+            frame["p90_days"] = frame["cause"].map(positive.quantile(0.9)).to_numpy()
+            frame["milestone_mean_day"] = float(np.nanmean(days))
+            frames.append(frame.sort_values("mean_days", ascending=False, kind="stable"))
+        if not frames:
+            return pd.DataFrame(columns=columns)
+        out = pd.concat(frames, ignore_index=True)[columns]
+        out["cause"] = out["cause"].astype(str)
+        return out
 
     def summary(self) -> pd.DataFrame:
         """Milestones and totals in one long table, as written to ``summary.csv``.

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from sim.batch.results import Results, bands_from_daily
+from sim.batch.results import Results, bands_from_daily, delays_frame
 from sim.model import simulate
 from sim.model.record import series_names
 from sim.scenario.milestones import GATED_MILESTONES
@@ -45,20 +45,23 @@ class ChunkResult:
     start: int
     rows: list[dict[str, object]]
     daily: dict[str, np.ndarray]  # series name -> (replications in chunk, horizon + 1)
+    delays: list[tuple[int, str, str, float]]  # (replication, milestone, cause, days)
 
 
 def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run the replications of one chunk (in whichever process this is called)."""
     horizon = chunk.scenario.horizon_days
     rows = []
+    delays: list[tuple[int, str, str, float]] = []
     names = series_names(chunk.scenario)
     daily = {name: np.empty((chunk.stop - chunk.start, horizon + 1)) for name in names}
     for i, k in enumerate(range(chunk.start, chunk.stop)):
         record = simulate(chunk.scenario, chunk.seed, k)
         rows.append(record.row())
+        delays += record.delay_rows()
         for name in names:
             daily[name][i] = record.daily(name, horizon)
-    return ChunkResult(chunk.start, rows, daily)
+    return ChunkResult(chunk.start, rows, daily, delays)
 
 
 class Executor(Protocol):
@@ -201,10 +204,12 @@ def run(
     rows: list[dict[str, object]] = [{}] * runs
     names = series_names(scenario)
     daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in names}
+    delays: list[list[tuple[int, str, str, float]]] = [[] for _ in chunks]
     done = 0
     for result in executor.map_chunks(chunks):
         n = len(result.rows)
         rows[result.start : result.start + n] = result.rows
+        delays[result.start // chunk_size] = result.delays
         for name in names:
             daily[name][result.start : result.start + n] = result.daily[name]
         done += n
@@ -219,6 +224,7 @@ def run(
         bands=bands_from_daily(daily, scenario.start_date),
         daily=daily if keep_daily else None,
         wall_time_s=time.perf_counter() - started,
+        delays=delays_frame([row for chunk in delays for row in chunk]),
     )
 
 

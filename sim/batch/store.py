@@ -86,6 +86,10 @@ def manifest_of(results: Results, run_id: str, command: list[str] | None = None)
             "bands.parquet": "daily quantiles (p10..p90) and mean of each step series",
             "summary.csv": "per milestone P10/P50/P80/P90 days and dates and share reached; per total mean "
             "with 95% CI",
+            "delays.parquet": "where the days went: per replication, milestone reached and cause on its critical "
+            "path, the days it took (they add up to the milestone's day)",
+            "delays_summary.csv": "per milestone and cause: mean days over the runs reaching the milestone, share of "
+            "those runs where it took any days, P50/P90 days among them",
         },
         "scenario": results.scenario.model_dump(mode="json", by_alias=True),
     }
@@ -137,6 +141,9 @@ def save_results(
         results.replications.to_parquet(partial / "replications.parquet", index=False)
         results.bands.to_parquet(partial / "bands.parquet", index=False)
         results.summary().to_csv(partial / "summary.csv", index=False, float_format="%.6g")
+        if results.delays is not None:
+            results.delays.to_parquet(partial / "delays.parquet", index=False)
+            results.delay_summary().to_csv(partial / "delays_summary.csv", index=False, float_format="%.6g")
         if extra is not None:
             extra(partial)
         write_manifest(partial, manifest_of(results, run_id, command))
@@ -259,6 +266,7 @@ def load_results(folder: str | Path) -> Results:
         runs=int(manifest["runs"]),
         replications=pd.read_parquet(folder / "replications.parquet"),
         bands=pd.read_parquet(folder / "bands.parquet"),
+        delays=pd.read_parquet(folder / "delays.parquet") if (folder / "delays.parquet").is_file() else None,
         run_id=manifest.get("run_id", folder.name),
         path=folder,
         wall_time_s=manifest.get("wall_time_s"),

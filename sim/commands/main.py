@@ -253,10 +253,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def write_figures(results: Results, folder: Path) -> list[Path]:
     """Draw every standard figure of a run into ``folder/figures``; return the files written."""
+    from sim.output.delays import delays_chart
     from sim.output.plots import FIGURES, save_png
 
+    figures = dict(FIGURES)
+    if results.delays is not None:
+        figures["where_the_days_went.png"] = delays_chart
     out = Path(folder) / "figures"
-    return [save_png(draw(results), out / filename, results, dpi=120) for filename, draw in FIGURES.items()]
+    return [save_png(draw(results), out / filename, results, dpi=120) for filename, draw in figures.items()]
 
 
 def format_forecast(results: Results) -> str:
@@ -275,12 +279,13 @@ def format_forecast(results: Results) -> str:
                      f"{share_text(row.share_reached):>8}")
     lines.append("")
     lines.append(f"'after' = that quantile falls after the horizon ({horizon}): too few runs reach the milestone.")
-    shares = results.binding_shares()
-    for milestone in ("first_arrival", "lead_100pct"):
-        rows = shares[shares["milestone"] == milestone].sort_values("share", ascending=False)
-        if len(rows):
-            parts = ", ".join(f"{r.binding} {r.share:.0%}" for r in rows.itertuples() if r.share >= 0.005)
-            lines.append(f"What held back '{MILESTONES[milestone]}' last: {parts}")
+    if results.delays is not None:
+        from sim.output.delays import delays_text
+
+        lines.append("")
+        lines += [delays_text(results, milestone) for milestone in ("first_arrival", "lead_100pct")]
+        lines.append("(days on each milestone's critical path, by cause: they add up to its mean day; see "
+                     "delays_summary.csv and figures/where_the_days_went.png)")
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Predicate, wait_all
+from sim.model.critical import EMPTY, Chain, after_waits, extend
 from sim.model.series import StepSeries
 
 if TYPE_CHECKING:
@@ -35,11 +36,13 @@ class Base:
         self.capacity = math.inf if self.unlimited else float(params.initial_capacity_officers)
         self.series = StepSeries(0.0 if self.unlimited else self.capacity)
         self._changed = mission.env.event()
+        self._stage_chain: Chain = EMPTY
+        self._stage_day = math.nan
         if self.unlimited:
-            mission.reach("base_ready")
+            mission.reach("base_ready", EMPTY)
         else:
             if self.capacity > 0:
-                mission.reach("base_ready")
+                mission.reach("base_ready", EMPTY)
             if params.stages:
                 mission.env.process(self._construction())
 
@@ -50,6 +53,8 @@ class Base:
             "base",
             lambda: self.unlimited or self.capacity - deployment.occupied >= needed(),
             lambda: self._changed,
+            # Room that came with a finished stage hands over the stage's critical path.
+            lambda day: self._stage_chain if day == self._stage_day else None,
         )
 
     def places_freed(self) -> None:
@@ -63,14 +68,18 @@ class Base:
         rng = m.rng("base")
         costs = [stage.cost_usd.sample(rng) for stage in params.stages]
         durations = [stage.duration_days.sample(rng) for stage in params.stages]
+        chain = EMPTY
         if params.starts_after != "start":
             event = m.milestone_event(params.starts_after)
             if not event.triggered:
                 yield event
+            chain = m.chains[params.starts_after]
         gates = m.gates.for_step("base_construction")
         binding = params.starts_after
         for i, (stage, cost, duration) in enumerate(zip(params.stages, costs, durations, strict=True), start=1):
-            binding = yield from wait_all([*gates, m.mandate.switch, m.fund.holds(cost)], binding)
+            waits: list = []
+            binding = yield from wait_all([*gates, m.mandate.switch, m.fund.holds(cost)], binding, waits=waits)
+            chain = after_waits(chain, waits)
             m.fund.pay(cost)
             m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d",
                   kind="stage_paid", name=str(i), amount_usd=cost, days=duration)
@@ -78,10 +87,12 @@ class Base:
             yield m.env.timeout(duration)
             self.capacity += stage.capacity_officers
             self.series.set(m.now, self.capacity)
+            chain = extend(chain, "base construction", m.now)
+            self._stage_chain, self._stage_day = chain, m.now
             m.end_span(span)
             m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers",
                   kind="stage_ready", name=str(i), officers=self.capacity)
-            m.reach("base_ready", binding)
+            m.reach("base_ready", chain, binding)
             self.places_freed()
 
     def totals(self) -> dict[str, float]:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.model.critical import Chain
+
 
 class Condition:
     """Something that holds or does not, and can tell when that may have changed."""
@@ -27,6 +29,14 @@ class Condition:
     def changed(self) -> simpy.Event:
         """An event that fires at the condition's next possible change."""
         raise NotImplementedError
+
+    def opening_chain(self, day: float) -> Chain | None:
+        """If the condition opened on ``day`` as the end of a task, that task's critical path.
+
+        None for a condition that is only available or not (the airport, money, a hold): a wait for
+        it is charged to its own name (see :func:`sim.model.critical.after_waits`).
+        """
+        return None
 
 
 class Switch(Condition):
@@ -52,12 +62,17 @@ class Switch(Condition):
         self.ever_opened = env.event()
         if is_open:
             self.ever_opened.succeed()
+        #: The critical path of the task whose end opened the switch, until it closes again.
+        self.opening: Chain | None = None
 
     def is_open(self) -> bool:
         return self._open
 
     def changed(self) -> simpy.Event:
         return self._event
+
+    def opening_chain(self, day: float) -> Chain | None:
+        return self.opening if self._open else None
 
     def set(self, is_open: bool) -> None:
         """Open or close the switch now; waiters are woken only by a real change."""
@@ -74,6 +89,7 @@ class Switch(Condition):
         else:
             self._closed_since = now
             self.closures += 1
+            self.opening = None
         # Wake everyone waiting, then arm a fresh event for the next change.
         event, self._event = self._event, self.env.event()
         event.succeed()
@@ -90,12 +106,17 @@ class Milestone(Condition):
     def __init__(self, name: str, event: simpy.Event):
         self.name = name
         self.event = event
+        #: The critical path of what the event marks, set by whoever makes it happen.
+        self.chain: Chain | None = None
 
     def is_open(self) -> bool:
         return self.event.triggered
 
     def changed(self) -> simpy.Event:
         return self.event
+
+    def opening_chain(self, day: float) -> Chain | None:
+        return self.chain
 
 
 class Predicate(Condition):
@@ -105,12 +126,15 @@ class Predicate(Condition):
         name: The name reported when it is binding.
         test: Returns whether the condition holds now.
         changed: Returns the event that fires when the quantities ``test`` reads may have changed.
+        opening: If given, returns :meth:`opening_chain` for a day (a base stage finished that day).
     """
 
-    def __init__(self, name: str, test: Callable[[], bool], changed: Callable[[], simpy.Event]):
+    def __init__(self, name: str, test: Callable[[], bool], changed: Callable[[], simpy.Event],
+                 opening: Callable[[float], Chain | None] | None = None):
         self.name = name
         self._test = test
         self._changed = changed
+        self._opening = opening
 
     def is_open(self) -> bool:
         return self._test()
@@ -118,12 +142,16 @@ class Predicate(Condition):
     def changed(self) -> simpy.Event:
         return self._changed()
 
+    def opening_chain(self, day: float) -> Chain | None:
+        return None if self._opening is None else self._opening(day)
+
 
 def wait_all(
     conditions: Iterable[Condition],
     binding: str | None = None,
     waited: dict[str, float] | None = None,
     log: Callable[[str], None] | None = None,
+    waits: list[tuple[Condition, float, float]] | None = None,
 ):
     """Process fragment: wait until every condition holds at the same instant.
 
@@ -135,6 +163,8 @@ def wait_all(
         binding: The binding constraint so far (from earlier waits of the same step).
         waited: If given, the days spent waiting on each condition are added to it, by name.
         log: If given, called with a condition's name each time the wait turns to a new condition.
+        waits: If given, ``(condition, start, end)`` is appended for each stretch spent waiting on one
+            condition, in time order (the input of :func:`sim.model.critical.after_waits`).
 
     Returns:
         The name of the last condition that made the process wait, or ``binding`` if none did.
@@ -148,12 +178,13 @@ def wait_all(
             log(blocked.name)
         binding = blocked.name
         event = blocked.changed()
-        if waited is None:
-            yield event
-        else:
-            start = event.env.now
-            yield event
-            waited[blocked.name] = waited.get(blocked.name, 0.0) + event.env.now - start
+        start = event.env.now
+        yield event
+        end = event.env.now
+        if waited is not None:
+            waited[blocked.name] = waited.get(blocked.name, 0.0) + end - start
+        if waits is not None and end > start:
+            waits.append((blocked, start, end))
 
 
 

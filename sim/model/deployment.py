@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Condition, Milestone, wait_all
+from sim.model.critical import EMPTY, Chain, after_waits, extend
 from sim.model.force import Contingent, ContributorForce
 from sim.model.series import StepSeries
 
@@ -51,6 +52,7 @@ class Deployment:
         self.rotations = 0
         self.series = StepSeries(0)
         self.lead_first_arrival = mission.env.event()
+        self.lead_arrival = Milestone("lead_arrival", self.lead_first_arrival)
         self.lead_waiting = 0
         self.waited: dict[str, float] = {}
         self._officer_days = 0.0
@@ -75,17 +77,22 @@ class Deployment:
             first = [m.governance.administration, m.reconnaissance.condition, m.governance.hold]
             gates = m.gates.for_step("departure")
         else:
-            first = [Milestone("lead_arrival", self.lead_first_arrival)]
+            first = [self.lead_arrival]
             gates = m.gates.for_step("partner_departure")
         return [*first, m.mandate.switch, *gates, force.active]
 
     def _rollout(self, force: ContributorForce):
         waiting_for = "training" if force.is_lead else "partner readiness"
+        # Contingents leave one after another: each starts from the later of its own readiness and
+        # the previous one's last flight.
+        chain = EMPTY
         for _ in force.sizes:
             get = force.ready.get()
             binding = None if get.triggered else waiting_for
             contingent = yield get
-            yield from self._send(force, contingent, binding)
+            if binding is not None:
+                chain = contingent.chain
+            chain = yield from self._send(force, contingent, binding, chain)
 
     def _needed(self, contingent: Contingent) -> int:
         """Base places a contingent needs beyond those its outgoing contingent hands over."""
@@ -97,7 +104,8 @@ class Deployment:
         """Officers of the lead's contingents waiting to leave; their places and money come before a partner's."""
         return 0 if force.is_lead else self.lead_waiting
 
-    def _send(self, force: ContributorForce, contingent: Contingent, binding: str | None):
+    def _send(self, force: ContributorForce, contingent: Contingent, binding: str | None, chain: Chain):
+        """Process fragment: fund and fly one contingent; returns the critical path to its last departure."""
         m = self.mission
         fund = m.fund
         conditions = self.conditions(force)
@@ -113,7 +121,10 @@ class Deployment:
                 extra_usd=lambda: fund.deployment_cost(self._lead_claim(force)),
             )
         room = m.base.room_for(lambda: self._needed(contingent) + self._lead_claim(force))
-        binding = yield from wait_all([*conditions, money, room], binding, log=self._waiting_log(contingent))
+        waits: list = []
+        binding = yield from wait_all([*conditions, money, room], binding, log=self._waiting_log(contingent),
+                                      waits=waits)
+        chain = after_waits(chain, waits)
         fund.pay_deployment(contingent.planned)
         if force.is_lead:
             self.lead_waiting -= contingent.planned
@@ -132,8 +143,11 @@ class Deployment:
             if not request.triggered:
                 binding = "airlift"
                 yield request
+                chain = extend(chain, "airlift", m.now)
+            waits = []
             binding = yield from wait_all([*conditions, m.airport.switch], binding, self.waited,
-                                          log=self._waiting_log(contingent))
+                                          log=self._waiting_log(contingent), waits=waits)
+            chain = after_waits(chain, waits)
             load = min(left, airlift.seats_per_flight)
             if left == contingent.planned:
                 self.contingents_flown += 1
@@ -141,11 +155,12 @@ class Deployment:
             airlift.flights += 1
             force.count("departed", load)
             if force.is_lead:
-                m.reach("first_departure", binding)
+                m.reach("first_departure", chain, binding)
             m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers", kind="flight_leaves",
                   contingent=contingent.label, officers=load)
-            m.env.process(self._land(force, contingent, load, airlift.flight_days(), binding, left == 0))
+            m.env.process(self._land(force, contingent, load, airlift.flight_days(), binding, left == 0, chain))
             m.env.process(airlift.turnaround(request))
+        return chain
 
     def _waiting_log(self, contingent: Contingent):
         """A callback for :func:`wait_all` that tells the trace what a contingent is waiting for."""
@@ -158,9 +173,10 @@ class Deployment:
         return log
 
     def _land(self, force: ContributorForce, contingent: Contingent, load: int, flight_days: float,
-              binding: str | None, last: bool):
+              binding: str | None, last: bool, chain: Chain):
         m = self.mission
         yield m.env.timeout(flight_days)
+        chain = extend(chain, "flight", m.now)
         outgoing = contingent.outgoing
         swapped = 0
         if outgoing is not None and not outgoing.gone:
@@ -181,13 +197,13 @@ class Deployment:
             force.delivered += load
             self.delivered += load
         if force.is_lead:
-            m.reach("first_arrival", binding)
+            m.reach("first_arrival", chain, binding)
             for milestone, share in LEAD_SHARES.items():
                 if force.delivered >= share * force.pledged:
-                    m.reach(milestone, binding)
+                    m.reach(milestone, chain, binding)
         for milestone, share in MISSION_SHARES.items():
             if self.delivered >= share * m.scenario.mission_size_officers:
-                m.reach(milestone, binding)
+                m.reach(milestone, chain, binding)
         if not force.active.is_open():
             # The contributor withdrew while this flight was in the air: its officers leave as they land.
             m.log("deployment", f"{contingent.label} withdrawn on landing", f"{contingent.landed} officers",
@@ -196,19 +212,21 @@ class Deployment:
         if not last:
             return
         contingent.arrived = True
+        contingent.chain = chain
         if contingent.reserved:
             self.reserved -= contingent.reserved
             contingent.reserved = 0
             m.base.places_freed()
             m.fund.strength_fell()
         if force.is_lead and not self.lead_first_arrival.triggered:
+            self.lead_arrival.chain = chain
             self.lead_first_arrival.succeed()
         # A relief that lands after its outgoing contingent has gone (unrelieved, or lost) relieves no one.
         if outgoing is not None and outgoing.relieved:
             if not outgoing.gone:
                 self._leave(force, outgoing, outgoing.landed, "rotated_out")
             self.rotations += 1
-            m.reach("first_rotation", binding)
+            m.reach("first_rotation", chain, binding)
             m.log("deployment", f"{outgoing.label} relieved by {contingent.label}", kind="relieved",
                   contingent=outgoing.label, name=contingent.label)
         m.env.process(self._tour(force, contingent))
@@ -223,12 +241,15 @@ class Deployment:
         if contingent.gone or not m.mandate.switch.is_open() or not force.active.is_open():
             return
         m.env.process(self._deadline(force, contingent, ends + params.max_extension_days))
-        replacement = yield from force.prepare_replacement(contingent)
+        chain = extend(contingent.chain, "tour", m.now)
+        replacement = yield from force.prepare_replacement(contingent, chain)
+        chain = replacement.chain
         if m.now < ends:
             # Trained early: the replacement leaves when the tour it relieves is over.
             yield m.env.timeout(ends - m.now)
+            chain = extend(chain, "tour", m.now)
         if not contingent.gone:
-            yield from self._send(force, replacement, None)
+            yield from self._send(force, replacement, None, chain)
 
     def _deadline(self, force: ContributorForce, contingent: Contingent, when: float):
         m = self.mission

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.model.conditions import Switch
+from sim.model.critical import EMPTY, Chain, extend
 from sim.model.logistics import Airlift
 from sim.model.record import LEDGER
 from sim.model.series import StepSeries
@@ -41,6 +42,7 @@ class Contingent:
         departed: True once it has been funded and sent.
         arrived: True once its last flight has landed.
         gone: True once it has left theatre for good.
+        chain: The critical path to its latest step: ready, then landed (see :mod:`sim.model.critical`).
     """
 
     number: int
@@ -54,6 +56,7 @@ class Contingent:
     departed: bool = False
     arrived: bool = False
     gone: bool = False
+    chain: Chain = EMPTY
 
     @property
     def label(self) -> str:
@@ -113,8 +116,9 @@ class ContributorForce:
         """Start forming the initial contingents."""
         raise NotImplementedError
 
-    def prepare_replacement(self, outgoing: Contingent):
-        """Process fragment: form and make ready a replacement for ``outgoing``; returns it."""
+    def prepare_replacement(self, outgoing: Contingent, chain: Chain):
+        """Process fragment: form and make ready a replacement for ``outgoing``, whose preparation
+        begins at the end of ``chain``; returns it, its ``chain`` ending when it is ready."""
         raise NotImplementedError
 
 
@@ -137,31 +141,36 @@ class LeadForce(ContributorForce):
         m = self.mission
         params = m.scenario.force.training
         durations = [params.duration_days.sample(self.rng) for _ in self.sizes]
+        chain = EMPTY
         if params.starts == "after_viable_administration":
             yield m.governance.viable
+            chain = m.governance.administration.chain or EMPTY
         for size, duration in zip(self.sizes, durations, strict=True):
-            m.env.process(self._train_initial(self.new_contingent(size), duration))
+            m.env.process(self._train_initial(self.new_contingent(size), duration, chain))
 
-    def _train_initial(self, contingent: Contingent, duration: float):
-        yield from self._train(contingent, duration)
+    def _train_initial(self, contingent: Contingent, duration: float, chain: Chain):
+        yield from self._train(contingent, duration, chain)
         yield self.ready.put(contingent)
 
-    def _train(self, contingent: Contingent, duration: float):
+    def _train(self, contingent: Contingent, duration: float, chain: Chain):
         m = self.mission
+        # Waiting for a seat and the course itself are both training.
         yield self.seats.get(contingent.planned)
+        chain = extend(chain, "training", m.now)
         span = m.begin_span("Training", contingent.label)
         m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers",
               kind="training_starts", contingent=contingent.label, officers=contingent.planned)
         yield m.env.timeout(duration)
         yield self.seats.put(contingent.planned)
+        contingent.chain = extend(chain, "training", m.now)
         self.count("trained", contingent.planned)
         m.end_span(span)
         m.log("force", f"{contingent.label} trained", kind="trained", contingent=contingent.label)
 
-    def prepare_replacement(self, outgoing: Contingent):
+    def prepare_replacement(self, outgoing: Contingent, chain: Chain):
         replacement = self.new_contingent(outgoing.planned, outgoing)
         duration = self.mission.scenario.force.training.duration_days.sample(self.rng)
-        yield from self._train(replacement, duration)
+        yield from self._train(replacement, duration, chain)
         return replacement
 
 
@@ -191,19 +200,23 @@ class PartnerForce(ContributorForce):
         delay = self.params.delay_days.sample(self.rng)
         gaps = [self.params.days_between_contingents.sample(self.rng) for _ in self.sizes[1:]]
         yield m.deployment.lead_first_arrival
+        chain = m.deployment.lead_arrival.chain or EMPTY
         yield m.env.timeout(delay)
         for i, size in enumerate(self.sizes):
             if i > 0:
                 yield m.env.timeout(gaps[i - 1])
+            chain = extend(chain, "partner readiness", m.now)
             contingent = self.new_contingent(size)
+            contingent.chain = chain
             self.count("trained", size)
             m.log("force", f"{contingent.label} ready", f"{size} officers", kind="ready", contingent=contingent.label,
                   officers=size)
             yield self.ready.put(contingent)
 
-    def prepare_replacement(self, outgoing: Contingent):
+    def prepare_replacement(self, outgoing: Contingent, chain: Chain):
         yield from ()  # nothing to wait for: partners prepare replacements during the tour
         replacement = self.new_contingent(outgoing.planned, outgoing)
+        replacement.chain = chain
         self.count("trained", replacement.planned)
         self.mission.log("force", f"{replacement.label} ready", f"to relieve {outgoing.label}", kind="ready",
                          contingent=replacement.label, name=outgoing.label)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Switch, recurring_closures
+from sim.model.critical import EMPTY, Chain, extend
 from sim.scenario.schema import Gate
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Gates:
         self.switches: dict[str, Switch] = {
             name: Switch(mission.env, name, gate.open_at_start) for name, gate in mission.scenario.gates.items()
         }
+        self._first_opening: dict[str, Chain] = {}
         for name, gate in mission.scenario.gates.items():
             mission.env.process(self._lifecycle(name, gate))
 
@@ -45,12 +47,17 @@ class Gates:
         rng = m.rng("gates", name)
         delay = gate.opens_after_days.sample(rng)
         if not gate.open_at_start:
+            chain = EMPTY
             for dep in gate.after:
                 event = self.switches[dep].ever_opened if dep in self.switches else m.milestone_event(dep)
                 if not event.triggered:
                     yield event
+                    # The dependency that made the gate wait last is its critical predecessor.
+                    chain = self._first_opening[dep] if dep in self.switches else m.chains[dep]
             if delay > 0:
                 yield m.env.timeout(delay)
+            chain = extend(chain, name, m.now)
+            self._first_opening[name] = switch.opening = chain
             switch.set(True)
             m.log("gates", f"gate '{name}' opens", kind="gate_opens", name=name)
             m.span(f"Gate: {name}", 0.0, m.now, "not yet open")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Milestone, Switch, recurring_closures
+from sim.model.critical import EMPTY, extend
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -46,12 +47,14 @@ class Governance:
         to_authority = params.transitional_authority_days.sample(rng)
         to_viable = params.viable_administration_days.sample(rng)
         yield m.env.timeout(to_authority)
+        chain = extend(EMPTY, "transition", m.now)
         self.authority_named.succeed()
-        m.reach("authority_named")
+        m.reach("authority_named", chain)
         m.span("Governance", 0.0, m.now, "crisis: no transitional authority")
         yield m.env.timeout(to_viable)
+        self.administration.chain = chain = extend(chain, "administration", m.now)
         self.viable.succeed()
-        m.reach("administration_viable")
+        m.reach("administration_viable", chain)
         m.span("Governance", to_authority, m.now, "transitional authority, not yet viable")
         if params.setbacks_per_year > 0:
             yield from self._setbacks(rng)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Switch
+from sim.model.critical import EMPTY, extend
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -44,7 +45,7 @@ class Mandate:
                 m.log("mandate", "mandate renewed", f"until {m.scenario.date_of(expiry)}", kind="mandate_renewed")
                 continue
             self.switch.set(False)
-            m.reach("mandate_lapsed")
+            m.reach("mandate_lapsed", extend(EMPTY, "mandate", m.now))
             m.log("mandate", "mandate lapses", "no renewal; the force draws down", kind="mandate_lapses")
             drawdown = params.drawdown_days.sample(rng)
             span = m.begin_span("Mandate lapsed", "drawdown")

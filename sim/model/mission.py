@@ -13,6 +13,7 @@ import numpy as np
 import simpy
 
 from sim.model.base import Base
+from sim.model.critical import Chain
 from sim.model.deployment import Deployment
 from sim.model.force import ContributorForce, build_forces
 from sim.model.funding import TrustFund
@@ -46,6 +47,7 @@ class Mission:
         self.rng = Streams(seed, replication)
         self.milestones: dict[str, float] = {}
         self.binding: dict[str, str] = {}
+        self.chains: dict[str, Chain] = {}
         self._milestone_events: dict[str, simpy.Event] = {}
         self._trace: list[TraceEvent] | None = [] if trace else None
         self._spans: list[tuple[str, float, float, str]] | None = [] if trace else None
@@ -108,11 +110,18 @@ class Mission:
                 event.succeed()
         return event
 
-    def reach(self, milestone: str, binding: str | None = None) -> None:
-        """Mark a milestone as reached now, unless it was reached before."""
+    def reach(self, milestone: str, chain: Chain, binding: str | None = None) -> None:
+        """Mark a milestone as reached now, unless it was reached before.
+
+        Args:
+            milestone: Its name (see :data:`MILESTONES`).
+            chain: The critical path that led to it; it must end now (see :mod:`sim.model.critical`).
+            binding: The last condition the step that reached it waited for.
+        """
         if milestone in self.milestones:
             return
         self.milestones[milestone] = float(self.env.now)
+        self.chains[milestone] = chain
         if binding is not None:
             self.binding[milestone] = binding
         event = self._milestone_events.get(milestone)
@@ -152,6 +161,7 @@ class Mission:
             seed=self.seed,
             milestones=milestones,
             binding={k: v for k, v in self.binding.items() if k in milestones},
+            critical_paths={k: v for k, v in self.chains.items() if k in milestones},
             totals=totals,
             series=series,
             trace=None if self._trace is None else tuple(self._trace),

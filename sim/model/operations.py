@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from sim.model.critical import EMPTY, extend
 from sim.model.force import ContributorForce
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ class Operations:
             m.log("deployment", f"{force.name} withdraws", f"arrears for {threshold:.0f} d",
                   kind="contributor_withdraws", name=force.name, days=threshold)
             if force.is_lead:
-                m.reach("lead_withdrawal")
+                began = m.now - threshold
+                m.reach("lead_withdrawal", extend(extend(EMPTY, "before arrears", began), "arrears", m.now))
             m.deployment.withdraw_all(force, f"{force.name}: arrears beyond {threshold:.0f} d")
             return
 

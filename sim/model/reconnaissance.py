@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Milestone, wait_all
+from sim.model.critical import EMPTY, after_waits, extend
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -38,13 +39,18 @@ class Reconnaissance:
         lead_time = params.lead_time_days.sample(rng)
         hold = m.governance.hold
         conditions = [m.governance.administration, hold, *m.gates.for_step("reconnaissance")]
-        binding = yield from wait_all(conditions)
+        waits: list = []
+        binding = yield from wait_all(conditions, waits=waits)
+        chain = after_waits(EMPTY, waits)
         yield m.env.timeout(lead_time)
+        chain = extend(chain, "reconnaissance", m.now)
         # Conditions may have changed during the preparation; the team leaves only when all hold.
-        binding = yield from wait_all(conditions, binding)
+        waits = []
+        binding = yield from wait_all(conditions, binding, waits=waits)
+        chain = after_waits(chain, waits)
         while True:
             duration = params.duration_days.sample(rng)
-            m.reach("recon_started", binding)
+            m.reach("recon_started", chain, binding)
             m.log("reconnaissance", "team leaves", f"planned {duration:.0f} d door to door", kind="recon_leaves",
                   days=duration)
             span = m.begin_span("Reconnaissance", "reconnaissance")
@@ -53,11 +59,17 @@ class Reconnaissance:
             yield back | on_hold
             if back.triggered and hold.is_open():
                 m.end_span(span)
+                chain = extend(chain, "reconnaissance", m.now)
                 break
+            # The days of the aborted attempt were lost to the hold.
+            chain = extend(chain, "hold", m.now)
             self.aborts += 1
             m.end_span(span, "aborted by a hold")
             m.log("reconnaissance", "aborted: a hold began while the team was out", kind="recon_aborted")
-            binding = yield from wait_all(conditions, "hold")
+            waits = []
+            binding = yield from wait_all(conditions, "hold", waits=waits)
+            chain = after_waits(chain, waits)
+        self.condition.chain = chain
         self.done.succeed()
         m.log("reconnaissance", "team back and reported", kind="recon_back")
-        m.reach("recon_done", binding)
+        m.reach("recon_done", chain, binding)

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from sim.model.critical import Chain, days_by_cause
 from sim.scenario.milestones import GATED_MILESTONES, MILESTONES
 
 if TYPE_CHECKING:
     from sim.scenario.schema import Scenario
-
-
 
 
 #: Totals every record carries, with their meaning.
@@ -148,6 +147,8 @@ class Record:
         intervals: With ``trace=True``, the spans a timeline draws: ``(lane, start, end, label)``.
         ledger: With ``trace=True``, each contributor's accounts after every change:
             ``(day, contributor, *LEDGER)``.
+        critical_paths: For each milestone reached, where its days went: segments ``(cause, start,
+            end)`` that follow each other from day 0 to the milestone's day (:mod:`sim.model.critical`).
     """
 
     replication: int
@@ -159,6 +160,7 @@ class Record:
     trace: tuple[TraceEvent, ...] | None = field(default=None, compare=False)
     intervals: tuple[tuple[str, float, float, str], ...] | None = field(default=None, compare=False)
     ledger: tuple[tuple, ...] | None = field(default=None, compare=False)
+    critical_paths: dict[str, Chain] = field(default_factory=dict)
 
     def row(self) -> dict[str, object]:
         """The record as one flat row: ``<milestone>_day``, ``<milestone>_binding`` and the totals.
@@ -178,6 +180,32 @@ class Record:
             row[f"{name}_binding"] = self.binding.get(name, default)
         row.update(self.totals)
         return row
+
+    def delay_rows(self) -> list[tuple[int, str, str, float]]:
+        """Days per cause along each reached milestone's critical path: ``(replication, milestone, cause, days)``.
+
+        The days of one milestone add up to its day.
+
+        Example:
+            >>> from sim import load_scenario, simulate
+            >>> rec = simulate(load_scenario("scenarios/baseline.toml"), seed=1, replication=7)
+            >>> rows = [r for r in rec.delay_rows() if r[1] == "first_arrival"]
+            >>> abs(sum(days for *_, days in rows) - rec.milestones["first_arrival"]) < 1e-9
+            True
+        """
+        return [
+            (self.replication, milestone, cause, days)
+            for milestone, chain in self.critical_paths.items()
+            for cause, days in days_by_cause(chain).items()
+        ]
+
+    def critical_path_frame(self, milestone: str) -> pd.DataFrame:
+        """The segments of one milestone's critical path: columns ``cause, start, end, days``
+        (empty if the milestone was not reached)."""
+        segments = self.critical_paths.get(milestone, ())
+        frame = pd.DataFrame(list(segments), columns=["cause", "start", "end"])
+        frame["days"] = frame["end"] - frame["start"]
+        return frame
 
     def ledger_frame(self) -> pd.DataFrame:
         """The contributors' ledgers as a DataFrame (empty if the replication was not traced)."""
