@@ -120,7 +120,8 @@ def delays_chart(results: Results, milestones: Sequence[str] | None = None, ax: 
         if not np.isnan(p50):
             ax.plot([p50, p50], [row - 0.42, row + 0.42], color=OKABE_ITO["black"], linewidth=2.0, gid=f"{name}:p50")
         note = f"{left:.0f} d mean; reached in {reached:.0%}" if left else f"reached in {reached:.0%}"
-        ax.text(max(left, p50 if not np.isnan(p50) else 0.0) + longest * 0.015, row, note, ha="left", va="center", fontsize="x-small", color="0.3")
+        end = max(left, 0.0 if np.isnan(p50) else p50)
+        ax.text(end + longest * 0.015, row, note, ha="left", va="center", fontsize="x-small", color="0.3")
     ax.set_yticks(range(len(names)), [MILESTONES[n] for n in names])
     ax.set_ylim(max(len(names), 1) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
