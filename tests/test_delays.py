@@ -209,3 +209,17 @@ def test_explain_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "transition" in text and "-20.0 d" in text
     assert {"explain.csv", "interactions.csv", "delays_summary.csv", "manifest.json"} <= {p.name for p in out.iterdir()}
     assert main(["explain", str(DETERMINISTIC), "--causes", "nonsense", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_paired_changes_per_cause_add_up_to_the_paired_change_of_the_milestone() -> None:
+    from sim.analysis.compare import paired_delays, paired_differences
+
+    base = run(load_scenario(ROOT / "scenarios" / "baseline.toml"), runs=80, seed=9)
+    other = run(load_scenario(ROOT / "scenarios" / "airport_reopens.toml"), runs=80, seed=9)
+    by_cause = paired_delays(base, other).groupby("milestone")["mean_diff_days"].sum()
+    whole = paired_differences(base, other, list(by_cause.index)).set_index("milestone")["mean_diff_days"]
+    np.testing.assert_allclose(by_cause.to_numpy(), whole.loc[by_cause.index].to_numpy(), atol=1e-9)
+    table = paired_delays(base, other).set_index(["milestone", "cause"])
+    # Reopening the airport takes the airport's days off the first landing's path and adds none.
+    assert table.loc[("first_arrival", "airport"), "mean_days"] == 0.0
+    assert table.loc[("first_arrival", "airport"), "mean_diff_days"] < 0

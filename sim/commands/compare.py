@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from sim.analysis.compare import Comparison, ComparisonError, compare, parse_deadlines
 from sim.output.compare_figures import OVERLAY_FIGURES
 from sim.output.text import format_comparison
@@ -82,8 +84,37 @@ def handle(args: argparse.Namespace) -> int:
     folder = args.out or unused_folder(args.results_root / "compare", stem)
     write_comparison(comparison, folder, force=args.force, plots=not args.no_plots)
     print(format_comparison(comparison))
+    delays = comparison_delays(comparison)
+    if delays is not None:
+        print()
+        print(format_delay_changes(delays))
     print_files(folder)
     return 0
+
+
+def comparison_delays(comparison: Comparison) -> pd.DataFrame | None:
+    """Paired changes per cause of each later batch against the first, or None if a run has no delay table."""
+    from sim.analysis.compare import paired_delays
+
+    base = comparison.base
+    if base.delays is None or any(r.delays is None for r in comparison.results[1:]):
+        return None
+    frames = [paired_delays(base, other).assign(scenario=label)
+              for label, other in zip(comparison.labels[1:], comparison.results[1:], strict=True)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def format_delay_changes(delays: pd.DataFrame, top: int = 5) -> str:
+    """Printed lines: for each later scenario and milestone, the causes whose days changed most."""
+    from sim.scenario.milestones import MILESTONES
+
+    lines = ["Where the days changed (paired, over the runs where both reach the milestone; 95% CI):"]
+    for (scenario, milestone), rows in delays.groupby(["scenario", "milestone"], sort=False):
+        moved = rows[rows["mean_diff_days"].abs() >= 0.05].head(top)
+        parts = [f"{r.cause} {r.mean_diff_days:+.1f} d ({r.ci95_low:+.1f} to {r.ci95_high:+.1f})"
+                 for r in moved.itertuples()]
+        lines.append(f"  '{scenario}', {MILESTONES[milestone]}: " + ("; ".join(parts) or "no change"))
+    return "\n".join(lines)
 
 
 def write_comparison(comparison: Comparison, folder: Path, force: bool = False, plots: bool = True) -> Path:
@@ -108,6 +139,9 @@ def write_comparison(comparison: Comparison, folder: Path, force: bool = False, 
         comparison.differences.to_csv(partial / "differences.csv", index=False, float_format="%.6g")
         if comparison.deadlines is not None:
             comparison.deadlines.to_csv(partial / "deadlines.csv", index=False, float_format="%.6g")
+        delays = comparison_delays(comparison)
+        if delays is not None:
+            delays.to_csv(partial / "delay_changes.csv", index=False, float_format="%.6g")
         if plots:
             figures = partial / "figures"
             figures.mkdir()
