@@ -289,3 +289,13 @@ def test_trace_events_carry_their_meaning_as_data(case: tuple[Record, Scenario])
     assert (milestones["event"] == milestones["name"].map(MILESTONES)).all()
     for row in milestones.itertuples():
         assert record.milestones[row.name] == row.day
+
+
+def test_the_story_spells_out_the_critical_path_of_the_first_landing(fixed: tuple[Record, Scenario]) -> None:
+    record, scenario = fixed
+    story = format_story(record, scenario)
+    part = story[story.index("Where the days went"):]
+    assert "First contingent lands, day 54:" in part
+    assert "      transition: 2024-03-14 to 2024-04-03, 20 d" in part
+    assert "      administration: 2024-04-03 to 2024-04-18, 15 d" in part
+    assert "      flight: 2024-05-06 to 2024-05-07, 1 d" in part

@@ -47,7 +47,6 @@ MARKED_MILESTONES: dict[str, str] = {
 _WAIT_DAYS = 0.5  # shorter waits are the same day's bookkeeping, not worth a word
 
 
-
 def format_story(record: Record, scenario: Scenario) -> str:
     """The replication's dated events in order, then a summary of its milestones and totals.
 
@@ -118,8 +117,6 @@ def format_story(record: Record, scenario: Scenario) -> str:
         lines.append(_event_line(scenario, event.day, event.subsystem, text, mark))
     lines += ["", *_summary(record, scenario, ready, last_step)]
     return "\n".join(lines)
-
-
 
 
 def traced_events(record: Record) -> tuple:
@@ -220,29 +217,28 @@ def _summary(record: Record, scenario: Scenario, ready: dict, last_step: dict) -
     ]
     if waiting or open_spans:
         lines += ["  Still waiting at the horizon", *open_spans, *waiting]
+    lines += _critical_paths(record, scenario)
     return lines
 
 
+#: Milestones whose critical path the story spells out.
+CRITICAL_MILESTONES = ("first_arrival", "lead_100pct")
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+def _critical_paths(record: Record, scenario: Scenario) -> list[str]:
+    """Where the days to the key milestones went: each segment of their critical path, dated."""
+    lines = []
+    for name in CRITICAL_MILESTONES:
+        chain = record.critical_paths.get(name)
+        if not chain:
+            continue
+        if not lines:
+            lines.append("  Where the days went (each milestone's critical path, by cause)")
+        lines.append(f"    {MILESTONES[name]}, day {record.milestones[name]:.0f}:")
+        for cause, start, end in chain:
+            lines.append(f"      {cause}: {scenario.date_of(start).isoformat()} to {scenario.date_of(end).isoformat()},"
+                         f" {end - start:.0f} d")
+    return lines
 
 
 __all__ = ["BINDING_MEANINGS", "MARKED_MILESTONES", "format_story", "traced_events"]
