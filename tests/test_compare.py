@@ -17,6 +17,7 @@ from sim.analysis.compare import (
     ComparisonError,
     check_comparable,
     compare,
+    comparison_of,
     config_diff,
     deadline_probabilities,
     paired_differences,
@@ -250,11 +251,12 @@ def test_cli_compare_end_to_end(tmp_path: Path, capsys) -> None:
     assert "funding.pledges.canada.tranche_lag_days" in printed
     assert "First contingent lands" in printed and "mandate_end (2024-10-02)" in printed
     assert {p.name for p in out.iterdir()} == {"config_diff.csv", "milestones.csv", "differences.csv",
-                                                "deadlines.csv", "figures", "manifest.json"}
+                                                "deadlines.csv", "delay_changes.csv", "figures", "manifest.json"}
     assert len(pd.read_csv(out / "config_diff.csv")) == 4
     assert len(pd.read_csv(out / "differences.csv")) == len(MILESTONES)
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == ["overlay_fund_balance.png", "overlay_in_theatre.png", "overlay_milestones_scurve.png"]
+    assert figures == ["forest_differences.png", "overlay_fund_balance.png", "overlay_in_theatre.png",
+                       "overlay_milestones_scurve.png"]
     with Image.open(out / "figures" / "overlay_in_theatre.png") as png:
         assert "donors_pay_late" in png.text["Source"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -299,3 +301,27 @@ def test_cli_differing_horizons_are_refused(tmp_path: Path, capsys) -> None:
     )
     assert main(["compare", str(BASELINE), "--out", str(tmp_path / "cmp")]) == 2
     assert "at least two" in _one_line_error(capsys)
+
+
+def test_the_all_runs_change_counts_the_runs_that_no_longer_reach_a_milestone() -> None:
+    base = load_scenario(BASELINE, ["horizon_days=365"])
+    a = run(base, runs=60, seed=3)
+    # Almost no money: most runs never deliver the lead pledge within the horizon.
+    b = run(derive(base, {"funding.initial_balance_usd": 0, "funding.pledges": {}}), runs=60, seed=3)
+    row = paired_differences(a, b).set_index("milestone").loc["lead_50pct"]
+    assert row["share_change"] < 0
+    horizon = 365.0
+    da, db = a.milestone_days("lead_50pct"), b.milestone_days("lead_50pct")
+    expected = np.mean(np.where(np.isnan(db), horizon, db) - np.where(np.isnan(da), horizon, da))
+    assert math.isclose(row["rmean_diff_days"], expected, rel_tol=1e-12)
+    assert row["rmean_ci95_low"] <= row["rmean_diff_days"] <= row["rmean_ci95_high"]
+
+
+def test_runs_of_different_sizes_pair_their_first_replications() -> None:
+    base = load_scenario(BASELINE, ["horizon_days=365"])
+    other = derive(base, {"funding.runway_days": 30})
+    big, small = run(base, runs=40, seed=6), run(other, runs=25, seed=6)
+    paired = paired_differences(big, small)
+    same_size = paired_differences(run(base, runs=25, seed=6), small)
+    pd.testing.assert_frame_equal(paired, same_size)
+    assert comparison_of([big, small]).base.runs == 25

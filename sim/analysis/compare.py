@@ -14,7 +14,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -269,11 +269,15 @@ def deadline_probabilities(
 def paired_differences(base: Results, other: Results, milestones: Sequence[str] | None = None) -> pd.DataFrame:
     """Per milestone: each batch's P50/P80 dates and the paired difference of ``other`` from ``base``.
 
-    The difference in days is the mean, over replications in which both batches reach the milestone,
-    of ``other``'s day minus ``base``'s day in the same replication, with a 95% Student t interval
-    from the differences' standard deviation. For reference, ``unpaired_ci95_*`` is the interval the
-    same replications would give if the batches were independent (Welch's standard error): the gap
-    between the two is what common random numbers buy. The change in the share reaching the
+    The first measure counts every run: ``rmean_diff_days`` is the paired change in the restricted
+    mean day (a run that does not reach the milestone counts as reaching it on the horizon), so a
+    fall in the share reaching it shows as a delay. The conditional difference in days is the mean,
+    over replications in which both batches reach the milestone, of ``other``'s day minus ``base``'s
+    day in the same replication, with a 95% Student t interval from the differences' standard
+    deviation: read it beside the share reached, since it ignores the runs that lost the milestone.
+    For reference, ``unpaired_ci95_*`` is the interval the same replications would give if the
+    batches were independent (Welch's standard error): the gap between the two is what common random
+    numbers buy. The change in the share reaching the
     milestone by the horizon is paired the same way (per-replication differences of the indicators,
     95% normal interval).
 
@@ -286,7 +290,8 @@ def paired_differences(base: Results, other: Results, milestones: Sequence[str] 
         One row per milestone: ``scenario, base, milestone, label``, ``base_p50_day, base_p50_date,
         base_p80_day, base_p80_date, p50_day, p50_date, p80_day, p80_date`` (NaN / NaT: after the
         horizon), ``p50_shift_days, p80_shift_days``, ``n_pairs, mean_diff_days, ci95_low, ci95_high,
-        unpaired_ci95_low, unpaired_ci95_high``, ``base_share_reached, share_reached, share_change,
+        unpaired_ci95_low, unpaired_ci95_high``, ``base_rmean_day, rmean_day, rmean_diff_days,
+        rmean_ci95_low, rmean_ci95_high``, ``base_share_reached, share_reached, share_change,
         share_change_ci95_low, share_change_ci95_high``.
 
     Raises:
@@ -301,6 +306,7 @@ def paired_differences(base: Results, other: Results, milestones: Sequence[str] 
         >>> float(same.loc["first_arrival", "mean_diff_days"])  # a scenario against itself
         0.0
     """
+    base, other = paired_prefix([base, other])
     check_comparable([base, other])
     base, other = _by_replication(base), _by_replication(other)
     rows = []
@@ -326,6 +332,11 @@ def paired_differences(base: Results, other: Results, milestones: Sequence[str] 
                 row["mean_diff_days"] + half
         else:
             row["unpaired_ci95_low"] = row["unpaired_ci95_high"] = math.nan
+        # Counting a run that never reaches the milestone as reaching it on the horizon keeps every pair,
+        # so a fall in the share reaching it shows as a delay instead of vanishing from the mean.
+        ra, rb = restricted_days(a, base.scenario.horizon_days), restricted_days(b, other.scenario.horizon_days)
+        row["base_rmean_day"], row["rmean_day"] = float(ra.mean()), float(rb.mean())
+        row["rmean_diff_days"], row["rmean_ci95_low"], row["rmean_ci95_high"] = _mean_ci(rb - ra, t95(len(ra) - 1))
         reached_a, reached_b = ~np.isnan(a), ~np.isnan(b)
         row["base_share_reached"], row["share_reached"] = float(reached_a.mean()), float(reached_b.mean())
         row["share_change"], row["share_change_ci95_low"], row["share_change_ci95_high"] = _mean_ci(
@@ -370,13 +381,42 @@ def _welch_df(a: np.ndarray, b: np.ndarray) -> float:
     return (va + vb) ** 2 / (va**2 / (n - 1) + vb**2 / (n - 1))
 
 
+def restricted_days(days: np.ndarray, horizon: float) -> np.ndarray:
+    """Milestone days with not reached (NaN) counted as the horizon: their mean is the restricted mean
+    time to the milestone, a measure that counts not reaching it."""
+    return np.where(np.isnan(days), float(horizon), days)
+
+
+def paired_prefix(results_list: Sequence[Results]) -> list[Results]:
+    """The batches cut to their first ``min(runs)`` replications, so batches of different sizes pair.
+
+    Replication ``k`` is the same world in every batch run with one seed, so the first ``n`` of a
+    larger batch pair with a batch of ``n``. The cut batches keep their daily bands, which describe
+    the whole of each original batch.
+
+    Raises:
+        ComparisonError: If a batch does not hold its first ``min(runs)`` replications.
+    """
+    results_list = list(results_list)
+    n = min(r.runs for r in results_list)
+    out = []
+    for r in results_list:
+        if r.runs == n:
+            out.append(r)
+            continue
+        rows = r.replications[r.replications["replication"] < n].reset_index(drop=True)
+        if len(rows) != n:
+            raise ComparisonError(f"cannot compare: {r.name} does not hold replications 0 to {n - 1}")
+        delays = None if r.delays is None else r.delays[r.delays["replication"] < n].reset_index(drop=True)
+        out.append(replace(r, runs=n, replications=rows, delays=delays, daily=None))
+    return out
+
+
 def _by_replication(results: Results) -> Results:
     """The batch with its rows in replication order, so row i of two batches is one pair."""
     frame = results.replications
     if frame["replication"].is_monotonic_increasing:
         return results
-    from dataclasses import replace
-
     return replace(results, replications=frame.sort_values("replication", ignore_index=True))
 
 
@@ -419,8 +459,9 @@ class Comparison:
             "share_reached": base["base_share_reached"],
         })
         rest = self.differences[
-            ["scenario", "milestone", "label", "p50_date", "p80_date", "share_reached", "n_pairs", "mean_diff_days",
-             "ci95_low", "ci95_high", "share_change", "share_change_ci95_low", "share_change_ci95_high"]
+            ["scenario", "milestone", "label", "p50_date", "p80_date", "share_reached", "rmean_diff_days",
+             "rmean_ci95_low", "rmean_ci95_high", "n_pairs", "mean_diff_days", "ci95_low", "ci95_high",
+             "share_change", "share_change_ci95_low", "share_change_ci95_high"]
         ]
         order = {m: i for i, m in enumerate(MILESTONES)}
         table = pd.concat([first, rest], ignore_index=True)
@@ -530,7 +571,7 @@ def comparison_of(results_list: Sequence[Results], deadlines: Mapping[str, dt.da
     Raises:
         ComparisonError: If the batches cannot be paired or a deadline is outside the simulated period.
     """
-    results_list = list(results_list)
+    results_list = paired_prefix(results_list)
     labels = unique_labels(results_list)
     check_comparable(results_list, labels)
     base = results_list[0]

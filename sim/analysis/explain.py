@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.compare import t95
+from sim.analysis.compare import restricted_days, t95
 from sim.batch.results import Z95, Results, censored_quantile
 from sim.batch.runner import DEFAULT_SEED
 from sim.scenario.loader import derive
@@ -104,12 +104,6 @@ class Explanation:
                 f"{row.ledger_mean_days:.0f} days."
             )
         return out
-
-
-def restricted_days(days: np.ndarray, horizon: float) -> np.ndarray:
-    """Milestone days with not reached (NaN) counted as the horizon: their mean is the restricted
-    mean time to the milestone, a measure that counts not reaching it."""
-    return np.where(np.isnan(days), float(horizon), days)
 
 
 def paired_shift(base_days: np.ndarray, other_days: np.ndarray, horizon: float, seed: int) -> dict[str, float]:

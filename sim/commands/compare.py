@@ -148,6 +148,10 @@ def write_comparison(comparison: Comparison, folder: Path, force: bool = False, 
             for filename, draw in OVERLAY_FIGURES.items():
                 draw(comparison.results).savefig(figures / filename, format="png", dpi=120,
                                                  metadata=png_metadata(comparison.results))
+            from sim.output.forest import forest_plot
+
+            forest_plot(comparison).savefig(figures / "forest_differences.png", format="png", dpi=120,
+                                            metadata=png_metadata(comparison.results))
         write_manifest(partial, {
             "kind": "comparison",
             "labels": comparison.labels,
