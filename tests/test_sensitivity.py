@@ -89,6 +89,41 @@ def test_each_swing_is_exactly_the_inputs_quantile_difference(additive, additive
     assert additive_tornado.attrs["unit"] == "days"
 
 
+def test_each_swing_carries_its_monte_carlo_error(additive, additive_tornado) -> None:
+    """On the additive case every replication moves by exactly the quantile difference, so a swing's
+    paired interval is that single value; an input off the critical path has none and is no noise."""
+    dists = scenario_distributions(additive)
+    for row in additive_tornado.itertuples():
+        dist = dists[row.input]
+        if row.input == "force.training.duration_days":
+            assert (row.swing_ci95_low, row.swing_ci95_high) == (0.0, 0.0)
+            assert not row.within_noise and np.isnan(row.runs_to_resolve)
+            continue
+        expected = dist.quantile(0.9) - dist.quantile(0.1)
+        assert row.swing_ci95_low == pytest.approx(expected, abs=1e-9)
+        assert row.swing_ci95_high == pytest.approx(expected, abs=1e-9)
+        assert row.low_delta_ci95_low <= row.low_delta <= row.low_delta_ci95_high
+        assert not row.within_noise and np.isnan(row.runs_to_resolve)
+
+
+def test_a_swing_the_batch_cannot_resolve_is_marked_with_the_runs_it_would_take() -> None:
+    from sim.analysis.sensitivity import _runs_to_resolve, swing_noise
+
+    n = 200
+    resamples = np.random.default_rng(0).integers(0, n, size=(500, n))
+    base = low = np.zeros(n)
+    # Pinning high moves half the runs a day earlier and half a day later: no effect on the median
+    # that the batch can tell from noise.
+    noise = swing_noise(base, low, np.tile([-1.0, 1.0], n // 2), resamples)
+    assert noise["swing_ci95_low"] < 0 < noise["swing_ci95_high"] and noise["within_noise"]
+    row = {**noise, "swing": 0.25}
+    half = (noise["swing_ci95_high"] - noise["swing_ci95_low"]) / 2
+    assert _runs_to_resolve(row, n) == np.ceil(n * (half / 0.25) ** 2) > n
+    # Moving every run five days later is resolved whatever the resampling.
+    clear = swing_noise(base, low, np.full(n, 5.0) + np.tile([-1.0, 1.0], n // 2), resamples)
+    assert clear["swing_ci95_low"] > 0 and not clear["within_noise"]
+
+
 def test_pinning_one_input_leaves_every_other_draw_where_it_was() -> None:
     baseline = load_scenario(BASELINE, ["horizon_days=365"])
     key = "governance.transitional_authority_days"

@@ -178,7 +178,10 @@ def tornado(
         One row per input, ranked by swing (largest first): ``rank``, ``input``, ``label``,
         ``low_value`` and ``high_value`` (the pinned values; a Bernoulli input's are 0 and 1),
         ``baseline_median``, ``low_median``, ``high_median``, ``low_delta`` and ``high_delta`` (each
-        median minus the baseline's), ``swing`` (``|high_delta - low_delta|``) and ``censored``.
+        median minus the baseline's), ``swing`` (``|high_delta - low_delta|``) and ``censored``;
+        the Monte Carlo error: ``*_ci95_low/high`` of the two deltas and of the signed swing (a
+        paired bootstrap, see :func:`swing_noise`), ``within_noise`` (the swing's interval holds 0) and
+        ``runs_to_resolve`` (runs per batch that would likely resolve a swing within noise).
         ``attrs`` holds ``outcome``, ``label``, ``unit``, ``baseline_median``, ``share_reached``
         (milestones), ``scenario``, ``seed``, ``runs``, ``low`` and ``high``.
 
@@ -208,11 +211,16 @@ def tornado(
     baseline = outcome_median(batches[0], outcome)
     base_capped = horizon if math.isnan(baseline) else baseline
     rows = []
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x70,)))
+    resamples = rng.integers(0, runs, size=(SWING_BOOTSTRAP, runs))
+    base_values = _capped(outcome_values(batches[0], outcome), outcome, horizon)
     for i, (key, (low_value, high_value)) in enumerate(pins.items()):
         low_median = outcome_median(batches[1 + 2 * i], outcome)
         high_median = outcome_median(batches[2 + 2 * i], outcome)
         low_capped = horizon if math.isnan(low_median) else low_median
         high_capped = horizon if math.isnan(high_median) else high_median
+        noise = swing_noise(base_values, _capped(outcome_values(batches[1 + 2 * i], outcome), outcome, horizon),
+                            _capped(outcome_values(batches[2 + 2 * i], outcome), outcome, horizon), resamples)
         rows.append({
             "input": key,
             "label": key_label(key),
@@ -225,9 +233,13 @@ def tornado(
             "high_delta": high_capped - base_capped,
             "swing": abs(high_capped - low_capped),
             "censored": bool(np.isnan([baseline, low_median, high_median]).any()),
+            **noise,
         })
     columns = ["input", "label", "low_value", "high_value", "baseline_median", "low_median", "high_median",
-               "low_delta", "high_delta", "swing", "censored"]
+               "low_delta", "high_delta", "swing", "censored", "low_delta_ci95_low", "low_delta_ci95_high",
+               "high_delta_ci95_low", "high_delta_ci95_high", "swing_ci95_low", "swing_ci95_high", "within_noise",
+               "runs_to_resolve"]
+    rows = [{**r, "runs_to_resolve": _runs_to_resolve(r, runs)} for r in rows]
     table = pd.DataFrame(rows, columns=columns)
     table = table.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
@@ -253,6 +265,47 @@ def tornado(
 
 
 
+
+
+#: Bootstrap resamples behind the tornado's intervals.
+SWING_BOOTSTRAP = 500
+
+
+def _capped(values: np.ndarray, outcome: str, horizon: float) -> np.ndarray:
+    """Values whose median is the tornado's: for a milestone, not reached counts as the horizon."""
+    return np.where(np.isnan(values), horizon, values) if outcome in MILESTONES else values
+
+
+def swing_noise(base: np.ndarray, low: np.ndarray, high: np.ndarray, resamples: np.ndarray) -> dict[str, Any]:
+    """Paired bootstrap intervals of a tornado row: the low and high deltas and the signed swing.
+
+    The three batches share their draws replication by replication, so each resample picks the same
+    replications from all three (``resamples``: one row of indices per resample). ``within_noise`` is
+    true when the swing's 95% interval contains 0 (and is not the single point 0 of an input with no
+    effect at all): the batch cannot tell the input's effect from Monte Carlo error.
+    """
+    med = [np.quantile(values[resamples], 0.5, axis=1, method="inverted_cdf") for values in (base, low, high)]
+    out: dict[str, Any] = {}
+    for name, draws in (("low_delta", med[1] - med[0]), ("high_delta", med[2] - med[0]),
+                        ("swing", med[2] - med[1])):
+        lo, hi = np.quantile(draws, [0.025, 0.975])
+        out[f"{name}_ci95_low"], out[f"{name}_ci95_high"] = float(lo), float(hi)
+    # An input without any effect moves no replication: its interval is the single point 0, not noise.
+    out["within_noise"] = bool(out["swing_ci95_low"] <= 0.0 <= out["swing_ci95_high"]
+                               and out["swing_ci95_high"] > out["swing_ci95_low"])
+    return out
+
+
+def _runs_to_resolve(row: dict[str, Any], runs: int) -> float:
+    """Runs per batch at which a swing within noise would likely be resolved: the interval's half-width
+    shrinks as one over the square root of the runs, so it must shrink below the swing. NaN when
+    resolved already; inf for a swing of zero."""
+    if not row["within_noise"]:
+        return math.nan
+    half = (row["swing_ci95_high"] - row["swing_ci95_low"]) / 2
+    if row["swing"] <= 0:
+        return math.inf
+    return float(math.ceil(runs * (half / row["swing"]) ** 2))
 
 
 # -- global: Sobol indices -----------------------------------------------------------------------
