@@ -14,7 +14,15 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario
-from sim.analysis.sensitivity import pin_values, scenario_distributions, sobol_indices, tornado, uncertain_inputs
+from sim.analysis.sensitivity import (
+    WORLD,
+    global_inputs,
+    pin_values,
+    scenario_distributions,
+    sobol_indices,
+    tornado,
+    uncertain_inputs,
+)
 from sim.analysis.sweep import derive_values, run_batches
 from sim.commands.main import main
 from sim.output.analysis_figures import tornado_figure
@@ -193,11 +201,29 @@ def test_sobol_total_indices_follow_the_variances_on_an_additive_case(additive) 
     inputs = ["governance.transitional_authority_days", "reconnaissance.lead_time_days",
               "reconnaissance.duration_days"]
     table = sobol_indices(additive, "first_arrival", inputs, n=64, replications=1, seed=3)
-    assert list(table["input"]) == [inputs[1], inputs[2], inputs[0]]
+    # The model's randomness (an input of its own) moves nothing here: every duration is an input.
+    assert list(table["input"]) == [inputs[1], inputs[2], inputs[0], WORLD]
     # Uniform spreads 100, 40 and 20: variances in the ratio 100^2 : 40^2 : 20^2.
-    shares = np.array([100.0, 40.0, 20.0]) ** 2 / (100.0**2 + 40.0**2 + 20.0**2)
+    shares = np.array([100.0, 40.0, 20.0, 0.0]) ** 2 / (100.0**2 + 40.0**2 + 20.0**2)
     np.testing.assert_allclose(table["ST"], shares, atol=0.1)
-    assert (table["ST_conf"] >= 0).all() and table.attrs["evaluations"] == 64 * 5
+    assert abs(table.attrs["randomness_share"]) < 0.02
+    assert (table["ST_conf"] >= 0).all() and table.attrs["evaluations"] == 64 * 6
+
+
+def test_sobol_gives_the_model_s_own_randomness_its_share(additive) -> None:
+    """With setbacks that hold the recon for drawn times, the outcome varies with the world as well as
+    with the inputs: the world's total index is the share of variance only the randomness explains."""
+    noisy = derive_values(additive, {"governance.setbacks_per_year": 6.0,
+                                     "governance.hold_days": {"dist": "uniform", "low": 0, "high": 60}})
+    only_world = sobol_indices(noisy, "first_arrival", ["force.training.duration_days"], n=256, seed=3)
+    # Training never binds: all of the variance is the model's own (1 within the estimate's 95% interval).
+    row = only_world.set_index("input").loc[WORLD]
+    assert abs(row["ST"] - 1.0) <= row["ST_conf"] + 0.02 and abs(row["S1"] - 1.0) <= row["S1_conf"] + 0.02
+    training = only_world.set_index("input").loc["force.training.duration_days"]
+    assert abs(training["ST"]) <= training["ST_conf"] + 0.02
+    both = sobol_indices(noisy, "first_arrival", ["reconnaissance.lead_time_days"], n=128, seed=3)
+    assert 0.05 < both.attrs["randomness_share"] < 0.95
+    assert "governance.hold_days" not in global_inputs(noisy)
 
 
 def test_sobol_rejects_a_sample_size_that_is_not_a_power_of_two(additive) -> None:
@@ -221,7 +247,8 @@ def test_cli_writes_tornado_and_sobol(tmp_path: Path, capsys) -> None:
     argv = ["sensitivity", str(DETERMINISTIC), *_sets(), "--runs", "10", "--method", "sobol", "--sobol-n", "8",
             "--sobol-replications", "1", "--out", str(out), "--quiet"]
     assert main(argv) == 0
-    assert {p.name for p in out.iterdir()} == {"tornado.csv", "tornado.png", "sobol.csv", "manifest.json"}
+    assert {p.name for p in out.iterdir()} == {"tornado.csv", "tornado.png", "sobol.csv", "sobol.png",
+                                               "manifest.json"}
     ranked = pd.read_csv(out / "tornado.csv")
     assert list(ranked["input"][:3]) == ["reconnaissance.lead_time_days", "reconnaissance.duration_days",
                                          "governance.transitional_authority_days"]

@@ -68,10 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--method", choices=("oat", "sobol"), default="oat",
                    help="oat: the tornado only (default); sobol: also global Sobol indices")
-    p.add_argument("--sobol-n", type=positive_int, default=64, metavar="N",
-                   help="SALib base sample size, a power of two (default 64)")
-    p.add_argument("--sobol-replications", type=positive_int, default=4, metavar="R",
-                   help="replications averaged per Sobol sample (default 4)")
+    p.add_argument("--sobol-n", type=positive_int, default=256, metavar="N",
+                   help="SALib base sample size, a power of two (default 256: intervals of about +-0.05 on the "
+                   "largest indices)")
+    p.add_argument("--sobol-replications", type=positive_int, default=1, metavar="R",
+                   help="random worlds averaged per Sobol sample (default 1: the model's randomness is an input "
+                   "of its own)")
     p.add_argument("--top", type=positive_int, default=15, help="inputs drawn in the tornado chart (default 15)")
     add_output_options(p, out_help="write to this folder instead of results/<scenario>/sensitivity-<UTC time>")
     p.set_defaults(handler=handle)
@@ -111,7 +113,9 @@ def handle(args: argparse.Namespace) -> int:
                         progress=update)
     sobol = None
     if args.method == "sobol":
-        rows = sobol_evaluations(len(keys), args.sobol_n, 1)
+        from sim.analysis.sensitivity import global_inputs
+
+        rows = sobol_evaluations(len(inputs or global_inputs(scenario)), args.sobol_n, 1)
         with progress_bar(rows, disabled=args.quiet) as update:
             sobol = sobol_indices(scenario, args.outcome, inputs, n=args.sobol_n, replications=args.sobol_replications,
                                   seed=args.seed, workers=args.workers, progress=update)
@@ -129,7 +133,10 @@ def handle(args: argparse.Namespace) -> int:
         extra = {"outcome": args.outcome, "method": args.method, "inputs": list(table["input"]),
                  "distributions": {k: dists[k].model_dump(mode="json", by_alias=True) for k in table["input"]}}
         if sobol is not None:
+            from sim.output.sobol import sobol_figure
+
             sobol.to_csv(folder / "sobol.csv", index=False, float_format="%.6g")
+            save_png(sobol_figure(sobol, top=args.top), folder / "sobol.png", stub)
             extra["sobol"] = {k: sobol.attrs[k] for k in ("n", "replications", "evaluations")}
         write_manifest(folder, command_manifest(args, scenario, extra))
 
