@@ -5,7 +5,8 @@ CPU time of reaped worker processes for the pool phase) and in wall time. Phases
 rounds (the order rotates from round to round), and every figure is the median of the rounds with
 their range. The reference, bare SimPy (one process yielding ``env.timeout(1)``), is measured in the
 same rounds, so the ratio of the model's event rate to SimPy's is taken under the same conditions.
-The load average is recorded before and after each round. Events are counted on separate, untimed
+Each model phase is bracketed by bare SimPy runs, and its ratio uses the mean of the two. The load
+average is recorded before and after each round. Events are counted on separate, untimed
 runs. Never asserts on timings.
 
 Run from the repository root: ``.venv/bin/python bench/bench_replication.py [--rounds N] [--quick]``.
@@ -325,14 +326,20 @@ def measure(scenario: sim.Scenario, args: argparse.Namespace) -> dict[str, objec
     counted = verify_counter()
     events = events_per_replication(scenario, names)
 
+    model = [n for n in names if n != "bare_simpy"]
     rounds = []
     for r in range(args.rounds):
-        # Rotate the order so that no phase always runs first (or after the same neighbour).
-        order = names[r % len(names):] + names[: r % len(names)]
-        entry: dict[str, object] = {"order": order, "load_before": _load(), "phases": {}}
+        # Rotate the order so that no phase always runs first (or after the same neighbour), and
+        # bracket every model phase by bare SimPy, so each ratio compares neighbours in time.
+        order = model[r % len(model):] + model[: r % len(model)]
+        entry: dict[str, object] = {"order": order, "load_before": _load(), "phases": {}, "bare_simpy": []}
+        entry["bare_simpy"].append(timed(todo["bare_simpy"][0]))
         for name in order:
             fn, _ = todo[name]
             entry["phases"][name] = timed(fn)
+            entry["phases"][name]["bare_before_after_cpu_s"] = [entry["bare_simpy"][-1]["cpu_s"]]
+            entry["bare_simpy"].append(timed(todo["bare_simpy"][0]))
+            entry["phases"][name]["bare_before_after_cpu_s"].append(entry["bare_simpy"][-1]["cpu_s"])
         entry["load_after"] = _load()
         rounds.append(entry)
         print(f"round {r + 1}/{args.rounds} done, load average {entry['load_after']}", file=sys.stderr)
@@ -353,13 +360,14 @@ def _stats(values: list[float]) -> dict[str, float]:
 def figures(rounds: list[dict], events: dict[str, dict[str, float]], sizes: dict[str, int]) -> dict[str, dict]:
     """Per phase: median and range over rounds of each figure. Ratios are taken within a round."""
     out: dict[str, dict] = {}
-    bare_cpu = [r["phases"]["bare_simpy"]["cpu_s"] for r in rounds]
-    bare_rate = [sizes["bare_simpy"] / s for s in bare_cpu]
+    bare = sizes["bare_simpy"]
+    bare_cpu = [b["cpu_s"] for r in rounds for b in r["bare_simpy"]]
     out["bare_simpy"] = {
-        "events": sizes["bare_simpy"],
-        "cpu_us_per_event": _stats([1e6 * s / sizes["bare_simpy"] for s in bare_cpu]),
-        "events_per_cpu_s": _stats(bare_rate),
-        "wall_s": _stats([r["phases"]["bare_simpy"]["wall_s"] for r in rounds]),
+        "events": bare,
+        "measurements": len(bare_cpu),
+        "cpu_us_per_event": _stats([1e6 * s / bare for s in bare_cpu]),
+        "events_per_cpu_s": _stats([bare / s for s in bare_cpu]),
+        "wall_s": _stats([b["wall_s"] for r in rounds for b in r["bare_simpy"]]),
     }
     for name, n in sizes.items():
         if name == "bare_simpy":
@@ -368,6 +376,8 @@ def figures(rounds: list[dict], events: dict[str, dict[str, float]], sizes: dict
         wall = [r["phases"][name]["wall_s"] for r in rounds]
         per_rep = events[name]["mean"]
         rate = [per_rep * n / s for s in cpu]
+        # The bare rate next to this phase: the mean of the bare SimPy runs just before and after it.
+        bare_rate = [bare / statistics.fmean(r["phases"][name]["bare_before_after_cpu_s"]) for r in rounds]
         out[name] = {
             "replications": n,
             "events_per_replication": per_rep,
@@ -400,8 +410,9 @@ def table(result: dict[str, object]) -> str:
         f" commit {str(m['git_commit'])[:10]}{' (dirty)' if m['git_dirty'] else ''}",
         f"load average (1 min) during the rounds: {min(one_min):.2f}-{max(one_min):.2f}" if one_min else "",
         "",
-        f"bare SimPy ({f['bare_simpy']['events']:,} timeouts): {_fmt_range(f['bare_simpy']['cpu_us_per_event'], '.3f')}"
-        f" CPU us/event, {_fmt_range(f['bare_simpy']['events_per_cpu_s'], ',.0f')} events/CPU s",
+        f"bare SimPy ({f['bare_simpy']['events']:,} timeouts, {f['bare_simpy']['measurements']} runs bracketing"
+        f" the phases): {_fmt_range(f['bare_simpy']['cpu_us_per_event'], '.3f')} CPU us/event,"
+        f" {_fmt_range(f['bare_simpy']['events_per_cpu_s'], ',.0f')} events/CPU s",
         "",
     ]
     head = ("phase", "reps", "events/rep", "CPU us/event", "reps/CPU s", "reps/wall s", "ratio to bare SimPy")

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sim.model.conditions import Predicate, wait_all
+from sim.model.conditions import Predicate, Signal, wait_all
 from sim.model.series import StepSeries
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Base:
         self.unlimited = mission.scenario.unlimited_base
         self.capacity = math.inf if self.unlimited else float(params.initial_capacity_officers)
         self.series = StepSeries(0.0 if self.unlimited else self.capacity)
-        self._changed = mission.env.event()
+        self._changed = Signal(mission.env)
         if self.unlimited:
             mission.reach("base_ready")
         else:
@@ -49,13 +49,12 @@ class Base:
         return Predicate(
             "base",
             lambda: self.unlimited or self.capacity - deployment.occupied >= needed(),
-            lambda: self._changed,
+            self._changed.wait,
         )
 
     def places_freed(self) -> None:
         """Tell waiters that places may have come free (officers left theatre)."""
-        event, self._changed = self._changed, self.mission.env.event()
-        event.succeed()
+        self._changed.fire()
 
     def _construction(self):
         m = self.mission

@@ -15,6 +15,37 @@ import numpy as np
 import simpy
 
 
+class Signal:
+    """The event of a quantity's next change, armed only when something waits for it.
+
+    A change that nobody is waiting for schedules nothing, so a quantity that changes often (money,
+    base places, officers in theatre) costs an event only when a waiter has to be woken.
+
+    Args:
+        env: The SimPy environment.
+    """
+
+    __slots__ = ("env", "_event")
+
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        self._event: simpy.Event | None = None
+
+    def wait(self) -> simpy.Event:
+        """The event that fires at the next change (the same one for every waiter until then)."""
+        event = self._event
+        if event is None:
+            event = self._event = self.env.event()
+        return event
+
+    def fire(self) -> None:
+        """Wake whatever waits for the next change; later waiters get a fresh event."""
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.succeed()
+
+
 class Condition:
     """Something that holds or does not, and can tell when that may have changed."""
 
@@ -44,7 +75,7 @@ class Switch(Condition):
         self.env = env
         self.name = name
         self._open = is_open
-        self._event = env.event()
+        self._changed = Signal(env)
         self._closed_since: float | None = None if is_open else env.now
         self.closed_days_before = 0.0
         self.first_closed_days = 0.0
@@ -57,7 +88,7 @@ class Switch(Condition):
         return self._open
 
     def changed(self) -> simpy.Event:
-        return self._event
+        return self._changed.wait()
 
     def set(self, is_open: bool) -> None:
         """Open or close the switch now; waiters are woken only by a real change."""
@@ -74,9 +105,7 @@ class Switch(Condition):
         else:
             self._closed_since = now
             self.closures += 1
-        # Wake everyone waiting, then arm a fresh event for the next change.
-        event, self._event = self._event, self.env.event()
-        event.succeed()
+        self._changed.fire()
 
     def closed_days(self, until: float) -> float:
         """Total days closed from time 0 up to ``until``."""
