@@ -71,13 +71,15 @@ class Base:
         for i, (stage, cost, duration) in enumerate(zip(params.stages, costs, durations, strict=True), start=1):
             binding = yield from wait_all([*gates, m.mandate.switch, m.fund.holds(cost)], binding)
             m.fund.pay(cost)
-            m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d")
+            if m.tracing:
+                m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d")
             span = m.begin_span("Base construction", f"stage {i}")
             yield m.env.timeout(duration)
             self.capacity += stage.capacity_officers
             self.series.set(m.now, self.capacity)
             m.end_span(span)
-            m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers")
+            if m.tracing:
+                m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers")
             m.reach("base_ready", binding)
             self.places_freed()
 

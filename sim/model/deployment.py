@@ -101,6 +101,7 @@ class Deployment:
         m = self.mission
         fund = m.fund
         conditions = self.conditions(force)
+        waiting_log = self._waiting_log(contingent) if m.tracing else None
         if force.is_lead:
             self.lead_waiting += contingent.planned
         if contingent.outgoing is not None:
@@ -113,7 +114,7 @@ class Deployment:
                 extra_usd=lambda: fund.deployment_cost(self._lead_claim(force)),
             )
         room = m.base.room_for(lambda: self._needed(contingent) + self._lead_claim(force))
-        binding = yield from wait_all([*conditions, money, room], binding, log=self._waiting_log(contingent))
+        binding = yield from wait_all([*conditions, money, room], binding, log=waiting_log)
         fund.pay_deployment(contingent.planned)
         if force.is_lead:
             self.lead_waiting -= contingent.planned
@@ -122,7 +123,8 @@ class Deployment:
         contingent.departed = True
         if contingent.outgoing is not None:
             contingent.outgoing.relief = contingent
-        m.log("funding", f"{contingent.label} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M")
+        if m.tracing:
+            m.log("funding", f"{contingent.label} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M")
 
         airlift = force.airlift
         left = contingent.planned
@@ -132,7 +134,7 @@ class Deployment:
                 binding = "airlift"
                 yield request
             binding = yield from wait_all([*conditions, m.airport.switch], binding, self.waited,
-                                          log=self._waiting_log(contingent))
+                                          log=waiting_log)
             load = min(left, airlift.seats_per_flight)
             if left == contingent.planned:
                 self.contingents_flown += 1
@@ -141,7 +143,8 @@ class Deployment:
             force.count("departed", load)
             if force.is_lead:
                 m.reach("first_departure", binding)
-            m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers")
+            if m.tracing:
+                m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers")
             m.env.process(self._land(force, contingent, load, airlift.flight_days(), binding, left == 0))
             m.env.process(airlift.turnaround(request))
 
@@ -171,8 +174,9 @@ class Deployment:
         contingent.landed += load
         force.count("landed", load, snapshot=False)
         self._set(force, load)
-        m.log("deployment", f"{contingent.label}: flight lands",
-              f"{load} officers; {force.ledger['in_theatre']} of {force.name}'s in theatre")
+        if m.tracing:
+            m.log("deployment", f"{contingent.label}: flight lands",
+                  f"{load} officers; {force.ledger['in_theatre']} of {force.name}'s in theatre")
         if outgoing is None:
             force.delivered += load
             self.delivered += load
@@ -204,7 +208,8 @@ class Deployment:
                 self._leave(force, outgoing, outgoing.landed, "rotated_out")
             self.rotations += 1
             m.reach("first_rotation", binding)
-            m.log("deployment", f"{outgoing.label} relieved by {contingent.label}")
+            if m.tracing:
+                m.log("deployment", f"{outgoing.label} relieved by {contingent.label}")
         m.env.process(self._tour(force, contingent))
 
     def _tour(self, force: ContributorForce, contingent: Contingent):
@@ -228,12 +233,23 @@ class Deployment:
         m = self.mission
         yield m.env.timeout(max(0.0, when - m.now))
         if not contingent.gone and contingent.landed > 0:
-            m.log("deployment", f"{contingent.label} leaves unrelieved", f"{contingent.landed} officers")
+            if m.tracing:
+                m.log("deployment", f"{contingent.label} leaves unrelieved", f"{contingent.landed} officers")
             self._leave(force, contingent, contingent.landed, "rotated_out")
 
-    def lose(self, force: ContributorForce, contingent: Contingent, officers: int) -> None:
-        """Officers of a contingent lost in theatre (injured, killed, resigned)."""
-        self._leave(force, contingent, officers, "lost")
+    def lose(self, force: ContributorForce, contingent: Contingent, officers: int, notify: bool = True) -> None:
+        """Officers of a contingent lost in theatre (injured, killed, resigned).
+
+        With ``notify`` false, waiters are not woken: the caller calls :meth:`strength_fell` once
+        after several losses at the same instant.
+        """
+        self._leave(force, contingent, officers, "lost", notify=notify)
+
+    def strength_fell(self) -> None:
+        """Wake departures waiting for base places or money: officers have left theatre."""
+        self.mission.base.places_freed()
+        # The runway a waiting departure needs covers the strength after it, which has just fallen.
+        self.mission.fund.strength_fell()
 
     def withdraw_all(self, force: ContributorForce | None, reason: str) -> None:
         """Every officer of ``force`` (or of every force) leaves theatre now, and no more are sent."""
@@ -254,7 +270,7 @@ class Deployment:
         m.log("deployment", "withdrawal", reason)
 
     def _leave(self, force: ContributorForce, contingent: Contingent, officers: int, column: str,
-               keep_places: bool = False) -> None:
+               keep_places: bool = False, notify: bool = True) -> None:
         officers = min(officers, contingent.landed)
         if officers <= 0:
             return
@@ -268,10 +284,8 @@ class Deployment:
             # Places freed while the relief is on its way are kept for it.
             relief.reserved += officers
             self.reserved += officers
-        else:
-            self.mission.base.places_freed()
-            # The runway a waiting departure needs covers the strength after it, which has just fallen.
-            self.mission.fund.strength_fell()
+        elif notify:
+            self.strength_fell()
         if contingent.landed == 0 and (contingent.arrived or column != "lost"):
             contingent.gone = True
 

@@ -150,12 +150,14 @@ class LeadForce(ContributorForce):
         m = self.mission
         yield self.seats.get(contingent.planned)
         span = m.begin_span("Training", contingent.label)
-        m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers")
+        if m.tracing:
+            m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers")
         yield m.env.timeout(duration)
         yield self.seats.put(contingent.planned)
         self.count("trained", contingent.planned)
         m.end_span(span)
-        m.log("force", f"{contingent.label} trained")
+        if m.tracing:
+            m.log("force", f"{contingent.label} trained")
 
     def prepare_replacement(self, outgoing: Contingent):
         replacement = self.new_contingent(outgoing.planned, outgoing)
@@ -196,14 +198,16 @@ class PartnerForce(ContributorForce):
                 yield m.env.timeout(gaps[i - 1])
             contingent = self.new_contingent(size)
             self.count("trained", size)
-            m.log("force", f"{contingent.label} ready", f"{size} officers")
+            if m.tracing:
+                m.log("force", f"{contingent.label} ready", f"{size} officers")
             yield self.ready.put(contingent)
 
     def prepare_replacement(self, outgoing: Contingent):
         yield from ()  # nothing to wait for: partners prepare replacements during the tour
         replacement = self.new_contingent(outgoing.planned, outgoing)
         self.count("trained", replacement.planned)
-        self.mission.log("force", f"{replacement.label} ready", f"to relieve {outgoing.label}")
+        if self.mission.tracing:
+            self.mission.log("force", f"{replacement.label} ready", f"to relieve {outgoing.label}")
         return replacement
 
 

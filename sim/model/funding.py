@@ -160,7 +160,8 @@ class TrustFund:
             yield m.env.timeout(lag)
             if tranche > 0:
                 self._deposit(tranche)
-                m.log("funding", f"{name} pays tranche {i}/{pledge.tranches}", f"${tranche / 1e6:.1f}M")
+                if m.tracing:
+                    m.log("funding", f"{name} pays tranche {i}/{pledge.tranches}", f"${tranche / 1e6:.1f}M")
 
     def _deposit(self, amount: float) -> None:
         self._balance += amount

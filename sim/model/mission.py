@@ -44,6 +44,8 @@ class Mission:
         self.milestones: dict[str, float] = {}
         self.binding: dict[str, str] = {}
         self._milestone_events: dict[str, simpy.Event] = {}
+        #: Whether a trace is kept: callers test it before building a message nobody would read.
+        self.tracing = trace
         self._trace: list[TraceEvent] | None = [] if trace else None
         self._spans: list[tuple[str, float, float, str]] | None = [] if trace else None
         self._ledger: list[tuple] | None = [] if trace else None
@@ -115,7 +117,8 @@ class Mission:
         event = self._milestone_events.get(milestone)
         if event is not None:
             event.succeed()
-        self.log("milestone", MILESTONES[milestone], f"binding: {binding}" if binding else "")
+        if self.tracing:
+            self.log("milestone", MILESTONES[milestone], f"binding: {binding}" if binding else "")
 
     def run(self) -> Record:
         """Run to the horizon and return the record."""
