@@ -14,6 +14,7 @@ replication.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -49,6 +50,7 @@ class _HashedSeed(ISeedSequence):
         return words[:n_words].astype(dtype)
 
 
+@functools.lru_cache(maxsize=4096)
 def _name_bytes(names: tuple[str, ...]) -> bytes:
     # Length-prefixed, so ("ab", "c") and ("a", "bc") cannot collide whatever characters names hold.
     return b"".join(len(b).to_bytes(4, "little") + b for b in (n.encode("utf-8") for n in names))

@@ -170,8 +170,10 @@ def wait_all(
     """
     conditions = list(conditions)
     while True:
-        blocked = next((c for c in conditions if not c.is_open()), None)
-        if blocked is None:
+        for blocked in conditions:
+            if not blocked.is_open():
+                break
+        else:
             return binding
         if log is not None and blocked.name != binding:
             log(blocked.name)

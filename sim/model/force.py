@@ -83,7 +83,7 @@ class ContributorForce:
         self.sizes = sizes
         self.pledged = sum(sizes)
         self.tour_days = tour_days
-        self.ready = simpy.Store(mission.env)
+        self._ready: simpy.Store | None = None
         self.active = Switch(mission.env, "withdrawn", True)
         self.airlift = Airlift(mission, name)
         self.ledger = dict.fromkeys(LEDGER, 0)
@@ -92,6 +92,13 @@ class ContributorForce:
         self.peak = 0
         self.delivered = 0
         self.rng = mission.rng("force", name)
+
+    @property
+    def ready(self) -> simpy.Store:
+        """Contingents ready to deploy (made on first use: a partner that delivers nothing never needs it)."""
+        if self._ready is None:
+            self._ready = simpy.Store(self.mission.env)
+        return self._ready
 
     def new_contingent(self, size: int, outgoing: Contingent | None = None) -> Contingent:
         """Form a contingent (a replacement when ``outgoing`` is given)."""
