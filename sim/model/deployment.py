@@ -14,6 +14,7 @@ strength dips.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Condition, Milestone, wait_all
@@ -21,6 +22,8 @@ from sim.model.force import Contingent, ContributorForce
 from sim.model.series import StepSeries
 
 if TYPE_CHECKING:
+    import simpy
+
     from sim.model.mission import Mission
 
 #: Shares of the lead contributor's pledge whose delivery (initial contingents landed) is a milestone.
@@ -145,8 +148,10 @@ class Deployment:
                 m.reach("first_departure", binding)
             if m.tracing:
                 m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers")
-            m.env.process(self._land(force, contingent, load, airlift.flight_days(), binding, left == 0))
-            m.env.process(airlift.turnaround(request))
+            # Landing and turnaround run as callbacks of their timeouts: no process, no extra events.
+            landing = m.env.timeout(airlift.flight_days())
+            landing.callbacks.append(self._on_landing(force, contingent, load, binding, left == 0))
+            airlift.turnaround(request)
 
     def _waiting_log(self, contingent: Contingent):
         """A callback for :func:`wait_all` that tells the trace what a contingent is waiting for."""
@@ -157,10 +162,14 @@ class Deployment:
 
         return log
 
-    def _land(self, force: ContributorForce, contingent: Contingent, load: int, flight_days: float,
-              binding: str | None, last: bool):
+    def _on_landing(self, force: ContributorForce, contingent: Contingent, load: int, binding: str | None,
+                    last: bool) -> Callable[[simpy.Event], None]:
+        """The callback of a flight's arrival."""
+        return lambda _: self._land(force, contingent, load, binding, last)
+
+    def _land(self, force: ContributorForce, contingent: Contingent, load: int, binding: str | None,
+              last: bool) -> None:
         m = self.mission
-        yield m.env.timeout(flight_days)
         outgoing = contingent.outgoing
         swapped = 0
         if outgoing is not None and not outgoing.gone:

@@ -86,11 +86,11 @@ class Airlift:
             self._stream = self.mission.rng("logistics", "airlift", self.contributor)
         return self._stream
 
-    def turnaround(self, request: simpy.resources.resource.Request):
-        """Process fragment: hold the airlift for a drawn turnaround after a departure, then release it."""
+    def turnaround(self, request: simpy.resources.resource.Request) -> None:
+        """Hold the airlift for a drawn turnaround after a departure, then release it (a timeout's callback)."""
         params = self.mission.scenario.logistics.airlift
-        yield self.mission.env.timeout(params.days_between_flights.sample(self._rng))
-        self.slot.release(request)
+        done = self.mission.env.timeout(params.days_between_flights.sample(self._rng))
+        done.callbacks.append(lambda _: self.slot.release(request))
 
     def flight_days(self) -> float:
         """Draw how long one flight takes."""
