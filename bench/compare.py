@@ -17,6 +17,7 @@ FIGURES = (
     ("cpu_us_per_event", "CPU us/event", ".2f", False),
     ("replications_per_cpu_s", "reps/CPU s", ",.0f", True),
     ("ratio_to_bare_simpy", "ratio to bare SimPy", ".3f", True),
+    ("replication_cost_in_bare_events", "rep cost in bare events", ",.0f", False),
 )
 
 
@@ -50,6 +51,8 @@ def compare(old: dict, new: dict) -> str:
                      f"{fig['events_per_replication']:.1f}",
                      f"{fig['events_per_replication'] / before['events_per_replication']:.2f}x", ""))
         for key, label, fmt, _higher_better in FIGURES:
+            if key not in before or key not in fig:
+                continue
             o, n = before[key], fig[key]
             rows.append((phase, label, f"{o['median']:{fmt}}", f"{n['median']:{fmt}}",
                          f"{n['median'] / o['median']:.2f}x", _overlap(o, n)))
