@@ -29,8 +29,11 @@ test: $(STAMP)  ## the whole test suite, statistical (slow) tests included
 test-fast: $(STAMP)  ## skip the slow statistical tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP)  ## benchmarks (never part of the tests)
-	$(BIN)/python bench/bench_replication.py
+# Extra options for `make bench`, e.g. BENCH_ARGS="--quick" or BENCH_ARGS="--out bench/out/old.json".
+BENCH_ARGS ?=
+
+bench: $(STAMP)  ## benchmarks (never part of the tests); writes bench/out/bench-<commit>-<time>.json
+	$(BIN)/python bench/bench_replication.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

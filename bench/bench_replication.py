@@ -1,11 +1,15 @@
-"""Benchmark of one replication and of a Monte Carlo batch of a scenario (baseline by default).
+"""Benchmark of one replication, a Monte Carlo batch, a 4-point sweep and the default sensitivity analysis.
 
-Everything is measured in one run, because shared machines are noisy: batch throughput on one and
-two workers, SimPy events per replication, model events per second against bare SimPy timeouts, and
-``simulate`` alone against ``run``. Ratios are the figures to compare across machines. Prints a table
-and writes every figure, every repeat and the machine's description as JSON. Never asserts on timings.
+Built for a shared, noisy machine. Every phase is timed in CPU time (``time.process_time``, plus the
+CPU time of reaped worker processes for the pool phase) and in wall time. Phases are interleaved in
+rounds (the order rotates from round to round), and every figure is the median of the rounds with
+their range. The reference, bare SimPy (one process yielding ``env.timeout(1)``), is measured in the
+same rounds, so the ratio of the model's event rate to SimPy's is taken under the same conditions.
+Each model phase is bracketed by bare SimPy runs, and its ratio uses the mean of the two. The load
+average is recorded before and after each round. Events are counted on separate, untimed
+runs. Never asserts on timings.
 
-Run from the repository root: ``.venv/bin/python bench/bench_replication.py [--runs N]``.
+Run from the repository root: ``.venv/bin/python bench/bench_replication.py [--rounds N] [--quick]``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import simpy
 from simpy.core import EmptySchedule
 
@@ -33,11 +37,14 @@ from sim.model.record import Record
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = REPO / "scenarios" / "baseline.toml"
-DEFAULT_OUT = REPO / "bench" / "out" / "bench.json"
+OUT_DIR = REPO / "bench" / "out"
 SEED = 1
-EVENT_REPLICATIONS = 200  # enough for a stable mean; events are counted on untimed runs
-BARE_TIMEOUTS = 1_000_000
+EVENT_REPLICATIONS = 200  # replications whose events are counted (untimed)
+BARE_TIMEOUTS = 300_000
 WARMUP_RUNS = 50
+SWEEP_KEY = "funding.runway_days"
+SWEEP_VALUES = [30, 60, 90, 120]
+SENSITIVITY_COUNT_RUNS = 10  # replications per batch whose events are counted for the sensitivity phase
 
 
 class StepCounter:
@@ -66,6 +73,38 @@ class StepCounter:
             self.events += 1
 
         env.step = counted_step  # type: ignore[method-assign]
+
+
+class EveryEnvironment:
+    """Count the events of every SimPy environment created in this process while in the block.
+
+    Used for the sweep and sensitivity phases, whose environments are created deep inside
+    :func:`sim.run`: it wraps ``Environment.__init__`` so each new environment gets a
+    :class:`StepCounter`.
+    """
+
+    def __init__(self) -> None:
+        self.counters: list[StepCounter] = []
+        self._init = simpy.Environment.__init__
+
+    def __enter__(self) -> EveryEnvironment:
+        original = self._init
+        counters = self.counters
+
+        def init(env: simpy.Environment, *args: object, **kwargs: object) -> None:
+            original(env, *args, **kwargs)
+            counters.append(StepCounter(env))
+
+        simpy.Environment.__init__ = init  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        simpy.Environment.__init__ = self._init  # type: ignore[method-assign]
+
+    @property
+    def events(self) -> int:
+        """Events counted so far, all environments."""
+        return sum(c.events for c in self.counters)
 
 
 def _ticker(env: simpy.Environment, timeouts: int):
@@ -104,11 +143,9 @@ def verify_counter() -> dict[str, int]:
     env.run(until=4.5)
     checks["ticker_10_until_4.5"] = (counter.events, 1 + 4 + 1)
 
-    env = simpy.Environment()
-    counter = StepCounter(env)
-    env.process(_ticker(env, 1000))
-    env.run()
-    checks["ticker_1000"] = (counter.events, bare_events(1000))
+    with EveryEnvironment() as every:
+        run_bare(1000)
+    checks["every_environment_ticker_1000"] = (every.events, bare_events(1000))
 
     wrong = {name: got_want for name, got_want in checks.items() if got_want[0] != got_want[1]}
     if wrong:
@@ -141,16 +178,6 @@ def count_model_events(scenario: sim.Scenario, seed: int, replications: int) -> 
     return counts
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> list[float]:
-    """Wall-clock seconds of ``repeats`` calls of ``fn``, in call order."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def run_bare(timeouts: int) -> None:
     """Run one ticker of ``timeouts`` timeouts in a fresh environment, uninstrumented."""
     env = simpy.Environment()
@@ -164,112 +191,258 @@ def simulate_batch(scenario: sim.Scenario, seed: int, runs: int) -> None:
         sim.simulate(scenario, seed, k)
 
 
+def run_sweep(scenario: sim.Scenario, runs: int | None = None) -> None:
+    """The 4-point sweep of ``funding.runway_days`` at the sweep's default replications, in this process."""
+    from sim.analysis.sweep import sweep
+
+    kwargs = {} if runs is None else {"runs": runs}
+    sweep(scenario, {SWEEP_KEY: SWEEP_VALUES}, seed=SEED, workers=1, **kwargs)
+
+
+def run_sensitivity(scenario: sim.Scenario, runs: int | None = None) -> None:
+    """The default sensitivity analysis (a tornado of every uncertain input), in this process."""
+    from sim.analysis.sensitivity import tornado
+
+    kwargs = {} if runs is None else {"runs": runs}
+    tornado(scenario, workers=1, **kwargs)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(fn: Callable[[], object]) -> dict[str, float]:
+    """CPU and wall seconds of one call of ``fn``; CPU includes worker processes reaped during it."""
+    wall, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+    fn()
+    return {
+        "cpu_s": time.process_time() - cpu + _children_cpu() - children,
+        "wall_s": time.perf_counter() - wall,
+    }
+
+
 def machine() -> dict[str, object]:
     """Where and with what the benchmark ran."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True,
+                check=True, timeout=10,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
-        commit = None
+        commit, dirty = None, None
+    try:
+        import scipy
+
+        scipy_version = scipy.__version__
+    except ImportError:
+        scipy_version = None
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "simpy": simpy.__version__,
         "numpy": np.__version__,
-        "pandas": pd.__version__,
+        "scipy": scipy_version,
         "deploysim": sim.__version__,
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_1_5_15min": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "git_commit": commit,
+        "git_dirty": dirty,
     }
 
 
-def measure(scenario: sim.Scenario, runs: int, repeats: int) -> dict[str, object]:
-    """Take every measurement; see the module docstring. Returns the figures and raw timings."""
+def _load() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def phases(scenario: sim.Scenario, args: argparse.Namespace) -> dict[str, tuple[Callable[[], object], int]]:
+    """Each timed phase: the call, and the replications (or, for bare SimPy, the events) it runs."""
+    out: dict[str, tuple[Callable[[], object], int]] = {
+        "bare_simpy": (lambda: run_bare(BARE_TIMEOUTS), bare_events(BARE_TIMEOUTS)),
+        "simulate": (lambda: simulate_batch(scenario, SEED, args.runs), args.runs),
+        "run_1_worker": (lambda: sim.run(scenario, runs=args.runs, seed=SEED, workers=1), args.runs),
+    }
+    if not args.quick:
+        out["run_2_workers"] = (lambda: sim.run(scenario, runs=args.runs, seed=SEED, workers=2), args.runs)
+        out["sweep_4_points"] = (lambda: run_sweep(scenario), len(SWEEP_VALUES) * _sweep_default_runs())
+        if not args.no_sensitivity:
+            out["sensitivity_default"] = (lambda: run_sensitivity(scenario), _sensitivity_replications(scenario))
+    return out
+
+
+def _sweep_default_runs() -> int:
+    import inspect
+
+    from sim.analysis.sweep import sweep
+
+    return inspect.signature(sweep).parameters["runs"].default
+
+
+def _sensitivity_default_runs() -> int:
+    import inspect
+
+    from sim.analysis.sensitivity import tornado
+
+    return inspect.signature(tornado).parameters["runs"].default
+
+
+def _sensitivity_replications(scenario: sim.Scenario) -> int:
+    from sim.analysis.sensitivity import uncertain_inputs
+
+    return _sensitivity_default_runs() * (1 + 2 * len(uncertain_inputs(scenario)))
+
+
+def events_per_replication(scenario: sim.Scenario, names: list[str]) -> dict[str, dict[str, float]]:
+    """Mean SimPy events per replication of each phase, counted on untimed runs."""
+    counts = count_model_events(scenario, SEED, EVENT_REPLICATIONS)
+    single = {"mean": statistics.fmean(counts), "min": min(counts), "max": max(counts), "replications": len(counts)}
+    out = {"simulate": single, "run_1_worker": single, "run_2_workers": single}
+    if "sweep_4_points" in names:
+        with EveryEnvironment() as every:
+            run_sweep(scenario, runs=EVENT_REPLICATIONS // len(SWEEP_VALUES))
+        reps = len(every.counters)
+        out["sweep_4_points"] = {"mean": every.events / reps, "replications": reps}
+    if "sensitivity_default" in names:
+        with EveryEnvironment() as every:
+            run_sensitivity(scenario, runs=SENSITIVITY_COUNT_RUNS)
+        reps = len(every.counters)
+        out["sensitivity_default"] = {"mean": every.events / reps, "replications": reps}
+    return out
+
+
+def measure(scenario: sim.Scenario, args: argparse.Namespace) -> dict[str, object]:
+    """Warm up, count events, then time every phase in ``args.rounds`` interleaved rounds."""
+    todo = phases(scenario, args)
+    names = list(todo)
     sim.run(scenario, runs=WARMUP_RUNS, seed=SEED, workers=1)
     run_bare(10_000)
-
     counted = verify_counter()
-    events = count_model_events(scenario, SEED, EVENT_REPLICATIONS)
-    events_mean = statistics.fmean(events)
+    events = events_per_replication(scenario, names)
 
-    t_serial = best_of(lambda: sim.run(scenario, runs=runs, seed=SEED, workers=1), repeats)
-    t_pool = best_of(lambda: sim.run(scenario, runs=runs, seed=SEED, workers=2), repeats)
-    t_simulate = best_of(lambda: simulate_batch(scenario, SEED, runs), repeats)
-    t_bare = best_of(lambda: run_bare(BARE_TIMEOUTS), repeats)
+    model = [n for n in names if n != "bare_simpy"]
+    rounds = []
+    for r in range(args.rounds):
+        # Rotate the order so that no phase always runs first (or after the same neighbour), and
+        # bracket every model phase by bare SimPy, so each ratio compares neighbours in time.
+        order = model[r % len(model):] + model[: r % len(model)]
+        entry: dict[str, object] = {"order": order, "load_before": _load(), "phases": {}, "bare_simpy": []}
+        entry["bare_simpy"].append(timed(todo["bare_simpy"][0]))
+        for name in order:
+            fn, _ = todo[name]
+            entry["phases"][name] = timed(fn)
+            entry["phases"][name]["bare_before_after_cpu_s"] = [entry["bare_simpy"][-1]["cpu_s"]]
+            entry["bare_simpy"].append(timed(todo["bare_simpy"][0]))
+            entry["phases"][name]["bare_before_after_cpu_s"].append(entry["bare_simpy"][-1]["cpu_s"])
+        entry["load_after"] = _load()
+        rounds.append(entry)
+        print(f"round {r + 1}/{args.rounds} done, load average {entry['load_after']}", file=sys.stderr)
 
-    serial_per_s = runs / min(t_serial)
-    pool_per_s = runs / min(t_pool)
-    simulate_per_s = runs / min(t_simulate)
-    bare_per_s = bare_events(BARE_TIMEOUTS) / min(t_bare)
-    model_events_per_s = events_mean * serial_per_s
-    run_ms = 1e3 * min(t_serial) / runs
-    simulate_ms = 1e3 * min(t_simulate) / runs
     return {
-        "figures": {
-            "run_serial_replications_per_s": serial_per_s,
-            "run_2_workers_replications_per_s": pool_per_s,
-            "speedup_2_workers": pool_per_s / serial_per_s,
-            "simulate_replications_per_s": simulate_per_s,
-            "simulate_ms_per_replication": simulate_ms,
-            "run_serial_ms_per_replication": run_ms,
-            "batch_overhead_ms_per_replication": run_ms - simulate_ms,
-            "batch_overhead_fraction_of_run": (run_ms - simulate_ms) / run_ms,
-            "events_per_replication_mean": events_mean,
-            "events_per_replication_max": max(events),
-            "events_per_replication_min": min(events),
-            "model_events_per_s_serial_run": model_events_per_s,
-            "model_events_per_s_simulate": events_mean * simulate_per_s,
-            "bare_simpy_events_per_s": bare_per_s,
-            "model_over_bare_events_per_s": model_events_per_s / bare_per_s,
-        },
-        "seconds": {
-            "run_serial": t_serial,
-            "run_2_workers": t_pool,
-            "simulate_loop": t_simulate,
-            "bare_simpy": t_bare,
-        },
+        "rounds": rounds,
         "events_per_replication": events,
+        "replications": {name: n for name, (_, n) in todo.items()},
+        "figures": figures(rounds, events, {name: n for name, (_, n) in todo.items()}),
         "counter_checks": counted,
     }
 
 
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def figures(rounds: list[dict], events: dict[str, dict[str, float]], sizes: dict[str, int]) -> dict[str, dict]:
+    """Per phase: median and range over rounds of each figure. Ratios are taken within a round."""
+    out: dict[str, dict] = {}
+    bare = sizes["bare_simpy"]
+    bare_cpu = [b["cpu_s"] for r in rounds for b in r["bare_simpy"]]
+    out["bare_simpy"] = {
+        "events": bare,
+        "measurements": len(bare_cpu),
+        "cpu_us_per_event": _stats([1e6 * s / bare for s in bare_cpu]),
+        "events_per_cpu_s": _stats([bare / s for s in bare_cpu]),
+        "wall_s": _stats([b["wall_s"] for r in rounds for b in r["bare_simpy"]]),
+    }
+    for name, n in sizes.items():
+        if name == "bare_simpy":
+            continue
+        cpu = [r["phases"][name]["cpu_s"] for r in rounds]
+        wall = [r["phases"][name]["wall_s"] for r in rounds]
+        per_rep = events[name]["mean"]
+        rate = [per_rep * n / s for s in cpu]
+        # The bare rate next to this phase: the mean of the bare SimPy runs just before and after it.
+        bare_rate = [bare / statistics.fmean(r["phases"][name]["bare_before_after_cpu_s"]) for r in rounds]
+        out[name] = {
+            "replications": n,
+            "events_per_replication": per_rep,
+            "cpu_s": _stats(cpu),
+            "wall_s": _stats(wall),
+            "cpu_us_per_event": _stats([1e6 * s / (per_rep * n) for s in cpu]),
+            "replications_per_cpu_s": _stats([n / s for s in cpu]),
+            "replications_per_wall_s": _stats([n / s for s in wall]),
+            "events_per_cpu_s": _stats(rate),
+            "ratio_to_bare_simpy": _stats([m / b for m, b in zip(rate, bare_rate, strict=True)]),
+            # What one replication costs in bare SimPy events: unlike the ratio, it does not fall when
+            # the model does the same work with fewer events.
+            "replication_cost_in_bare_events": _stats([b * s / n for b, s in zip(bare_rate, cpu, strict=True)]),
+        }
+    return out
+
+
+def _fmt_range(s: dict[str, float], fmt: str) -> str:
+    return f"{s['median']:{fmt}} [{s['min']:{fmt}}-{s['max']:{fmt}}]"
+
+
 def table(result: dict[str, object]) -> str:
-    """The figures as a short table with units."""
+    """The figures as a table: medians with [min-max] over the rounds."""
     f = result["figures"]
     c = result["config"]
     m = result["machine"]
-    rows = [
-        ("run(), 1 worker", f"{f['run_serial_replications_per_s']:,.0f}", "replications/s"),
-        ("run(), 2 workers", f"{f['run_2_workers_replications_per_s']:,.0f}", "replications/s"),
-        ("speed-up, 2 workers vs 1", f"{f['speedup_2_workers']:.2f}", "x"),
-        ("simulate() alone", f"{f['simulate_replications_per_s']:,.0f}", "replications/s"),
-        ("time per replication, simulate()", f"{f['simulate_ms_per_replication']:.3f}", "ms"),
-        ("time per replication, run() 1 worker", f"{f['run_serial_ms_per_replication']:.3f}", "ms"),
-        ("batch overhead (rows, daily grid, tables)", f"{100 * f['batch_overhead_fraction_of_run']:.1f}", "% of run()"),
-        (
-            f"SimPy events per replication (mean / max of {c['event_replications']})",
-            f"{f['events_per_replication_mean']:.1f} / {f['events_per_replication_max']}",
-            "events",
-        ),
-        ("model events, run() 1 worker", f"{f['model_events_per_s_serial_run']:,.0f}", "events/s"),
-        ("bare SimPy timeouts", f"{f['bare_simpy_events_per_s']:,.0f}", "events/s"),
-        ("model / bare", f"{f['model_over_bare_events_per_s']:.3f}", "ratio"),
-    ]
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len(r[1]) for r in rows)
-    header = [
-        f"deploysim bench: {c['scenario_name']} ({c['scenario']}), {c['runs']:,} replications, seed {c['seed']},"
-        f" best of {c['repeats']}",
-        f"{m['platform']}, Python {m['python']}, simpy {m['simpy']}, numpy {m['numpy']}, {m['cpu_count']} CPUs",
+    loads = [r["load_before"] for r in result["rounds"]] + [r["load_after"] for r in result["rounds"]]
+    one_min = [x[0] for x in loads if x]
+    lines = [
+        f"deploysim bench: {c['scenario_name']} ({c['scenario']}), seed {c['seed']}, {c['rounds']} interleaved rounds;"
+        f" median [min-max] of the rounds",
+        f"{m['platform']}, Python {m['python']}, simpy {m['simpy']}, numpy {m['numpy']}, {m['cpu_count']} CPUs,"
+        f" commit {str(m['git_commit'])[:10]}{' (dirty)' if m['git_dirty'] else ''}",
+        f"load average (1 min) during the rounds: {min(one_min):.2f}-{max(one_min):.2f}" if one_min else "",
+        "",
+        f"bare SimPy ({f['bare_simpy']['events']:,} timeouts, {f['bare_simpy']['measurements']} runs bracketing"
+        f" the phases): {_fmt_range(f['bare_simpy']['cpu_us_per_event'], '.3f')} CPU us/event,"
+        f" {_fmt_range(f['bare_simpy']['events_per_cpu_s'], ',.0f')} events/CPU s",
         "",
     ]
-    body = [f"{name:<{width}}  {value:>{value_width}}  {unit}" for name, value, unit in rows]
-    return "\n".join(header + body)
+    head = ("phase", "reps", "events/rep", "CPU us/event", "reps/CPU s", "reps/wall s", "ratio to bare SimPy",
+            "rep cost in bare events")
+    rows = []
+    for name, fig in f.items():
+        if name == "bare_simpy":
+            continue
+        rows.append((
+            name,
+            f"{fig['replications']:,}",
+            f"{fig['events_per_replication']:.1f}",
+            _fmt_range(fig["cpu_us_per_event"], ".2f"),
+            _fmt_range(fig["replications_per_cpu_s"], ",.0f"),
+            _fmt_range(fig["replications_per_wall_s"], ",.0f"),
+            _fmt_range(fig["ratio_to_bare_simpy"], ".3f"),
+            _fmt_range(fig["replication_cost_in_bare_events"], ",.0f") if "replication_cost_in_bare_events" in fig
+            else "-",
+        ))
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    for row in rows:
+        lines.append("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
+    lines.append("")
+    lines.append("run_2_workers: CPU includes the workers' CPU; its ratio is per CPU, not per wall second.")
+    lines.append("rep cost in bare events: CPU time of one replication over that of one bare SimPy event nearby.")
+    return "\n".join(lines)
 
 
 def _shown(path: Path) -> str:
@@ -280,18 +453,29 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def default_out(commit: str | None, dirty: bool | None) -> Path:
+    """``bench/out/bench-<commit>[-dirty]-<UTC time>.json``."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    tag = (commit or "unknown")[:10] + ("-dirty" if dirty else "")
+    return OUT_DIR / f"bench-{tag}-{stamp}.json"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options; raise SystemExit if ``--runs`` or ``--repeats`` is below 1."""
+    """Command-line options; raise SystemExit if ``--runs`` is below 1 or ``--rounds`` below 3."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2000, help="replications per timed batch (default 2000)")
+    parser.add_argument("--runs", type=int, default=1000, help="replications per simulate/run phase (default 1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, at least 3 (default 3)")
     parser.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, help="scenario TOML (default: baseline)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output (default bench/out/bench.json)")
-    parser.add_argument("--repeats", type=int, default=3, help="timings per measure; the best is kept (default 3)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON output (default bench/out/bench-<commit>-<time>.json)")
+    parser.add_argument("--no-sensitivity", action="store_true", help="skip the (long) default sensitivity phase")
+    parser.add_argument("--quick", action="store_true",
+                        help="only bare SimPy, simulate and run on 1 worker (no pool, sweep or sensitivity)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3: a median and a range need them")
     return args
 
 
@@ -300,28 +484,32 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     scenario = sim.load_scenario(args.scenario)
     started = dt.datetime.now(dt.UTC)
+    mach = machine()
     result: dict[str, object] = {
         "config": {
             "scenario": _shown(args.scenario),
             "scenario_name": scenario.name,
             "horizon_days": scenario.horizon_days,
             "runs": args.runs,
+            "rounds": args.rounds,
             "seed": SEED,
-            "repeats": args.repeats,
-            "workers_compared": [1, 2],
+            "quick": args.quick,
             "event_replications": EVENT_REPLICATIONS,
             "bare_timeouts": BARE_TIMEOUTS,
-            "event_count_note": "events processed by Environment.step, including the stop-at-horizon event",
+            "sweep": {SWEEP_KEY: SWEEP_VALUES},
+            "event_count_note": "events processed by Environment.step, including the stop-at-horizon event;"
+                                " sweep and sensitivity events are counted on smaller untimed batches",
         },
-        "machine": machine(),
+        "machine": mach,
         "started_utc": started.isoformat(timespec="seconds"),
     }
-    result.update(measure(scenario, args.runs, args.repeats))
+    result.update(measure(scenario, args))
     result["elapsed_s"] = (dt.datetime.now(dt.UTC) - started).total_seconds()
     print(table(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {_shown(args.out)} in {result['elapsed_s']:.1f} s")
+    out = args.out or default_out(mach["git_commit"], mach["git_dirty"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {_shown(out)} in {result['elapsed_s']:.1f} s")
 
 
 if __name__ == "__main__":

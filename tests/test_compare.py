@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
+from sim.scenario.milestones import MILESTONES
 
 from sim import derive, load_scenario, run
 from sim.analysis.compare import (
@@ -30,7 +31,6 @@ from sim.batch.store import save_results
 from sim.commands.main import main
 from sim.output.compare_figures import overlay_fan, overlay_scurves
 from sim.output.text import format_comparison
-from sim.scenario.milestones import MILESTONES
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

@@ -24,6 +24,7 @@ import pytest
 
 from sim import derive, load_scenario, run, simulate
 from sim.model.mission import Mission
+from sim.model.operations import _loss_chances
 from sim.model.record import Record
 from sim.scenario.schema import Scenario
 from tests.test_model import check_invariants
@@ -233,6 +234,19 @@ def test_attrition_matches_rate_times_exposure() -> None:
         expected = rate * officer_days / 365
         slack = rate * runs * CONTINGENTS * SIZE * interval / 365 + expected * sum(rates.values()) * interval / 365
         assert abs(lost - expected) < 4 * math.sqrt(expected) + slack, (cause, lost, expected)
+
+
+def test_loss_chances_split_an_officer_like_one_cause_after_another() -> None:
+    """Lost, then split by cause, gives each cause the chance of a binomial per cause in turn."""
+    rates, days = (0.05, 0.02, 0.1), 30.0
+    injury, casualty, resign = (1 - math.exp(-r * days / 365) for r in rates)
+    lost, as_injury, as_casualty = _loss_chances(*rates, days)
+    assert lost * as_injury == pytest.approx(injury, rel=1e-12)
+    assert lost * (1 - as_injury) * as_casualty == pytest.approx((1 - injury) * casualty, rel=1e-12)
+    assert lost * (1 - as_injury) * (1 - as_casualty) == pytest.approx((1 - injury) * (1 - casualty) * resign,
+                                                                        rel=1e-12)
+    assert _loss_chances(0.0, 0.0, 0.0, days) == (0.0, 0.0, 0.0)
+    assert _loss_chances(0.1, 0.0, 0.0, days)[1:] == (1.0, 0.0)
 
 
 # -- common random numbers -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
+from sim.scenario.milestones import GATED_MILESTONES
 
 from sim import MILESTONES, derive, load_scenario, run
 from sim.batch.results import Results, censored_quantile
@@ -32,7 +33,6 @@ from sim.output.plots import (
     save_png,
 )
 from sim.output.provenance import footer_text, png_metadata
-from sim.scenario.milestones import GATED_MILESTONES
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 DETERMINISTIC = Path(__file__).resolve().parent / "data" / "deterministic.toml"
@@ -365,6 +365,11 @@ def test_gantt_bars_run_from_the_censored_p10_to_p90_with_the_p50_tick_and_p80_m
     drawn_p50 = 0
     for row, milestone in enumerate(chosen):
         line = summary.loc[milestone]
+        if pd.isna(line["p10_date"]):
+            # Fewer than one run in ten reaches it (mission_50pct, near the 365-day horizon): no bar.
+            assert _by_gid(fig, f"{milestone}_range") == []
+            assert len(_by_gid(fig, f"{milestone}_not_reached")) == 1
+            continue
         (bar,) = _by_gid(fig, f"{milestone}_range")
         p90 = horizon if pd.isna(line["p90_date"]) else date2num(line["p90_date"])
         np.testing.assert_array_equal(bar.get_xdata(), [date2num(line["p10_date"]), p90])

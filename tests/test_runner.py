@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,29 @@ def test_any_replication_can_be_rerun_alone(baseline) -> None:
                 assert pd.isna(expected[key]), key
             else:
                 assert value == expected[key], key
+
+
+def test_batch_daily_series_are_the_records_daily_series(baseline) -> None:
+    res = run(baseline, runs=12, seed=6, keep_daily=True)
+    for k in (0, 5, 11):
+        record = simulate(baseline, seed=6, replication=k)
+        for name, daily in res.daily.items():
+            np.testing.assert_array_equal(daily[k], record.daily(name, baseline.horizon_days))
+
+
+def test_a_chunk_leaves_the_garbage_collector_as_it_found_it(baseline) -> None:
+    before = gc.get_threshold()
+    run(baseline, runs=3, seed=1)
+    assert gc.get_threshold() == before
+
+
+def test_streams_of_a_replication_are_distinct_and_reproducible() -> None:
+    draws = {names: Streams(8, 4)(*names).random(4).tolist()
+             for names in [("funding",), ("funding", "canada"), ("fundingcanada",), ("force", "kenya")]}
+    assert len({tuple(d) for d in draws.values()}) == len(draws)
+    assert Streams(8, 4)("funding", "canada").random(4).tolist() == draws[("funding", "canada")]
+    assert Streams(8, 5)("funding").random(4).tolist() != draws[("funding",)]
+    assert Streams(9, 4)("funding").random(4).tolist() != draws[("funding",)]
 
 
 def test_replication_sequence_is_the_spawned_child() -> None:

@@ -23,8 +23,8 @@ import pandas as pd
 
 from sim.batch.results import Z95, Results, censored_quantile, wilson_interval
 from sim.batch.runner import DEFAULT_SEED
-from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import MILESTONES
 
 #: Seed of a comparison when none is given and no stored run fixes it (the forecast's date).
 #: Replications per scenario when none are given and no stored run fixes them.

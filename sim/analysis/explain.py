@@ -26,8 +26,8 @@ from sim.analysis.compare import restricted_days, t95
 from sim.batch.results import Z95, Results, censored_quantile
 from sim.batch.runner import DEFAULT_SEED
 from sim.scenario.loader import derive
-from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import MILESTONES
 
 #: Bootstrap resamples for the P50 shift's interval.
 BOOTSTRAP = 400

@@ -27,8 +27,8 @@ from sim.model import simulate
 from sim.model.record import TOTALS
 from sim.scenario.distributions import DIST_KINDS, Bernoulli, Fixed
 from sim.scenario.loader import Problem, ScenarioError
-from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import MILESTONES
 
 # -- inputs and outcomes -------------------------------------------------------------------------
 

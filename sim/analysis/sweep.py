@@ -24,8 +24,8 @@ from sim.batch.runner import DEFAULT_SEED, make_executor, run
 
 # The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
 from sim.scenario.loader import Problem, ScenarioError, derive, parse_value, unknown_key
-from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import MILESTONES
 
 #: Seed of a sweep or sensitivity analysis when none is given (the CLI's default too).
 #: Milestone quantiles a sweep's table reports.

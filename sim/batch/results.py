@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from sim.model.record import TOTALS
-from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import MILESTONES
 
 #: Quantiles of the daily bands.
 BAND_QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)

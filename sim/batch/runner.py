@@ -8,10 +8,12 @@ workers or the chunk size.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,8 +23,8 @@ import pandas as pd
 from sim.batch.results import Results, bands_from_daily, delays_frame
 from sim.model import simulate
 from sim.model.record import series_names
-from sim.scenario.milestones import GATED_MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import GATED_MILESTONES
 
 #: The seed of a batch when none is given: the forecast date, 2024-03-14.
 DEFAULT_SEED = 20240314
@@ -48,6 +50,38 @@ class ChunkResult:
     delays: list[tuple[int, str, str, float]]  # (replication, milestone, cause, days)
 
 
+#: Generation-0 threshold of the garbage collector while a chunk runs. A replication allocates tens
+#: of thousands of short-lived objects; at Python's default (700) the collector runs every few
+#: events and keeps traversing the long-lived ones (the scenario, modules, a notebook's data).
+BATCH_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Raise the collector's thresholds for the block, then restore them. Memory stays bounded:
+    collections still happen, just every ``BATCH_GC_THRESHOLD`` allocations."""
+    saved = gc.get_threshold()
+    gc.set_threshold(max(saved[0], BATCH_GC_THRESHOLD), *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
+
+def _worker_start() -> None:
+    """Set up a pool worker: what it inherited or imported is never garbage, so the collector skips it."""
+    gc.freeze()
+
+
+def _fill_daily(out: np.ndarray, days: np.ndarray, values: np.ndarray, grid: np.ndarray) -> None:
+    """``out[d]`` = the series at the end of day d, as :meth:`sim.model.record.Record.daily` gives it."""
+    idx = np.searchsorted(days, grid, side="left") - 1
+    if idx[0] >= 0:
+        np.take(values, idx, out=out)
+    else:
+        out[:] = np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
+
+
 def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run the replications of one chunk (in whichever process this is called)."""
     horizon = chunk.scenario.horizon_days
@@ -55,12 +89,15 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
     delays: list[tuple[int, str, str, float]] = []
     names = series_names(chunk.scenario)
     daily = {name: np.empty((chunk.stop - chunk.start, horizon + 1)) for name in names}
-    for i, k in enumerate(range(chunk.start, chunk.stop)):
-        record = simulate(chunk.scenario, chunk.seed, k)
-        rows.append(record.row())
-        delays += record.delay_rows()
-        for name in names:
-            daily[name][i] = record.daily(name, horizon)
+    grid = np.arange(1, horizon + 2, dtype=float)
+    with _rare_collections():
+        for i, k in enumerate(range(chunk.start, chunk.stop)):
+            record = simulate(chunk.scenario, chunk.seed, k)
+            rows.append(record.row())
+            delays += record.delay_rows()
+            for name in names:
+                days, values = record.series[name]
+                _fill_daily(daily[name][i], days, values, grid)
     return ChunkResult(chunk.start, rows, daily, delays)
 
 
@@ -112,7 +149,7 @@ class ProcessPool:
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ProcessPool:
-        self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_start)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -124,7 +161,7 @@ class ProcessPool:
         if self._pool is not None:
             yield from _completed(self._pool, chunks)
         else:
-            with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            with ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_start) as pool:
                 yield from _completed(pool, chunks)
 
 

@@ -28,8 +28,8 @@ from sim.commands.options import (
     progress_bar,
 )
 from sim.scenario.loader import load_scenario
-from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import MILESTONES
 
 EXAMPLES = """\
 examples:

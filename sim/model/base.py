@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sim.model.conditions import Predicate, wait_all
+from sim.model.conditions import Predicate, Signal, wait_all
 from sim.model.critical import EMPTY, Chain, after_waits, extend
 from sim.model.series import StepSeries
 
@@ -35,7 +35,7 @@ class Base:
         self.unlimited = mission.scenario.unlimited_base
         self.capacity = math.inf if self.unlimited else float(params.initial_capacity_officers)
         self.series = StepSeries(0.0 if self.unlimited else self.capacity)
-        self._changed = mission.env.event()
+        self._changed = Signal(mission.env)
         self._stage_chain: Chain = EMPTY
         self._stage_day = math.nan
         if self.unlimited:
@@ -52,15 +52,14 @@ class Base:
         return Predicate(
             "base",
             lambda: self.unlimited or self.capacity - deployment.occupied >= needed(),
-            lambda: self._changed,
+            self._changed.wait,
             # Room that came with a finished stage hands over the stage's critical path.
             lambda day: self._stage_chain if day == self._stage_day else None,
         )
 
     def places_freed(self) -> None:
         """Tell waiters that places may have come free (officers left theatre)."""
-        event, self._changed = self._changed, self.mission.env.event()
-        event.succeed()
+        self._changed.fire()
 
     def _construction(self):
         m = self.mission
@@ -81,8 +80,9 @@ class Base:
             binding = yield from wait_all([*gates, m.mandate.switch, m.fund.holds(cost)], binding, waits=waits)
             chain = after_waits(chain, waits)
             m.fund.pay(cost)
-            m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d",
-                  kind="stage_paid", name=str(i), amount_usd=cost, days=duration)
+            if m.tracing:
+                m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d",
+                      kind="stage_paid", name=str(i), amount_usd=cost, days=duration)
             span = m.begin_span("Base construction", f"stage {i}")
             yield m.env.timeout(duration)
             self.capacity += stage.capacity_officers
@@ -90,8 +90,9 @@ class Base:
             chain = extend(chain, "base construction", m.now)
             self._stage_chain, self._stage_day = chain, m.now
             m.end_span(span)
-            m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers",
-                  kind="stage_ready", name=str(i), officers=self.capacity)
+            if m.tracing:
+                m.log("base", f"stage {i} ready", f"room for {self.capacity:.0f} officers",
+                      kind="stage_ready", name=str(i), officers=self.capacity)
             m.reach("base_ready", chain, binding)
             self.places_freed()
 

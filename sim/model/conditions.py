@@ -17,6 +17,37 @@ import simpy
 from sim.model.critical import Chain
 
 
+class Signal:
+    """The event of a quantity's next change, armed only when something waits for it.
+
+    A change that nobody is waiting for schedules nothing, so a quantity that changes often (money,
+    base places, officers in theatre) costs an event only when a waiter has to be woken.
+
+    Args:
+        env: The SimPy environment.
+    """
+
+    __slots__ = ("env", "_event")
+
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        self._event: simpy.Event | None = None
+
+    def wait(self) -> simpy.Event:
+        """The event that fires at the next change (the same one for every waiter until then)."""
+        event = self._event
+        if event is None:
+            event = self._event = self.env.event()
+        return event
+
+    def fire(self) -> None:
+        """Wake whatever waits for the next change; later waiters get a fresh event."""
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.succeed()
+
+
 class Condition:
     """Something that holds or does not, and can tell when that may have changed."""
 
@@ -54,7 +85,7 @@ class Switch(Condition):
         self.env = env
         self.name = name
         self._open = is_open
-        self._event = env.event()
+        self._changed = Signal(env)
         self._closed_since: float | None = None if is_open else env.now
         self.closed_days_before = 0.0
         self.first_closed_days = 0.0
@@ -69,7 +100,7 @@ class Switch(Condition):
         return self._open
 
     def changed(self) -> simpy.Event:
-        return self._event
+        return self._changed.wait()
 
     def opening_chain(self, day: float) -> Chain | None:
         return self.opening if self._open else None
@@ -90,9 +121,7 @@ class Switch(Condition):
             self._closed_since = now
             self.closures += 1
             self.opening = None
-        # Wake everyone waiting, then arm a fresh event for the next change.
-        event, self._event = self._event, self.env.event()
-        event.succeed()
+        self._changed.fire()
 
     def closed_days(self, until: float) -> float:
         """Total days closed from time 0 up to ``until``."""
@@ -171,8 +200,10 @@ def wait_all(
     """
     conditions = list(conditions)
     while True:
-        blocked = next((c for c in conditions if not c.is_open()), None)
-        if blocked is None:
+        for blocked in conditions:
+            if not blocked.is_open():
+                break
+        else:
             return binding
         if log is not None and blocked.name != binding:
             log(blocked.name)

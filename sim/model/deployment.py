@@ -14,6 +14,7 @@ strength dips.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Condition, Milestone, wait_all
@@ -22,6 +23,8 @@ from sim.model.force import Contingent, ContributorForce
 from sim.model.series import StepSeries
 
 if TYPE_CHECKING:
+    import simpy
+
     from sim.model.mission import Mission
 
 #: Shares of the lead contributor's pledge whose delivery (initial contingents landed) is a milestone.
@@ -109,6 +112,7 @@ class Deployment:
         m = self.mission
         fund = m.fund
         conditions = self.conditions(force)
+        waiting_log = self._waiting_log(contingent) if m.tracing else None
         if force.is_lead:
             self.lead_waiting += contingent.planned
         if contingent.outgoing is not None:
@@ -122,8 +126,7 @@ class Deployment:
             )
         room = m.base.room_for(lambda: self._needed(contingent) + self._lead_claim(force))
         waits: list = []
-        binding = yield from wait_all([*conditions, money, room], binding, log=self._waiting_log(contingent),
-                                      waits=waits)
+        binding = yield from wait_all([*conditions, money, room], binding, log=waiting_log, waits=waits)
         chain = after_waits(chain, waits)
         fund.pay_deployment(contingent.planned)
         if force.is_lead:
@@ -133,8 +136,9 @@ class Deployment:
         contingent.departed = True
         if contingent.outgoing is not None:
             contingent.outgoing.relief = contingent
-        m.log("funding", f"{contingent.label} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M",
-              kind="funded", contingent=contingent.label)
+        if m.tracing:
+            m.log("funding", f"{contingent.label} funded", f"balance ${m.fund.balance_usd / 1e6:.1f}M",
+                  kind="funded", contingent=contingent.label)
 
         airlift = force.airlift
         left = contingent.planned
@@ -146,7 +150,7 @@ class Deployment:
                 chain = extend(chain, "airlift", m.now)
             waits = []
             binding = yield from wait_all([*conditions, m.airport.switch], binding, self.waited,
-                                          log=self._waiting_log(contingent), waits=waits)
+                                          log=waiting_log, waits=waits)
             chain = after_waits(chain, waits)
             load = min(left, airlift.seats_per_flight)
             if left == contingent.planned:
@@ -156,10 +160,13 @@ class Deployment:
             force.count("departed", load)
             if force.is_lead:
                 m.reach("first_departure", chain, binding)
-            m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers", kind="flight_leaves",
-                  contingent=contingent.label, officers=load)
-            m.env.process(self._land(force, contingent, load, airlift.flight_days(), binding, left == 0, chain))
-            m.env.process(airlift.turnaround(request))
+            if m.tracing:
+                m.log("logistics", f"flight leaves with {contingent.label}", f"{load} officers",
+                      kind="flight_leaves", contingent=contingent.label, officers=load)
+            # Landing and turnaround run as callbacks of their timeouts: no process, no extra events.
+            landing = m.env.timeout(airlift.flight_days())
+            landing.callbacks.append(self._on_landing(force, contingent, load, binding, left == 0, chain))
+            airlift.turnaround(request)
         return chain
 
     def _waiting_log(self, contingent: Contingent):
@@ -172,10 +179,14 @@ class Deployment:
 
         return log
 
-    def _land(self, force: ContributorForce, contingent: Contingent, load: int, flight_days: float,
-              binding: str | None, last: bool, chain: Chain):
+    def _on_landing(self, force: ContributorForce, contingent: Contingent, load: int, binding: str | None,
+                    last: bool, chain: Chain) -> Callable[[simpy.Event], None]:
+        """The callback of a flight's arrival."""
+        return lambda _: self._land(force, contingent, load, binding, last, chain)
+
+    def _land(self, force: ContributorForce, contingent: Contingent, load: int, binding: str | None,
+              last: bool, chain: Chain) -> None:
         m = self.mission
-        yield m.env.timeout(flight_days)
         chain = extend(chain, "flight", m.now)
         outgoing = contingent.outgoing
         swapped = 0
@@ -190,9 +201,10 @@ class Deployment:
         contingent.landed += load
         force.count("landed", load, snapshot=False)
         self._set(force, load)
-        m.log("deployment", f"{contingent.label}: flight lands",
-              f"{load} officers; {force.ledger['in_theatre']} of {force.name}'s in theatre",
-              kind="flight_lands", contingent=contingent.label, name=force.name, officers=load)
+        if m.tracing:
+            m.log("deployment", f"{contingent.label}: flight lands",
+                  f"{load} officers; {force.ledger['in_theatre']} of {force.name}'s in theatre",
+                  kind="flight_lands", contingent=contingent.label, name=force.name, officers=load)
         if outgoing is None:
             force.delivered += load
             self.delivered += load
@@ -227,8 +239,9 @@ class Deployment:
                 self._leave(force, outgoing, outgoing.landed, "rotated_out")
             self.rotations += 1
             m.reach("first_rotation", chain, binding)
-            m.log("deployment", f"{outgoing.label} relieved by {contingent.label}", kind="relieved",
-                  contingent=outgoing.label, name=contingent.label)
+            if m.tracing:
+                m.log("deployment", f"{outgoing.label} relieved by {contingent.label}", kind="relieved",
+                      contingent=outgoing.label, name=contingent.label)
         m.env.process(self._tour(force, contingent))
 
     def _tour(self, force: ContributorForce, contingent: Contingent):
@@ -255,13 +268,24 @@ class Deployment:
         m = self.mission
         yield m.env.timeout(max(0.0, when - m.now))
         if not contingent.gone and contingent.landed > 0:
-            m.log("deployment", f"{contingent.label} leaves unrelieved", f"{contingent.landed} officers",
-                  kind="leaves_unrelieved", contingent=contingent.label, officers=contingent.landed)
+            if m.tracing:
+                m.log("deployment", f"{contingent.label} leaves unrelieved", f"{contingent.landed} officers",
+                      kind="leaves_unrelieved", contingent=contingent.label, officers=contingent.landed)
             self._leave(force, contingent, contingent.landed, "rotated_out")
 
-    def lose(self, force: ContributorForce, contingent: Contingent, officers: int) -> None:
-        """Officers of a contingent lost in theatre (injured, killed, resigned)."""
-        self._leave(force, contingent, officers, "lost")
+    def lose(self, force: ContributorForce, contingent: Contingent, officers: int, notify: bool = True) -> None:
+        """Officers of a contingent lost in theatre (injured, killed, resigned).
+
+        With ``notify`` false, waiters are not woken: the caller calls :meth:`strength_fell` once
+        after several losses at the same instant.
+        """
+        self._leave(force, contingent, officers, "lost", notify=notify)
+
+    def strength_fell(self) -> None:
+        """Wake departures waiting for base places or money: officers have left theatre."""
+        self.mission.base.places_freed()
+        # The runway a waiting departure needs covers the strength after it, which has just fallen.
+        self.mission.fund.strength_fell()
 
     def withdraw_all(self, force: ContributorForce | None, reason: str) -> None:
         """Every officer of ``force`` (or of every force) leaves theatre now, and no more are sent."""
@@ -282,7 +306,7 @@ class Deployment:
         m.log("deployment", "withdrawal", reason, kind="withdrawal")
 
     def _leave(self, force: ContributorForce, contingent: Contingent, officers: int, column: str,
-               keep_places: bool = False) -> None:
+               keep_places: bool = False, notify: bool = True) -> None:
         officers = min(officers, contingent.landed)
         if officers <= 0:
             return
@@ -296,10 +320,8 @@ class Deployment:
             # Places freed while the relief is on its way are kept for it.
             relief.reserved += officers
             self.reserved += officers
-        else:
-            self.mission.base.places_freed()
-            # The runway a waiting departure needs covers the strength after it, which has just fallen.
-            self.mission.fund.strength_fell()
+        elif notify:
+            self.strength_fell()
         if contingent.landed == 0 and (contingent.arrived or column != "lost"):
             contingent.gone = True
 

@@ -86,7 +86,7 @@ class ContributorForce:
         self.sizes = sizes
         self.pledged = sum(sizes)
         self.tour_days = tour_days
-        self.ready = simpy.Store(mission.env)
+        self._ready: simpy.Store | None = None
         self.active = Switch(mission.env, "withdrawn", True)
         self.airlift = Airlift(mission, name)
         self.ledger = dict.fromkeys(LEDGER, 0)
@@ -95,6 +95,13 @@ class ContributorForce:
         self.peak = 0
         self.delivered = 0
         self.rng = mission.rng("force", name)
+
+    @property
+    def ready(self) -> simpy.Store:
+        """Contingents ready to deploy (made on first use: a partner that delivers nothing never needs it)."""
+        if self._ready is None:
+            self._ready = simpy.Store(self.mission.env)
+        return self._ready
 
     def new_contingent(self, size: int, outgoing: Contingent | None = None) -> Contingent:
         """Form a contingent (a replacement when ``outgoing`` is given)."""
@@ -158,14 +165,16 @@ class LeadForce(ContributorForce):
         yield self.seats.get(contingent.planned)
         chain = extend(chain, "training", m.now)
         span = m.begin_span("Training", contingent.label)
-        m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers",
-              kind="training_starts", contingent=contingent.label, officers=contingent.planned)
+        if m.tracing:
+            m.log("force", f"{contingent.label} starts training", f"{contingent.planned} officers",
+                  kind="training_starts", contingent=contingent.label, officers=contingent.planned)
         yield m.env.timeout(duration)
         yield self.seats.put(contingent.planned)
         contingent.chain = extend(chain, "training", m.now)
         self.count("trained", contingent.planned)
         m.end_span(span)
-        m.log("force", f"{contingent.label} trained", kind="trained", contingent=contingent.label)
+        if m.tracing:
+            m.log("force", f"{contingent.label} trained", kind="trained", contingent=contingent.label)
 
     def prepare_replacement(self, outgoing: Contingent, chain: Chain):
         replacement = self.new_contingent(outgoing.planned, outgoing)
@@ -209,8 +218,9 @@ class PartnerForce(ContributorForce):
             contingent = self.new_contingent(size)
             contingent.chain = chain
             self.count("trained", size)
-            m.log("force", f"{contingent.label} ready", f"{size} officers", kind="ready", contingent=contingent.label,
-                  officers=size)
+            if m.tracing:
+                m.log("force", f"{contingent.label} ready", f"{size} officers", kind="ready",
+                      contingent=contingent.label, officers=size)
             yield self.ready.put(contingent)
 
     def prepare_replacement(self, outgoing: Contingent, chain: Chain):
@@ -218,8 +228,9 @@ class PartnerForce(ContributorForce):
         replacement = self.new_contingent(outgoing.planned, outgoing)
         replacement.chain = chain
         self.count("trained", replacement.planned)
-        self.mission.log("force", f"{replacement.label} ready", f"to relieve {outgoing.label}", kind="ready",
-                         contingent=replacement.label, name=outgoing.label)
+        if self.mission.tracing:
+            self.mission.log("force", f"{replacement.label} ready", f"to relieve {outgoing.label}", kind="ready",
+                             contingent=replacement.label, name=outgoing.label)
         return replacement
 
 

@@ -1,6 +1,8 @@
 """The trust fund: donor pledges paid in tranches, running costs billed, departures gated on money.
 
-The balance is a SimPy Container. Donors pay each tranche after a drawn lag, possibly only a drawn
+The balance is a number: nothing ever waits on the account itself (departures wait on the
+:class:`~sim.model.conditions.Predicate` conditions below), so a SimPy Container would only add two
+scheduled events to every payment. Donors pay each tranche after a drawn lag, possibly only a drawn
 share of their pledge. Running costs (officers in theatre per day, plus a fixed monthly cost from the first
 departure on) are settled every billing interval; what the fund cannot pay becomes arrears, cleared first from the
 next deposits. A contingent may leave only when the fund holds its deployment cost plus a runway of
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.model.conditions import Predicate
+from sim.model.conditions import Predicate, Signal
 from sim.model.series import StepSeries
 from sim.scenario.schema import Pledge
 
@@ -44,7 +46,7 @@ class TrustFund:
         self.fixed_monthly_usd = params.costs.fixed_monthly_usd.sample(rng)
         self.runway_days = params.runway_days
 
-        self.account = simpy.Container(env, init=params.initial_balance_usd)
+        self._balance = float(params.initial_balance_usd)
         self.balance_series = StepSeries(params.initial_balance_usd)
         self.pledged_usd = sum(p.amount_usd for p in params.pledges.values())
         self.received_usd = 0.0
@@ -57,8 +59,8 @@ class TrustFund:
         self._last_change = 0.0
         self._last_billed = 0.0
         self._fixed_costs_since: float | None = None
-        self._deposited = env.event()
-        self.arrears_changed = env.event()
+        self._deposited = Signal(env)
+        self._arrears_changed = Signal(env)
 
         for name, pledge in params.pledges.items():
             env.process(self._donor(name, pledge))
@@ -67,7 +69,12 @@ class TrustFund:
     @property
     def balance_usd(self) -> float:
         """Money in the fund now."""
-        return self.account.level
+        return self._balance
+
+    @property
+    def arrears_changed(self) -> simpy.Event:
+        """An event that fires when arrears next begin or end."""
+        return self._arrears_changed.wait()
 
     def running_cost_per_day(self, officers: int) -> float:
         """Running cost of one day with ``officers`` in theatre."""
@@ -92,14 +99,14 @@ class TrustFund:
         """
         return Predicate(
             "funding",
-            lambda: self.account.level >= self.required_to_depart(officers, in_theatre_after()) + extra_usd(),
-            lambda: self._deposited,
+            lambda: self._balance >= self.required_to_depart(officers, in_theatre_after()) + extra_usd(),
+            self._deposited.wait,
         )
 
     def holds(self, amount_usd: float | Callable[[], float]) -> Predicate:
         """A condition named ``funding``: the fund holds at least ``amount_usd`` (a number or a callable)."""
         amount = amount_usd if callable(amount_usd) else (lambda: amount_usd)
-        return Predicate("funding", lambda: self.account.level >= amount(), lambda: self._deposited)
+        return Predicate("funding", lambda: self._balance >= amount(), self._deposited.wait)
 
     def pay_deployment(self, officers: int) -> None:
         """Pay the one-off cost of deploying ``officers`` now (the caller checked it is affordable)."""
@@ -153,14 +160,15 @@ class TrustFund:
             yield m.env.timeout(lag)
             if tranche > 0:
                 self._deposit(tranche)
-                m.log("funding", f"{name} pays tranche {i}/{pledge.tranches}", f"${tranche / 1e6:.1f}M",
-                      kind="tranche_paid", name=name, amount_usd=tranche)
+                if m.tracing:
+                    m.log("funding", f"{name} pays tranche {i}/{pledge.tranches}", f"${tranche / 1e6:.1f}M",
+                          kind="tranche_paid", name=name, amount_usd=tranche)
 
     def _deposit(self, amount: float) -> None:
-        self.account.put(amount)
+        self._balance += amount
         self.received_usd += amount
         if self.arrears_usd > 0:
-            paid = min(self.arrears_usd, self.account.level)
+            paid = min(self.arrears_usd, self._balance)
             self._spend(paid)
             self.arrears_usd -= paid
             if self.arrears_usd <= 1e-6:
@@ -170,18 +178,16 @@ class TrustFund:
         self._wake()
 
     def _wake(self) -> None:
-        # Wake everyone waiting for money, then arm a fresh event for the next change.
-        event, self._deposited = self._deposited, self.mission.env.event()
-        event.succeed()
+        self._deposited.fire()
 
     def _spend(self, amount: float) -> None:
         if amount > 0:
-            self.account.get(amount)
+            self._balance -= amount
             self.spent_usd += amount
             self._record_balance()
 
     def _record_balance(self) -> None:
-        self.balance_series.set(self.mission.env.now, self.account.level)
+        self.balance_series.set(self.mission.env.now, self._balance)
 
     def _billing(self, interval: float):
         env = self.mission.env
@@ -198,7 +204,7 @@ class TrustFund:
         )
         self._officer_days_unbilled = 0.0
         self._last_billed = now
-        paid = min(due, self.account.level)
+        paid = min(due, self._balance)
         self._spend(paid)
         unpaid = due - paid
         if unpaid > 1e-6:
@@ -218,8 +224,7 @@ class TrustFund:
             self._signal_arrears()
 
     def _signal_arrears(self) -> None:
-        event, self.arrears_changed = self.arrears_changed, self.mission.env.event()
-        event.succeed()
+        self._arrears_changed.fire()
 
     def close_books(self, horizon: float) -> None:
         """Count arrears still open at the horizon."""
@@ -234,7 +239,7 @@ class TrustFund:
             "pledged_usd": self.pledged_usd,
             "received_usd": self.received_usd,
             "spent_usd": self.spent_usd,
-            "final_balance_usd": self.account.level,
+            "final_balance_usd": self._balance,
             "arrears_days": self.arrears_days,
             "arrears_usd_at_horizon": self.arrears_usd,
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import simpy
 
 from sim.model.conditions import Switch, recurring_closures
@@ -66,17 +67,31 @@ class Airlift:
 
     def __init__(self, mission: Mission, contributor: str):
         self.mission = mission
-        params = mission.scenario.logistics.airlift
-        self.seats_per_flight = params.seats_per_flight
-        self.slot = simpy.Resource(mission.env, capacity=1)
+        self.contributor = contributor
+        self.seats_per_flight = mission.scenario.logistics.airlift.seats_per_flight
         self.flights = 0
-        self._rng = mission.rng("logistics", "airlift", contributor)
+        # Made on first use: about half the partners of a replication never fly anyone.
+        self._slot: simpy.Resource | None = None
+        self._stream: np.random.Generator | None = None
 
-    def turnaround(self, request: simpy.resources.resource.Request):
-        """Process fragment: hold the airlift for a drawn turnaround after a departure, then release it."""
+    @property
+    def slot(self) -> simpy.Resource:
+        """The aircraft, as a resource of capacity one."""
+        if self._slot is None:
+            self._slot = simpy.Resource(self.mission.env, capacity=1)
+        return self._slot
+
+    @property
+    def _rng(self) -> np.random.Generator:
+        if self._stream is None:
+            self._stream = self.mission.rng("logistics", "airlift", self.contributor)
+        return self._stream
+
+    def turnaround(self, request: simpy.resources.resource.Request) -> None:
+        """Hold the airlift for a drawn turnaround after a departure, then release it (a timeout's callback)."""
         params = self.mission.scenario.logistics.airlift
-        yield self.mission.env.timeout(params.days_between_flights.sample(self._rng))
-        self.slot.release(request)
+        done = self.mission.env.timeout(params.days_between_flights.sample(self._rng))
+        done.callbacks.append(lambda _: self.slot.release(request))
 
     def flight_days(self) -> float:
         """Draw how long one flight takes."""

@@ -25,8 +25,8 @@ from sim.model.operations import Operations
 from sim.model.reconnaissance import Reconnaissance
 from sim.model.record import LEDGER, Record, TraceEvent, contributor_series
 from sim.model.rng import Streams
-from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import MILESTONES
 
 
 class Mission:
@@ -49,6 +49,8 @@ class Mission:
         self.binding: dict[str, str] = {}
         self.chains: dict[str, Chain] = {}
         self._milestone_events: dict[str, simpy.Event] = {}
+        #: Whether a trace is kept: callers test it before building a message nobody would read.
+        self.tracing = trace
         self._trace: list[TraceEvent] | None = [] if trace else None
         self._spans: list[tuple[str, float, float, str]] | None = [] if trace else None
         self._ledger: list[tuple] | None = [] if trace else None
@@ -127,9 +129,10 @@ class Mission:
         event = self._milestone_events.get(milestone)
         if event is not None:
             event.succeed()
-        self.log("milestone", MILESTONES[milestone], f"binding: {binding}" if binding else "",
-                 kind="administration_viable" if milestone == "administration_viable" else "milestone",
-                 name=milestone, condition=binding)
+        if self.tracing:
+            self.log("milestone", MILESTONES[milestone], f"binding: {binding}" if binding else "",
+                     kind="administration_viable" if milestone == "administration_viable" else "milestone",
+                     name=milestone, condition=binding)
 
     def run(self) -> Record:
         """Run to the horizon and return the record."""

@@ -1,11 +1,12 @@
 """Operations in theatre: losses to injury, death and resignation, and withdrawal over unpaid costs.
 
-Losses are counted every ``interval_days``: each contingent loses a binomial number of officers
-for each cause, at the cause's rate per officer-year over the interval; resignations run
-``arrears_resignation_multiplier`` times faster while running costs are in arrears. A contributor
-with ``withdraw_after_arrears_days`` set withdraws all its officers once arrears have lasted that
-long without a break.
-"""
+Losses are counted every ``interval_days``: each officer present is injured, or else killed, or else
+resigns, each with the chance its rate per officer-year gives over the interval; resignations run
+``arrears_resignation_multiplier`` times faster while running costs are in arrears. Per contingent
+that is one binomial draw of the officers lost and, only when some are, two that split them by
+cause: the same multinomial as a binomial per cause in turn, with fewer draws. A contributor with
+``withdraw_after_arrears_days`` set withdraws all its officers once arrears have lasted that long
+without a break."""
 
 from __future__ import annotations
 
@@ -17,6 +18,19 @@ from sim.model.force import ContributorForce
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
+
+
+def _loss_chances(injuries: float, casualties: float, resignations: float, days: float) -> tuple[float, float, float]:
+    """Chances over ``days`` at the given rates per officer-year: an officer is lost; a loss is an
+    injury; a loss that is not an injury is a death (the rest resign)."""
+    injury, casualty, resign = (1.0 - math.exp(-rate * days / 365.0) for rate in (injuries, casualties, resignations))
+    as_casualty = (1.0 - injury) * casualty
+    as_resignation = (1.0 - injury) * (1.0 - casualty) * resign
+    lost = injury + as_casualty + as_resignation
+    if lost <= 0:
+        return 0.0, 0.0, 0.0
+    rest = as_casualty + as_resignation
+    return lost, min(1.0, injury / lost), (min(1.0, as_casualty / rest) if rest > 0 else 0.0)
 
 
 class Operations:
@@ -48,29 +62,39 @@ class Operations:
         m = self.mission
         params = m.scenario.attrition
         rng = m.rng("operations", "attrition")
+        binomial = rng.binomial
         dt = params.interval_days
+        normal = _loss_chances(params.injuries_per_officer_year, params.casualties_per_officer_year,
+                               params.resignations_per_officer_year, dt)
+        arrears = _loss_chances(params.injuries_per_officer_year, params.casualties_per_officer_year,
+                                params.resignations_per_officer_year * params.arrears_resignation_multiplier, dt)
+        forces, deployment, fund, losses = m.forces, m.deployment, m.fund, self.losses
+        tick = m.env.timeout
         while True:
-            yield m.env.timeout(dt)
-            resign = params.resignations_per_officer_year * (
-                params.arrears_resignation_multiplier if m.fund.in_arrears else 1.0
-            )
-            rates = {
-                "injuries": params.injuries_per_officer_year,
-                "casualties": params.casualties_per_officer_year,
-                "resignations": resign,
-            }
-            probabilities = {cause: 1.0 - math.exp(-rate * dt / 365.0) for cause, rate in rates.items()}
-            for force in m.forces:
-                for contingent in force.in_theatre_contingents():
-                    lost = 0
-                    for cause, p in probabilities.items():
-                        k = int(rng.binomial(contingent.landed - lost, p)) if p > 0 else 0
-                        self.losses[cause] += k
-                        lost += k
-                    if lost:
-                        m.deployment.lose(force, contingent, lost)
+            yield tick(dt)
+            p_lost, p_injury, p_casualty = arrears if fund.in_arrears else normal
+            any_lost = False
+            for force in forces:
+                for contingent in force.contingents:
+                    officers = contingent.landed
+                    if officers <= 0:
+                        continue
+                    lost = binomial(officers, p_lost) if p_lost > 0 else 0
+                    if not lost:
+                        continue
+                    injuries = binomial(lost, p_injury)
+                    casualties = binomial(lost - injuries, p_casualty)
+                    losses["injuries"] += injuries
+                    losses["casualties"] += casualties
+                    losses["resignations"] += lost - injuries - casualties
+                    any_lost = True
+                    deployment.lose(force, contingent, lost, notify=False)
+                    if m.tracing:
                         m.log("operations", f"{contingent.label} loses officers", f"{lost} lost this interval",
                               kind="losses", contingent=contingent.label, officers=lost)
+            if any_lost:
+                # Waiters for base places or money are woken once for all of this instant's losses.
+                deployment.strength_fell()
 
     def _watch_arrears(self, force: ContributorForce, threshold: float):
         m = self.mission

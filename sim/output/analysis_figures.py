@@ -26,8 +26,8 @@ from sim.batch.results import Results, censored_quantile
 from sim.output.plots import OKABE_ITO, new_figure
 from sim.output.provenance import add_footer, describe
 from sim.output.text import share_text
-from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.milestones import MILESTONES
 
 _TITLE_SIZE = 13
 

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from statistics import NormalDist
@@ -197,11 +198,33 @@ class Pert(_Dist):
         return (self.low + self.shape * self.mode + self.high) / (self.shape + 2)
 
     def quantile(self, q: float) -> float:
-        cdf, xs = _beta_cdf_grid(*self._ab())
-        return _clip(float(self.low + (self.high - self.low) * np.interp(q, cdf, xs)), self.low, self.high)
+        cdf, xs = _beta_quantile_table(self.low, self.mode, self.high, self.shape)
+        # Linear interpolation between the grid points around q, as np.interp would, without its
+        # per-call array overhead (a baseline replication draws about 30 PERTs).
+        j = bisect.bisect_right(cdf, q) - 1
+        if j < 0:
+            x = xs[0]
+        elif j >= len(cdf) - 1:
+            x = xs[-1]
+        else:
+            x = xs[j] + (q - cdf[j]) * (xs[j + 1] - xs[j]) / (cdf[j + 1] - cdf[j])
+        return _clip(self.low + (self.high - self.low) * x, self.low, self.high)
 
     def lower_bound(self) -> float:
         return self.low
+
+
+@functools.lru_cache(maxsize=256)
+def _beta_quantile_table(low: float, mode: float, high: float, shape: float) -> tuple[list[float], list[float]]:
+    """The CDF grid of a PERT's Beta as lists, keyed by the PERT's parameters so a draw skips ``_ab``.
+
+    Points where the CDF does not rise (underflow far from a sharp peak) are dropped, keeping the
+    first, so that interpolation never divides by zero.
+    """
+    span = high - low
+    cdf, xs = _beta_cdf_grid(1 + shape * (mode - low) / span, 1 + shape * (high - mode) / span)
+    keep = np.concatenate(([True], np.diff(cdf) > 0))
+    return cdf[keep].tolist(), xs[keep].tolist()
 
 
 @functools.lru_cache(maxsize=256)
