@@ -1,7 +1,8 @@
 """``deploysim sensitivity``: which uncertain inputs move an outcome most (a tornado; optionally Sobol indices).
 
-A thin front end over :func:`sim.analysis.sensitivity.tornado` and :func:`sim.analysis.sensitivity.sobol_indices`. Writes
-``tornado.csv``, ``tornado.png``, with ``--method sobol`` also ``sobol.csv``, and ``manifest.json`` to
+A thin front end over :func:`sim.analysis.sensitivity.tornado` and
+:func:`sim.analysis.sensitivity.sobol_indices`. Writes ``tornado.csv``, ``tornado.png``, with
+``--method sobol`` also ``sobol.csv``, and ``manifest.json`` to
 ``results/<scenario>/sensitivity-<UTC time>/`` (or ``--out``), atomically.
 """
 
