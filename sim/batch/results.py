@@ -210,7 +210,8 @@ class Results:
                     {
                         "milestone": column.removesuffix("_binding"),
                         "binding": counts.index.astype(str),
-                        "share": counts.to_numpy(),
+                        # As float whatever the column type: pandas 2.1 counts a string column as nullable Float64.
+                        "share": counts.to_numpy(dtype=float),
                     }
                 )
             )
