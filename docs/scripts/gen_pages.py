@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
+import os
 import pkgutil
 import re
 from contextlib import redirect_stdout
@@ -100,11 +101,9 @@ def cli() -> None:
 
 def _help(parser: argparse.ArgumentParser) -> str:
     out = io.StringIO()
+    # A fixed width, so the page does not depend on the terminal that built it.
+    os.environ["COLUMNS"] = "100"
     with redirect_stdout(out):
-        import os
-
-        # A fixed width, so the page does not depend on the terminal that built it.
-        os.environ["COLUMNS"] = "100"
         parser.print_help()
     return out.getvalue().rstrip()
 
