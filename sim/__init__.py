@@ -3,7 +3,7 @@
 The public API, for notebooks and scripts::
 
     from sim import load_scenario, derive, run, paired_differences
-    baseline = load_scenario("scenarios/baseline.toml")
+    baseline = load_scenario("baseline")
     results = run(baseline, runs=500, seed=1)
     results.milestone_summary()
     variant = run(derive(baseline, {"funding.runway_days": 30}), runs=500, seed=1)

@@ -295,7 +295,7 @@ def paired_differences(base: Results, other: Results, milestones: Sequence[str] 
 
     Example:
         >>> from sim import derive, load_scenario, run
-        >>> base = load_scenario("scenarios/baseline.toml", ["horizon_days=365"])
+        >>> base = load_scenario("baseline", ["horizon_days=365"])
         >>> a = run(base, runs=30, seed=2)
         >>> same = paired_differences(a, run(base, runs=30, seed=2)).set_index("milestone")
         >>> float(same.loc["first_arrival", "mean_diff_days"])  # a scenario against itself
@@ -478,7 +478,7 @@ def compare(
 
     Example:
         >>> from sim import load_scenario, derive
-        >>> base = load_scenario("scenarios/baseline.toml", ["horizon_days=365"])
+        >>> base = load_scenario("baseline", ["horizon_days=365"])
         >>> c = compare([base, derive(base, {"funding.runway_days": 60})], runs=20, seed=1)
         >>> c.labels
         ['baseline', 'baseline#2']

@@ -66,7 +66,7 @@ def uncertain_inputs(scenario: Scenario) -> list[str]:
 
     Example:
         >>> from sim import load_scenario
-        >>> uncertain_inputs(load_scenario("scenarios/baseline.toml"))[:2]
+        >>> uncertain_inputs(load_scenario("baseline"))[:2]
         ['governance.transitional_authority_days', 'governance.viable_administration_days']
     """
     return [key for key, dist in scenario_distributions(scenario).items() if not isinstance(dist, Fixed)]
@@ -188,7 +188,7 @@ def tornado(
 
     Example:
         >>> from sim import load_scenario
-        >>> t = tornado(load_scenario("scenarios/baseline.toml"), runs=20,
+        >>> t = tornado(load_scenario("baseline"), runs=20,
         ...             inputs=["governance.transitional_authority_days", "reconnaissance.duration_days"])
         >>> list(t["input"])
         ['governance.transitional_authority_days', 'reconnaissance.duration_days']

@@ -298,7 +298,7 @@ def sweep(
 
     Example:
         >>> from sim import load_scenario
-        >>> s = sweep(load_scenario("scenarios/baseline.toml"), {"funding.runway_days": [30, 90]}, runs=20)
+        >>> s = sweep(load_scenario("baseline"), {"funding.runway_days": [30, 90]}, runs=20)
         >>> list(s.milestone_table("first_arrival")["funding.runway_days"])
         [30, 90]
     """

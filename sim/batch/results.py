@@ -107,7 +107,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> arrival, departure = res.milestone_days("first_arrival"), res.milestone_days("first_departure")
             >>> arrival.shape
             (20,)
@@ -124,7 +124,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> table = res.milestone_summary()
             >>> list(table.columns[:5]), len(table) == len(MILESTONES)
             (['milestone', 'label', 'share_reached', 'p10_day', 'p10_date'], True)
@@ -152,7 +152,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> totals = res.totals_summary().set_index("total")
             >>> list(totals.columns)
             ['label', 'mean', 'ci95_low', 'ci95_high', 'p10', 'p50', 'p90']
@@ -195,7 +195,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> shares = res.binding_shares()
             >>> list(shares.columns)
             ['milestone', 'binding', 'share']
@@ -210,7 +210,8 @@ class Results:
                     {
                         "milestone": column.removesuffix("_binding"),
                         "binding": counts.index.astype(str),
-                        "share": counts.to_numpy(),
+                        # As float whatever the column type: pandas 2.1 counts a string column as nullable Float64.
+                        "share": counts.to_numpy(dtype=float),
                     }
                 )
             )
@@ -223,7 +224,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> sorted(set(res.summary()["kind"]))
             ['milestone', 'total']
         """
@@ -242,7 +243,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> band = res.series_band("in_theatre")
             >>> list(band.columns)
             ['series', 'day', 'date', 'mean', 'p10', 'p25', 'p50', 'p75', 'p90']

@@ -184,7 +184,7 @@ def run(
 
     Example:
         >>> from sim import load_scenario, run
-        >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+        >>> res = run(load_scenario("baseline"), runs=20, seed=1)
         >>> len(res.replications)
         20
     """

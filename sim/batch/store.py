@@ -120,7 +120,7 @@ def save_results(
     Example:
         >>> import tempfile
         >>> from sim import load_scenario, run
-        >>> res = run(load_scenario("scenarios/baseline.toml", ["horizon_days=200"]), runs=10, seed=1)
+        >>> res = run(load_scenario("baseline", ["horizon_days=200"]), runs=10, seed=1)
         >>> with tempfile.TemporaryDirectory() as root:
         ...     folder = save_results(res, root=root, run_id="demo")
         ...     back = load_results(folder)

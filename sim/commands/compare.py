@@ -63,8 +63,11 @@ def handle(args: argparse.Namespace) -> int:
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
     check_workers(args.workers)
+    from sim.scenario.library import is_name
+
     for path in args.inputs:
-        if not path.exists():
+        # A bare name is a library scenario; the loader says if it is not one.
+        if not path.exists() and not is_name(path):
             raise UserError(f"{path}: no such file or folder")
     check_out(args.out, args.force)
     try:
@@ -89,7 +92,7 @@ def handle(args: argparse.Namespace) -> int:
 def write_comparison(comparison: Comparison, folder: Path, force: bool = False, plots: bool = True) -> Path:
     """Write a comparison's tables, figures and manifest into ``folder``, atomically.
 
-    The folder is written by :func:`sim.batch.store.write_folder`.
+    Written with :func:`sim.batch.store.write_folder`.
 
     Files: ``config_diff.csv``, ``milestones.csv`` (per milestone and scenario), ``differences.csv``
     (every column of the paired differences), ``deadlines.csv`` (with deadlines), ``figures/*.png``

@@ -2,8 +2,8 @@
 
 A thin front end over :func:`sim.analysis.sensitivity.tornado` and
 :func:`sim.analysis.sensitivity.sobol_indices`. Writes ``tornado.csv``, ``tornado.png``, with
-``--method sobol`` also ``sobol.csv``, and ``manifest.json`` to ``results/<scenario>/sensitivity-<UTC time>/``
-(or ``--out``), atomically.
+``--method sobol`` also ``sobol.csv``, and ``manifest.json`` to
+``results/<scenario>/sensitivity-<UTC time>/`` (or ``--out``), atomically.
 """
 
 from __future__ import annotations

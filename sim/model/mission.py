@@ -193,7 +193,7 @@ def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: boo
 
     Example:
         >>> from sim import load_scenario, run, simulate
-        >>> scenario = load_scenario("scenarios/baseline.toml")
+        >>> scenario = load_scenario("baseline")
         >>> rec = simulate(scenario, seed=1, replication=7)
         >>> rec.totals["peak_in_theatre_lead"] <= scenario.force.pledged_officers
         True

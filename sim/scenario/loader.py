@@ -21,6 +21,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
+from sim.scenario import library
 from sim.scenario.distributions import DIST_KINDS
 from sim.scenario.schema import Scenario
 
@@ -45,7 +46,7 @@ class ScenarioError(ValueError):
 
     Example:
         >>> try:
-        ...     load_scenario("scenarios/baseline.toml", ["funding.runway_dayz=30"])
+        ...     load_scenario("baseline", ["funding.runway_dayz=30"])
         ... except ScenarioError as exc:
         ...     print(exc)
         --set: funding.runway_dayz: unknown key 'runway_dayz'; did you mean 'runway_days'?
@@ -69,7 +70,9 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[str]
     """Read, merge and validate a scenario file.
 
     Args:
-        path: The TOML file. It may name a parent with ``extends = "other.toml"`` (relative to itself).
+        path: A scenario of the library by name (``"baseline"``, see ``deploysim scenarios``) or a
+            TOML file. A file may name a parent with ``extends = "other.toml"`` (relative to itself)
+            or ``extends = "baseline"`` (a library scenario).
         overrides: Dotted keys and values, either as a mapping (``{"horizon_days": 365}``) or as
             ``"key=value"`` strings whose values are parsed as TOML, as on the command line.
 
@@ -81,11 +84,15 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[str]
             unknown, or a value has the wrong type or an impossible value.
 
     Example:
-        >>> s = load_scenario("scenarios/baseline.toml", ["horizon_days=365"])
+        >>> s = load_scenario("baseline", ["horizon_days=365"])
         >>> s.horizon_days
         365
     """
-    layers = _read_chain(Path(path))
+    try:
+        file = library.resolve(path)
+    except library.NotInLibrary as exc:
+        raise ScenarioError([Problem(str(path), "", str(exc))]) from None
+    layers = _read_chain(file)
     merged: dict[str, Any] = {}
     for layer in reversed(layers):
         merged = _deep_merge(merged, layer.data)
@@ -101,7 +108,7 @@ def derive(scenario: Scenario, overrides: Mapping[str, Any] | Iterable[str]) -> 
     The given scenario is never changed.
 
     Example:
-        >>> base = load_scenario("scenarios/baseline.toml")
+        >>> base = load_scenario("baseline")
         >>> cautious = derive(base, {"funding.runway_days": 120})
         >>> cautious.funding.runway_days, base.funding.runway_days
         (120.0, 90.0)
@@ -159,7 +166,10 @@ def _read_chain(path: Path) -> list[_Layer]:
         parent = data.get("extends")
         if parent is not None and not isinstance(parent, str):
             raise ScenarioError([_extends_problem(layer, "expected a file name in quotes")])
-        current = (current.parent / parent) if parent else None
+        try:
+            current = library.resolve(parent, relative_to=current.parent) if parent else None
+        except library.NotInLibrary as exc:
+            raise ScenarioError([_extends_problem(layer, str(exc))]) from None
     return layers
 
 
