@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
+from matplotlib.dates import AutoDateLocator, date2num
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -25,24 +25,10 @@ from sim.analysis.sweep import SWEEP_QUANTILES, SweepResult, check_milestone, ke
 from sim.batch.results import Results, censored_quantile
 from sim.output.plots import OKABE_ITO, new_figure
 from sim.output.provenance import add_footer, describe
-from sim.output.text import share_text
+from sim.output.style import EnglishDateFormatter, font_size, styled
+from sim.output.text import format_date, share_text
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
-
-_TITLE_SIZE = 13
-
-
-_LABEL_SIZE = 11
-
-
-_TICK_SIZE = 10
-
-
-_LEGEND_SIZE = 9.5
-
-
-_NOTE_SIZE = 8.5
-
 
 #: Average width of a character in ems, for wrapping text to a width in points.
 _EM = 0.56
@@ -56,13 +42,14 @@ def set_titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
 
     Lays the figure out once to learn where the axes sit (long tick labels move its left edge).
     """
-    heading = fig.suptitle(title, x=0.01, ha="left", fontsize=_TITLE_SIZE)
-    note = ax.set_title(subtitle, loc="left", fontsize=_NOTE_SIZE, color="0.3", wrap=False)
-    note.set_text(_wrap(subtitle, int(0.5 * fig.get_figwidth() * 72 / (_NOTE_SIZE * _EM))))
+    size = font_size("note")
+    heading = fig.suptitle(title, x=0.01, ha="left")
+    note = ax.set_title(subtitle, loc="left", fontsize=size, color="0.3", wrap=False)
+    note.set_text(_wrap(subtitle, int(0.5 * fig.get_figwidth() * 72 / (size * _EM))))
     fig.draw_without_rendering()
     box = ax.get_position()
     heading.set_x(box.x0)
-    note.set_text(_wrap(subtitle, int(box.width * fig.get_figwidth() * 72 / (_NOTE_SIZE * _EM))))
+    note.set_text(_wrap(subtitle, int(box.width * fig.get_figwidth() * 72 / (size * _EM))))
 
 
 def unique_batches(results: Iterable[Results]) -> list[Results]:
@@ -73,6 +60,7 @@ def unique_batches(results: Iterable[Results]) -> list[Results]:
     return list(seen.values())
 
 
+@styled
 def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str | None = None,
                  by: str | None = None) -> Figure:
     """A milestone's median date, with its P10-P90 band, against a varied value.
@@ -150,7 +138,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
         side = -1 if len(groups) > 1 and g % 2 == 0 else 1
         for px, py, reached in zip(at, mid, share, strict=True):
             ax.annotate(share_text(reached), xy=(px, py), xytext=(6 * side, -6), textcoords="offset points",
-                        ha="left" if side > 0 else "right", va="top", fontsize=_NOTE_SIZE, color=colour, zorder=5,
+                        ha="left" if side > 0 else "right", va="top", color=colour, zorder=5,
                         bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     if beyond:
         ax.axhline(start + horizon, color="0.45", linestyle="--", linewidth=1.0,
@@ -161,15 +149,15 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
         ax.set_xlim(positions.min() - 0.5, positions.max() + 0.5)
     else:
         if all(isinstance(v, dt.date) for v in xs_values):
-            ax.xaxis.set_major_formatter(DateFormatter("%-d %b %Y"))
+            ax.xaxis.set_major_formatter(EnglishDateFormatter())
         else:
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(x, v)))
         ax.set_xticks(positions)
         ax.set_xlim(positions.min() - 0.08 * span, positions.max() + 0.08 * span)
-    ax.set_xlabel(f"{key_label(x)}   [{x}]", fontsize=_LABEL_SIZE)
+    ax.set_xlabel(f"{key_label(x)}   [{x}]")
     ax.yaxis.set_major_locator(AutoDateLocator(minticks=4, maxticks=10))
-    ax.yaxis.set_major_formatter(DateFormatter("%b %Y"))
-    ax.set_ylabel(f"{MILESTONES[milestone]} (date)", fontsize=_LABEL_SIZE)
+    ax.yaxis.set_major_formatter(EnglishDateFormatter())
+    ax.set_ylabel(f"{MILESTONES[milestone]} (date)")
     whiskers = "" if by is None else " Bars: P10–P90 (80% of runs)."
     subtitle = (f"Scenario '{scenario.name}' from {_day_text(scenario.start_date)}, {result.runs:,} runs per point, "
                 f"the same seed ({result.seed}) at every point.{whiskers} Percentages: share of runs in which it "
@@ -177,7 +165,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
     if held:
         subtitle += " Held at: " + "; ".join(f"{k} = {toml_text(v)}" for k, v in held.items()) + "."
     set_titles(fig, ax, f"{MILESTONES[milestone]}: median and P10–P90 by {x}", subtitle)
-    ax.legend(loc="best", fontsize=_LEGEND_SIZE, framealpha=0.9)
+    ax.legend(loc="best", framealpha=0.9)
     add_footer(fig, unique_batches(used))
     return fig
 
@@ -210,7 +198,7 @@ def _wrap(text: str, width: int = 28) -> str:
 
 
 def _day_text(date: dt.date) -> str:
-    return f"{date.day} {date:%b %Y}"
+    return format_date(date, "short")
 
 
 #: Colours of the two pins: colour-blind safe and distinct in greyscale.
@@ -220,6 +208,7 @@ LOW_COLOUR = OKABE_ITO["blue"]
 HIGH_COLOUR = OKABE_ITO["orange"]
 
 
+@styled
 def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Figure:
     """A tornado chart of :func:`tornado`'s table: each input's effect on the outcome's median.
 
@@ -271,11 +260,11 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Fi
             text = _delta_text(delta, unit, late)
             ax.annotate(text, xy=(base + delta, yi + offset), xytext=(4 if delta >= 0 else -4, 0),
                         textcoords="offset points", ha="left" if delta >= 0 else "right", va="center",
-                        fontsize=8, color="0.25")
+                        color="0.25")
     ax.axvline(base, color=OKABE_ITO["black"], linewidth=1.3, gid="baseline", zorder=3)
     labels = [f"{row.label}: {format_value(row.input, row.low_value)} → {format_value(row.input, row.high_value)}"
               for row in shown.itertuples(index=False)]
-    ax.set_yticks(y, labels, fontsize=9)
+    ax.set_yticks(y, labels)
     ax.tick_params(axis="y", length=0)
     ax.set_ylim(-2.0, n - 0.45)
     # Room for the change labels at both ends.
@@ -284,16 +273,16 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Fi
     label = attrs["label"]
     if is_milestone:
         start = scenario.start_date
-        ax.set_xlabel(f"Median day of '{label}' (days after {start.day} {start:%b %Y})", fontsize=11)
+        ax.set_xlabel(f"Median day of '{label}' (days after {format_date(start, 'short')})")
         if dates:
             origin = date2num(start)
             top_axis = ax.secondary_xaxis("top", functions=(lambda d: d + origin, lambda t: t - origin))
             top_axis.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=8))
-            top_axis.xaxis.set_major_formatter(DateFormatter("%-d %b %Y"))
-            top_axis.tick_params(labelsize=9, colors="0.3")
+            top_axis.xaxis.set_major_formatter(EnglishDateFormatter())
+            top_axis.tick_params(colors="0.3")
         when = "after the horizon" if math.isnan(baseline) else f"{_date(scenario, baseline)}, day {baseline:.0f}"
     else:
-        ax.set_xlabel(f"Median of: {label}" + (f" ({unit})" if unit else ""), fontsize=11)
+        ax.set_xlabel(f"Median of: {label}" + (f" ({unit})" if unit else ""))
         when = _number(baseline, unit)
     handles = [
         Patch(color=LOW_COLOUR, label=f"Held at its P{low_q}"),
@@ -301,12 +290,12 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Fi
         Patch(color=HIGH_COLOUR, label=f"Held at its P{high_q}"),
     ]
     # The legend sits in rows of its own below the last input, where no bar can run under it.
-    ax.legend(handles=handles, loc="lower center", ncol=2, fontsize=9, framealpha=0.95, borderaxespad=0.3)
+    ax.legend(handles=handles, loc="lower center", ncol=2, framealpha=0.95, borderaxespad=0.3)
     rest = len(table) - n
     subtitle = (
         f"Each input held at its P{low_q} and at its P{high_q} while every other input is drawn as usual, "
         f"{attrs['runs']:,} runs per bar with the same seed ({attrs['seed']}), so only the pinned input differs. "
-        f"Scenario '{scenario.name}' from {scenario.start_date.day} {scenario.start_date:%b %Y}. "
+        f"Scenario '{scenario.name}' from {format_date(scenario.start_date, 'short')}. "
         "Bars: change in the median (none drawn: no change); labels: the pinned values."
     )
     if rest > 0:
@@ -337,6 +326,6 @@ def _number(value: float, unit: str) -> str:
 
 def _date(scenario: Scenario, day: float) -> str:
     date = scenario.date_of(day)
-    return f"{date.day} {date:%b %Y}"
+    return format_date(date, "short")
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from sim.batch.results import Results, wilson_interval
+from sim.output import text
 from sim.scenario.milestones import MILESTONES
 
 #: Milestones whose share by each deadline the deadline table shows, with the column heading.
@@ -70,8 +71,6 @@ CAPTIONS: dict[str, str] = {
 #: Resolution of the embedded figures; they are displayed at 100 px per inch, so this is a 1.5x image.
 FIGURE_DPI = 150
 _DISPLAY_DPI = 100
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Constraints named one by one in a finding; the rest are summed as "other constraints".
 _NAMED_SHARE = 0.05
@@ -109,9 +108,7 @@ def format_date(value: dt.date | pd.Timestamp | None) -> str:
     """A date as a person writes it: ``13 August 2024`` (locale-independent); ``after the horizon`` for None/NaT."""
     if value is None or pd.isna(value):
         return "after the horizon"
-    if isinstance(value, pd.Timestamp):
-        value = value.date()
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    return text.format_date(value)
 
 
 def format_percent(share: float) -> str:
