@@ -101,4 +101,12 @@ def english_date_axis(axis: mpl.axis.Axis, minticks: int = 5, maxticks: int = 12
     axis.set_major_formatter(EnglishDateFormatter())
 
 
-__all__ = ["STYLE_FILE", "EnglishDateFormatter", "below_axis_labels", "english_date_axis", "font_size", "plot_style", "styled"]
+__all__ = [
+    "STYLE_FILE",
+    "EnglishDateFormatter",
+    "below_axis_labels",
+    "english_date_axis",
+    "font_size",
+    "plot_style",
+    "styled",
+]
