@@ -20,12 +20,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import blended_transform_factory
 
 from sim.analysis.sweep import SWEEP_QUANTILES, SweepResult, check_milestone, key_label, toml_text
 from sim.batch.results import Results, censored_quantile
 from sim.output.plots import OKABE_ITO, new_figure
 from sim.output.provenance import add_footer, describe
-from sim.output.style import EnglishDateFormatter, font_size, styled
+from sim.output.style import EnglishDateFormatter, below_axis_labels, font_size, styled
 from sim.output.text import format_date, share_text
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
@@ -107,6 +108,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
     nudge = 0.0 if len(groups) == 1 else min(0.025 * span, 0.3 * float(np.diff(positions).min()) / len(groups))
     beyond = False
     used: list[Results] = []
+    drawn: list[tuple[np.ndarray, np.ndarray, str]] = []  # per line: positions, P10-P50-P90 table, colour
     for g, group in enumerate(groups):
         colour = OKABE_ITO[_LINE_COLOURS[g % len(_LINE_COLOURS)]]
         rows = []
@@ -121,6 +123,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
         beyond = beyond or bool(np.isnan(table[:, :3]).any())
         low, mid, high = (np.where(np.isnan(q), horizon, q) + start for q in (p10, p50, p90))
         at = positions + (g - (len(groups) - 1) / 2) * nudge
+        drawn.append((at, table[:, :3], colour))
         suffix = "" if group is None else f":{toml_text(group)}"
         if group is None:
             ax.fill_between(at, low, high, color=colour, alpha=0.22, linewidth=0, gid="band",
@@ -140,9 +143,12 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
             ax.annotate(share_text(reached), xy=(px, py), xytext=(6 * side, -6), textcoords="offset points",
                         ha="left" if side > 0 else "right", va="top", color=colour, zorder=5,
                         bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
-    if beyond:
+    if beyond and not _clip_past_horizon(ax, drawn, start, horizon):
         ax.axhline(start + horizon, color="0.45", linestyle="--", linewidth=1.0,
                    label=f"Horizon ({_day_text(scenario.date_of(horizon))}): quantiles after it drawn on it")
+    elif beyond:
+        ax.plot([], [], linestyle="none", marker="^", color="0.35",
+                label=f"P90 after the horizon ({_day_text(scenario.date_of(horizon))}): band runs off the top")
 
     if tick_labels is not None:
         ax.set_xticks(positions, tick_labels)
@@ -156,7 +162,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
         ax.set_xlim(positions.min() - 0.08 * span, positions.max() + 0.08 * span)
     ax.set_xlabel(f"{key_label(x)}   [{x}]")
     ax.yaxis.set_major_locator(AutoDateLocator(minticks=4, maxticks=10))
-    ax.yaxis.set_major_formatter(EnglishDateFormatter())
+    ax.yaxis.set_major_formatter(EnglishDateFormatter(one_line=True))
     ax.set_ylabel(f"{MILESTONES[milestone]} (date)")
     whiskers = "" if by is None else " Bars: P10–P90 (80% of runs)."
     subtitle = (f"Scenario '{scenario.name}' from {_day_text(scenario.start_date)}, {result.runs:,} runs per point, "
@@ -165,9 +171,34 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
     if held:
         subtitle += " Held at: " + "; ".join(f"{k} = {toml_text(v)}" for k, v in held.items()) + "."
     set_titles(fig, ax, f"{MILESTONES[milestone]}: median and P10–P90 by {x}", subtitle)
-    ax.legend(loc="best", framealpha=0.9)
+    # Below the axes: a band that covers the plot leaves no free corner.
+    dated = tick_labels is None and all(isinstance(v, dt.date) for v in xs_values)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False,
+              bbox_transform=below_axis_labels(ax, 0.75 if dated else 0.5))
     add_footer(fig, unique_batches(used))
     return fig
+
+
+def _clip_past_horizon(ax: Axes, drawn: list[tuple[np.ndarray, np.ndarray, str]], start: float,
+                       horizon: float) -> bool:
+    """When only P90s (not medians) fall after the horizon, end the date axis a little above the latest quantile
+    that is known rather than at the horizon, so the medians' range is not squeezed into a strip; bands and bars
+    then run off the top, where a triangle marks each P90 after the horizon. Returns whether it clipped."""
+    quantiles = np.concatenate([table for _, table, _ in drawn])
+    known = quantiles[~np.isnan(quantiles)]
+    if np.isnan(quantiles[:, 1]).any() or known.size == 0:
+        return False
+    low, high = float(known.min()), float(known.max())
+    top = high + 0.15 * max(high - low, 30.0)
+    if top >= 0.9 * horizon:
+        return False
+    ax.set_ylim(start + low - 0.06 * max(high - low, 30.0), start + top)
+    edge = blended_transform_factory(ax.transData, ax.transAxes)
+    for at, table, colour in drawn:
+        late = np.isnan(table[:, 2])
+        ax.plot(at[late], np.ones(late.sum()), linestyle="none", marker="^", markersize=8, color=colour,
+                transform=edge, clip_on=False, zorder=5)
+    return True
 
 
 def _x_positions(values: list[Any]) -> tuple[np.ndarray, list[str] | None]:

@@ -162,7 +162,9 @@ def fan_chart(
     ax.set_ylim(low - 0.015 * span, high + 0.08 * span)
     date_axis(ax, results, observed_dates)
     ax.set_title(_title(series_label(series), results))
-    ax.legend(loc="best", framealpha=0.9)
+    # Below the axes: inside, the legend sat on the reference lines near the top.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below_axis_labels(ax), ncol=3,
+              frameon=False)
     return fig
 
 

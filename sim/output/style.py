@@ -67,7 +67,12 @@ class EnglishDateFormatter(Formatter):
 
     Month ticks read ``Apr``, with the year under the first tick and under each January; day ticks read
     ``14 Mar``, with the year under the first of each year; ticks on 1 January of every year read ``2025``.
+    With ``one_line`` (for a vertical date axis) the year follows on the same line: ``Jan 2025``.
     """
+
+    def __init__(self, one_line: bool = False) -> None:
+        super().__init__()
+        self.one_line = one_line
 
     def __call__(self, x: float, pos: int | None = None) -> str:
         return format_date(num2date(x), "short")
@@ -83,13 +88,13 @@ class EnglishDateFormatter(Formatter):
         for d in dates:
             text = format_date(d, "month" if monthly else "short", year=d.year)
             if d.year != year:
-                text += f"\n{d.year}"
+                text += (" " if self.one_line else "\n") + str(d.year)
                 year = d.year
             labels.append(text)
         return labels
 
 
-def below_axis_labels(ax: mpl.axes.Axes, inches: float = 0.8) -> mpl.transforms.Transform:
+def below_axis_labels(ax: mpl.axes.Axes, inches: float = 0.72) -> mpl.transforms.Transform:
     """A transform for a legend hung under an axes (anchor ``(x, 0)``): axes coordinates moved down by
     ``inches``, clear of two-line date ticks and the axis label whatever the figure's height."""
     return ax.transAxes + mpl.transforms.ScaledTranslation(0.0, -inches, ax.figure.dpi_scale_trans)

@@ -1,7 +1,8 @@
 """Formatting for people: dates, display names, shares, and the printed tables of a comparison.
 
 Every date written for a person in the output layer goes through :func:`format_date`, which reads an English
-month table rather than ``strftime`` (whose ``%b`` follows the process's locale and whose ``%-d`` is glibc's).
+month table: the C library's date formatting names months in the process's locale, and its flag for a day
+without a leading zero exists only in glibc.
 """
 
 from __future__ import annotations
