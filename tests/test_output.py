@@ -181,3 +181,19 @@ def test_the_report_escapes_what_a_scenario_says(results: Results) -> None:
 def test_the_templates_are_package_data() -> None:
     names = {p.name for p in (OUTPUT / "templates").iterdir()}
     assert {"page.html.j2", "section.html.j2", "macros.html.j2", "report.css"} <= names
+
+
+def test_sweep_and_tornado_figures_draw_on_a_given_axes(results: Results) -> None:
+    from sim.analysis.sensitivity import tornado
+    from sim.analysis.sweep import sweep
+    from sim.output.analysis_figures import sweep_figure, tornado_figure
+
+    grid = sweep(results.scenario, {"funding.runway_days": [30, 90]}, runs=6, seed=2)
+    table = tornado(results.scenario, "first_arrival", inputs=["reconnaissance.lead_time_days"], runs=6, seed=2)
+    fig = Figure(figsize=(12, 5))
+    left, right = fig.subplots(1, 2)
+    assert sweep_figure(grid, "first_arrival", ax=left) is fig
+    assert tornado_figure(table, ax=right) is fig
+    assert left.has_data() and right.has_data()
+    assert fig.get_suptitle() == "" and not [t for t in fig.texts if t.get_gid() == "provenance"]
+    assert left.get_title(loc="left").startswith("First contingent lands: median")

@@ -440,7 +440,11 @@ class Comparison:
             ValueError: If ``kind`` is unknown.
 
         Example:
-            >>> fig = comparison.plot("scurves")  # doctest: +SKIP
+            >>> from sim import compare, derive, load_scenario
+            >>> base = load_scenario("scenarios/baseline.toml")
+            >>> late = derive(base, {"name": "short_runway", "funding.runway_days": 30})
+            >>> len(compare([base, late], runs=20, seed=1).plot("scurves").axes)
+            2
         """
         # The one upward import of the analysis layer, made on call: analysis returns data, and importing it
         # must not load matplotlib.

@@ -267,7 +267,10 @@ class Results:
             ValueError: If ``kind`` is unknown.
 
         Example:
-            >>> fig = results.plot("gantt")  # doctest: +SKIP
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> type(res.plot("gantt")).__name__, len(res.plot("fan").axes)
+            ('Figure', 1)
         """
         # The one upward import of the batch layer, made on call: importing sim.batch (as every worker does)
         # must never load matplotlib.

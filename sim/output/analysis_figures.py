@@ -38,12 +38,17 @@ _EM = 0.56
 _LINE_COLOURS = ("blue", "vermillion", "bluish_green", "orange", "reddish_purple", "sky_blue", "black")
 
 
-def set_titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
+def set_titles(fig: Figure, ax: Axes, title: str, subtitle: str, own_figure: bool = True) -> None:
     """A title over a smaller grey subtitle, both left-aligned with the axes and wrapped to its width.
 
-    Lays the figure out once to learn where the axes sit (long tick labels move its left edge).
+    Lays the figure out once to learn where the axes sit (long tick labels move its left edge). On a caller's
+    figure (``own_figure`` false) both go in the axes' own title, leaving the figure's title alone.
     """
     size = font_size("note")
+    if not own_figure:
+        width = int(ax.get_position().width * fig.get_figwidth() * 72 / (size * _EM))
+        ax.set_title(f"{title}\n{_wrap(subtitle, width)}", loc="left", fontsize=size + 1)
+        return
     heading = fig.suptitle(title, x=0.01, ha="left")
     note = ax.set_title(subtitle, loc="left", fontsize=size, color="0.3", wrap=False)
     note.set_text(_wrap(subtitle, int(0.5 * fig.get_figwidth() * 72 / (size * _EM))))
@@ -63,7 +68,7 @@ def unique_batches(results: Iterable[Results]) -> list[Results]:
 
 @styled
 def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str | None = None,
-                 by: str | None = None) -> Figure:
+                 by: str | None = None, ax: Axes | None = None) -> Figure:
     """A milestone's median date, with its P10-P90 band, against a varied value.
 
     With a second varied key (``by``) there is one line per value of it. Any further varied key is
@@ -77,9 +82,12 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
         x: The varied key on the horizontal axis (default: the first one).
         by: The varied key that splits the lines (default: the second one, if any).
 
+        ax: Draw on this axes instead of a new figure (then no provenance footer is added and the titles go
+            in the axes' title).
+
     Returns:
-        A new figure. The median line of each value ``v`` of ``by`` has gid ``median:v`` (``median``
-        without ``by``), its band ``band:v`` (``band``).
+        A new figure (or ``ax``'s figure). The median line of each value ``v`` of ``by`` has gid ``median:v``
+        (``median`` without ``by``), its band ``band:v`` (``band``).
 
     Raises:
         KeyError: If the milestone is unknown or ``x`` or ``by`` is not a varied key.
@@ -101,7 +109,8 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
     xs_values = result.vary[x]
     positions, tick_labels = _x_positions(xs_values)
 
-    fig, ax = new_figure()
+    own_figure = ax is None
+    fig, ax = new_figure(ax=ax)
     groups = [None] if by is None else list(result.vary[by])
     span = float(positions.max() - positions.min()) or 1.0
     # Several lines: P10-P90 as whiskers, nudged apart, since overlapping bands turn muddy.
@@ -170,12 +179,13 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
                 f"happens by {_day_text(scenario.date_of(horizon))}.")
     if held:
         subtitle += " Held at: " + "; ".join(f"{k} = {toml_text(v)}" for k, v in held.items()) + "."
-    set_titles(fig, ax, f"{MILESTONES[milestone]}: median and P10–P90 by {x}", subtitle)
+    set_titles(fig, ax, f"{MILESTONES[milestone]}: median and P10–P90 by {x}", subtitle, own_figure)
     # Below the axes: a band that covers the plot leaves no free corner.
     dated = tick_labels is None and all(isinstance(v, dt.date) for v in xs_values)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False,
               bbox_transform=below_axis_labels(ax, 0.75 if dated else 0.5))
-    add_footer(fig, unique_batches(used))
+    if own_figure:
+        add_footer(fig, unique_batches(used))
     return fig
 
 
@@ -240,7 +250,7 @@ HIGH_COLOUR = OKABE_ITO["orange"]
 
 
 @styled
-def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Figure:
+def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True, ax: Axes | None = None) -> Figure:
     """A tornado chart of :func:`tornado`'s table: each input's effect on the outcome's median.
 
     Two bars per input start at the baseline median: the median with the input held at its P10
@@ -251,9 +261,12 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Fi
         table: The table returned by :func:`tornado` (its ``attrs`` carry the context).
         top: How many inputs to draw, largest swings first; the rest are counted in the subtitle.
         dates: For a milestone, add calendar dates on a top axis.
+        ax: Draw on this axes instead of a new figure (then no provenance footer is added and the titles go
+            in the axes' title).
 
     Returns:
-        A new figure. Bars have gids ``low:<input>`` and ``high:<input>``; the baseline line ``baseline``.
+        A new figure (or ``ax``'s figure). Bars have gids ``low:<input>`` and ``high:<input>``; the baseline
+        line ``baseline``.
 
     Raises:
         ValueError: If the table lacks the ``attrs`` that :func:`tornado` sets.
@@ -275,7 +288,8 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Fi
     reach = np.concatenate(([0.0], shown["low_delta"].to_numpy(), shown["high_delta"].to_numpy()))
     span = float(reach.max() - reach.min()) or 1.0
 
-    fig, ax = new_figure(figsize=(10.0, max(4.2, 2.2 + 0.46 * n)))
+    own_figure = ax is None
+    fig, ax = new_figure(figsize=(10.0, max(4.2, 2.2 + 0.46 * n)), ax=ax)
     ax.grid(False)
     ax.grid(True, axis="x", color="0.88", linewidth=0.8)
     y = np.arange(n)[::-1].astype(float)
@@ -335,7 +349,9 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True) -> Fi
         subtitle += f" {inputs_text} with smaller swings (at most {_number(small, unit)}) not shown."
     if shown["censored"].any():
         subtitle += " Hatched: median after the horizon, drawn at it (a lower bound)."
-    set_titles(fig, ax, f"What moves the median of '{label}'", subtitle)
+    set_titles(fig, ax, f"What moves the median of '{label}'", subtitle, own_figure)
+    if not own_figure:
+        return fig
     add_footer(fig, Results(scenario=scenario, seed=attrs["seed"], runs=attrs["runs"], replications=pd.DataFrame(),
                             bands=pd.DataFrame()))
     return fig
