@@ -115,7 +115,7 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre", ax:
     # Below the date axis, inside the layout (unlike a figure legend, which would sit on the footer):
     # the bands fill every corner of the plot.
     ax.legend(legend_handles, legend_labels, handler_map={tuple: HandlerTuple(ndivide=1)}, loc="upper center",
-              bbox_to_anchor=(0.5, -0.14), ncol=min(len(labels), 4), frameon=False,
+              bbox_to_anchor=(0.5, 0.0), bbox_transform=below_axis_labels(ax), ncol=min(len(labels), 4), frameon=False,
               handlelength=3.2, title="Thick line: median of the runs; shaded band: P10–P90 (80% of the runs)",
               title_fontsize=font_size("note"))
     return add_footer(fig, results_list) if own_figure else fig
