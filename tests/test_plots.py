@@ -196,8 +196,8 @@ def test_a_contributor_fan_chart_draws_only_that_contributor_s_pledge(results) -
     assert references(kenya) == ["Kenya's pledge (1,000)"]
     assert kenya.axes[0].get_ylabel() == series_label("in_theatre.Kenya")
     benin = fan_chart(results, "in_theatre.benin")
-    assert references(benin) == ["benin's pledge (1,500)"]
-    assert set(_line(benin, "benin's pledge (1,500)").get_ydata()) == {
+    assert references(benin) == ["Benin's pledge (1,500)"]
+    assert set(_line(benin, "Benin's pledge (1,500)").get_ydata()) == {
         results.scenario.contributors["benin"].pledged_officers
     }
     assert "Base capacity (median)" not in [line.get_label() for line in benin.axes[0].get_lines()]
@@ -221,7 +221,7 @@ def test_contributors_chart_draws_each_contributor_s_median_and_the_total_s(resu
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
     assert labels[0] == "Kenya"
     share = float((results.replications["peak_in_theatre.benin"] > 0).mean())
-    assert labels[1].startswith(f"benin ({share:.0%} of runs")
+    assert labels[1].startswith(f"Benin ({share:.0%} of runs")
     assert labels[-1].startswith("All contributors")
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ import pandas as pd
 from sim.model.record import TOTALS
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Quantiles of the daily bands.
 BAND_QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
@@ -254,6 +258,26 @@ class Results:
         if series not in known:
             raise KeyError(f"unknown series {series!r}; known: {', '.join(known)}")
         return self.bands[self.bands["series"] == series].reset_index(drop=True)
+
+    def plot(self, kind: str = "fan", **kwargs: Any) -> Figure:
+        """A figure of this batch: ``fan`` (officers in theatre), ``fund``, ``contributors``, ``scurves``,
+        ``gantt`` or ``binding``; ``kwargs`` go to the figure function of :data:`sim.output.plots.PLOT_KINDS`
+        (e.g. ``series=``, ``milestones=``, ``ax=``).
+
+        Raises:
+            ValueError: If ``kind`` is unknown.
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> type(res.plot("gantt")).__name__, len(res.plot("fan").axes)
+            ('Figure', 1)
+        """
+        # The one upward import of the batch layer, made on call: importing sim.batch (as every worker does)
+        # must never load matplotlib.
+        from sim.output.plots import plot
+
+        return plot(self, kind, **kwargs)
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
