@@ -441,7 +441,7 @@ class Comparison:
 
         Example:
             >>> from sim import compare, derive, load_scenario
-            >>> base = load_scenario("scenarios/baseline.toml")
+            >>> base = load_scenario("baseline")
             >>> late = derive(base, {"name": "short_runway", "funding.runway_days": 30})
             >>> len(compare([base, late], runs=20, seed=1).plot("scurves").axes)
             2

@@ -269,7 +269,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> type(res.plot("gantt")).__name__, len(res.plot("fan").axes)
             ('Figure', 1)
         """
