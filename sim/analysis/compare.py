@@ -32,7 +32,7 @@ DEFAULT_RUNS = 1000
 #: Keys left out of :func:`config_diff`: they name and describe, they change no draw.
 DESCRIPTIVE_KEYS = ("name", "description")
 
-_DEADLINE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)=(?P<date>\d{4}-\d{2}-\d{2})$")
+_DEADLINE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Two-sided 95% Student t quantiles for 1..30 degrees of freedom; beyond, a Cornish-Fisher
 # expansion around the normal quantile is accurate to better than 1e-4.
 _T95 = (
@@ -168,29 +168,47 @@ def _check_facts(labels: Sequence[str], facts: Sequence[tuple[Scenario, int, int
         raise ComparisonError("cannot compare: " + "; ".join(problems))
 
 
+def parse_deadline(text: str) -> tuple[str, dt.date]:
+    """Read one ``NAME=YYYY-MM-DD`` deadline, as given to ``--deadline``; the name may hold spaces.
+
+    The date follows the last ``=``; the name is what comes before it, stripped.
+
+    Raises:
+        ComparisonError: If there is no ``=``, the name is empty, or the date is not a real date
+            written YYYY-MM-DD.
+
+    Example:
+        >>> parse_deadline("mandate end=2024-10-02")
+        ('mandate end', datetime.date(2024, 10, 2))
+    """
+    name, sep, value = text.strip().rpartition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not _DEADLINE_DATE.match(value):
+        raise ComparisonError(f"deadline {text!r}: expected NAME=YYYY-MM-DD")
+    try:
+        return name, dt.date.fromisoformat(value)
+    except ValueError:
+        raise ComparisonError(f"deadline {text!r}: {value} is not a date (expected NAME=YYYY-MM-DD)") from None
+
+
 def parse_deadlines(items: Sequence[str]) -> dict[str, dt.date]:
-    """Read ``NAME=YYYY-MM-DD`` deadlines, as given to ``--deadline``.
+    """Read ``NAME=YYYY-MM-DD`` deadlines, as given to ``--deadline`` of ``run``, ``compare`` and ``report``.
+
+    Each item is read by :func:`parse_deadline`, so names may hold spaces (``"mandate end=2024-10-02"``).
 
     Raises:
         ComparisonError: If an item is not of that form, its date does not exist, or a name repeats.
 
     Example:
-        >>> parse_deadlines(["mandate_end=2024-10-02"])
-        {'mandate_end': datetime.date(2024, 10, 2)}
+        >>> parse_deadlines(["mandate_end=2024-10-02", "one year on=2025-03-14"])
+        {'mandate_end': datetime.date(2024, 10, 2), 'one year on': datetime.date(2025, 3, 14)}
     """
     deadlines: dict[str, dt.date] = {}
     for item in items:
-        match = _DEADLINE.match(item.strip())
-        if match is None:
-            raise ComparisonError(f"deadline {item!r}: expected NAME=YYYY-MM-DD")
-        try:
-            date = dt.date.fromisoformat(match["date"])
-        except ValueError:
-            message = f"deadline {item!r}: {match['date']} is not a date (expected NAME=YYYY-MM-DD)"
-            raise ComparisonError(message) from None
-        if match["name"] in deadlines:
-            raise ComparisonError(f"deadline {item!r}: the name {match['name']!r} is given twice")
-        deadlines[match["name"]] = date
+        name, date = parse_deadline(item)
+        if name in deadlines:
+            raise ComparisonError(f"deadline {item!r}: the name {name!r} is given twice")
+        deadlines[name] = date
     return deadlines
 
 
@@ -595,6 +613,7 @@ __all__ = [
     "config_diff",
     "deadline_probabilities",
     "paired_differences",
+    "parse_deadline",
     "parse_deadlines",
     "reached_by",
     "t95",
