@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime as dt
 import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,6 +25,7 @@ from sim.batch.runner import DEFAULT_SEED, make_executor, run
 from sim.scenario.loader import Problem, ScenarioError, derive, parse_value, unknown_key
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.toml import toml_value
 
 #: Seed of a sweep or sensitivity analysis when none is given (the CLI's default too).
 #: Milestone quantiles a sweep's table reports.
@@ -95,22 +95,8 @@ def _split_top_level(text: str, key: str) -> list[str]:
     return parts
 
 
-def toml_text(value: Any) -> str:
-    """A value written as TOML, for tables and labels: ``30``, ``2024-05-01``, ``{dist = "pert", ...}``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        short = f"{value:g}"
-        return short if float(short) == value else repr(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_text(v) for v in value) + "]"
-    return f'"{value}"'
+#: The package's one TOML value writer (:func:`sim.scenario.toml.toml_value`), under its older name.
+toml_text = toml_value
 
 
 # -- deriving and running many scenarios ---------------------------------------------------------
@@ -336,7 +322,7 @@ def _sweep_table(points: list[dict[str, Any]], results: list[Results]) -> pd.Dat
 
 def _table_value(value: Any) -> Any:
     """A varied value as a table cell: numbers, dates and text as they are, tables as TOML text."""
-    return toml_text(value) if isinstance(value, Mapping | list | tuple) else value
+    return toml_value(value) if isinstance(value, Mapping | list | tuple) else value
 
 
 def check_milestone(milestone: str) -> None:

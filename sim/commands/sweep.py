@@ -111,12 +111,12 @@ def handle(args: argparse.Namespace) -> int:
 
 def format_sweep(result: SweepResult, milestone: str) -> str:
     """The printed table: one line per grid point with the milestone's P10/P50/P90 dates and share reached."""
-    from sim.analysis.sweep import toml_text
+    from sim.scenario.toml import toml_value
 
     s = result.scenario
     keys = list(result.vary)
     table = result.milestone_table(milestone)
-    texts = [[toml_text(point[k]) for k in keys] for point in result.points]
+    texts = [[toml_value(point[k]) for k in keys] for point in result.points]
     widths = [max(len(k), *(len(t[i]) for t in texts)) for i, k in enumerate(keys)]
     horizon = s.date_of(s.horizon_days)
     lines = [
