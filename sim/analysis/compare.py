@@ -25,6 +25,7 @@ from sim.batch.results import Z95, Results, censored_quantile, wilson_interval
 from sim.batch.runner import DEFAULT_SEED
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.walk import leaves
 
 #: Seed of a comparison when none is given and no stored run fixes it (the forecast's date).
 #: Replications per scenario when none are given and no stored run fixes them.
@@ -64,8 +65,7 @@ def config_diff(base: Scenario, other: Scenario) -> pd.DataFrame:
     Returns:
         Columns ``key, old, new`` (text), in the order of the base's keys, then keys only ``other`` has.
     """
-    old = _leaves(base.model_dump(mode="json", by_alias=True))
-    new = _leaves(other.model_dump(mode="json", by_alias=True))
+    old, new = _leaves(base), _leaves(other)
     rows = [
         {"key": key, "old": _compact(old[key]) if key in old else "(absent)",
          "new": _compact(new[key]) if key in new else "(absent)"}
@@ -78,19 +78,13 @@ def config_diff(base: Scenario, other: Scenario) -> pd.DataFrame:
 _ABSENT = object()
 
 
-def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted key -> leaf value; distributions and lists of plain values are leaves."""
-    out: dict[str, Any] = {}
-    if isinstance(node, dict) and "dist" not in node:
-        for key, value in node.items():
-            if key in DESCRIPTIVE_KEYS and (not prefix or not isinstance(value, dict)):
-                continue
-            out.update(_leaves(value, f"{prefix}.{_key_part(key)}" if prefix else _key_part(key)))
-    elif isinstance(node, list) and any(isinstance(item, dict) and "dist" not in item for item in node):
-        for i, item in enumerate(node):
-            out.update(_leaves(item, f"{prefix}[{i}]"))
-    else:
-        out[prefix] = node
+def _leaves(scenario: Scenario) -> dict[str, Any]:
+    """Dotted key (list entries as ``[i]``) -> leaf of the scenario's JSON form; names and descriptions left out."""
+    out = {}
+    for leaf in leaves(scenario.model_dump(mode="json", by_alias=True)):
+        if leaf.path[-1] not in DESCRIPTIVE_KEYS:
+            key = "".join(f"[{part}]" if isinstance(part, int) else f".{_key_part(part)}" for part in leaf.path)
+            out[key.lstrip(".")] = leaf.value
     return out
 
 

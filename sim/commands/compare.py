@@ -87,7 +87,8 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def write_comparison(comparison: Comparison, folder: Path, force: bool = False, plots: bool = True) -> Path:
-    """Write a comparison's tables, figures and manifest into ``folder``, atomically (:func:`sim.batch.store.write_folder`).
+    """Write a comparison's tables, figures and manifest into ``folder``, atomically (see
+    :func:`sim.batch.store.write_folder`).
 
     Files: ``config_diff.csv``, ``milestones.csv`` (per milestone and scenario), ``differences.csv``
     (every column of the paired differences), ``deadlines.csv`` (with deadlines), ``figures/*.png``

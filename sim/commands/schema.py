@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from sim.scenario.distributions import DIST_KINDS, Duration
 from sim.scenario.schema import Scenario, Share
+from sim.scenario.walk import section_models
 
 #: The dialect the schema is written in.
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -111,7 +112,7 @@ def scenario_schema() -> dict[str, Any]:
     defs: dict[str, Any] = root.pop("$defs")
     defs["Scenario"] = root
     dist_names = {kind.__name__ for kind in DIST_KINDS}
-    models = {model.__name__: model for model in _models(Scenario)}
+    models = {model.__name__: model for model in section_models(Scenario)}
     for name, definition in defs.items():
         if name in dist_names:
             _tidy_distribution(definition)
@@ -139,29 +140,6 @@ def scenario_schema() -> dict[str, Any]:
         "else": {"$ref": f"#/{DEFINITIONS}/Scenario"},
         DEFINITIONS: {name: defs[name] for name in sorted(defs)},
     }
-
-
-def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
-    """``model`` and every section model reachable from its fields, each once."""
-    found: dict[str, type[BaseModel]] = {}
-
-    def visit(m: type[BaseModel]) -> None:
-        if m.__name__ in found:
-            return
-        found[m.__name__] = m
-        for field in m.model_fields.values():
-            for sub in _classes(field.annotation):
-                visit(sub)
-
-    visit(model)
-    return list(found.values())
-
-
-def _classes(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models named anywhere inside a type annotation."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in getattr(annotation, "__args__", ()) for m in _classes(arg)]
 
 
 def _number_branch(field: Any) -> dict[str, Any]:

@@ -11,18 +11,15 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-import types
-import typing
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel
 
-from sim.scenario.distributions import DIST_KINDS
 from sim.scenario.schema import Scenario
+from sim.scenario.walk import annotation_at, is_distribution, keys_of
 
 
 @dataclass(frozen=True)
@@ -493,72 +490,16 @@ def _key_at(text: str, line: int) -> tuple[str, ...]:
 # -- schema navigation for did-you-mean ---------------------------------------------------------
 
 
-def _annotation_at(path: Sequence[str], raw: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The schema's annotation at ``path`` and the raw value there; ``(None, None)`` off the schema."""
-    annotation: Any = Scenario
-    node: Any = raw
-    for part in path:
-        annotation, node = _step(annotation, node, part)
-        if annotation is None:
-            return None, None
-    return annotation, node
-
-
 def _known_keys(path: list[str], raw: Mapping[str, Any]) -> set[str] | None:
     """Keys the schema allows in the table at ``path``, or None where any key goes (a dict)."""
-    annotation, node = _annotation_at(path, raw)
-    return None if annotation is None else _keys_of(annotation, node)
-
-
-def _unwrap(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
-
-
-def _members(annotation: Any) -> list[Any]:
-    annotation = _unwrap(annotation)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
-    return [annotation]
-
-
-def _model_for(annotation: Any, node: Any) -> type[BaseModel] | None:
-    for member in _members(annotation):
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            dist_field = member.model_fields.get("dist")
-            if dist_field is None or not isinstance(node, Mapping) or node.get("dist") == dist_field.default or (
-                node.get("dist") in typing.get_args(dist_field.annotation)
-            ):
-                return member
-    return None
-
-
-def _keys_of(annotation: Any, node: Any) -> set[str] | None:
-    model = _model_for(annotation, node)
-    if model is None:
-        return None
-    return {f.alias or name for name, f in model.model_fields.items()}
-
-
-def _step(annotation: Any, node: Any, part: str) -> tuple[Any, Any]:
-    child_node = node.get(part) if isinstance(node, Mapping) else None
-    model = _model_for(annotation, node)
-    if model is not None:
-        for name, f in model.model_fields.items():
-            if part in (name, f.alias):
-                return f.annotation, child_node
-        return None, None
-    for member in _members(annotation):
-        if typing.get_origin(member) is dict:
-            return typing.get_args(member)[1], child_node
-    return None, None
+    annotation, node = annotation_at(path, raw)
+    return None if annotation is None else keys_of(annotation, node)
 
 
 def _is_distribution(loc: tuple[str, ...], raw: Mapping[str, Any]) -> bool:
     """Whether the schema expects a distribution at ``loc``."""
-    annotation, _ = _annotation_at(loc, raw)
-    return annotation is not None and any(m in DIST_KINDS for m in _members(annotation))
+    annotation, _ = annotation_at(loc, raw)
+    return is_distribution(annotation)
 
 
 def unknown_key(word: str, known: Iterable[str]) -> str:
