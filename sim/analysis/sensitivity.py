@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from sim.analysis.sweep import derive_values, key_label, resolve_workers, run_batches
 from sim.batch.results import Results, censored_quantile
@@ -29,6 +28,7 @@ from sim.scenario.distributions import DIST_KINDS, Bernoulli, Fixed
 from sim.scenario.loader import Problem, ScenarioError
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.walk import leaves
 
 # -- inputs and outcomes -------------------------------------------------------------------------
 
@@ -40,25 +40,7 @@ def scenario_distributions(scenario: Scenario) -> dict[str, Any]:
     list entries by index (``base.stages.0.duration_days``, settable through
     :func:`sim.analysis.sweep.derive_values`).
     """
-    return dict(_walk(scenario, ""))
-
-
-def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, DIST_KINDS):
-        yield prefix, node
-    elif isinstance(node, BaseModel):
-        for name, info in type(node).model_fields.items():
-            yield from _walk(getattr(node, name), _join(prefix, info.alias or name))
-    elif isinstance(node, dict):
-        for name, value in node.items():
-            yield from _walk(value, _join(prefix, str(name)))
-    elif isinstance(node, list | tuple):
-        for index, value in enumerate(node):
-            yield from _walk(value, _join(prefix, str(index)))
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+    return {leaf.key: leaf.value for leaf in leaves(scenario) if isinstance(leaf.value, DIST_KINDS)}
 
 
 def uncertain_inputs(scenario: Scenario) -> list[str]:
@@ -305,7 +287,7 @@ def sobol_indices(
         from SALib.sample import sobol as sobol_sample
     except ModuleNotFoundError:
         raise ImportError("Sobol indices need SALib: pip install 'deploysim[sobol]'") from None
-    if n < 2 or n & (n - 1):
+    if not is_power_of_two(n):
         raise ValueError(f"n must be a power of two (SALib's Sobol sequence), got {n}")
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
@@ -345,6 +327,11 @@ def sobol_indices(
         "output_sd": float(np.std(y)),
     })
     return table
+
+
+def is_power_of_two(n: int) -> bool:
+    """Whether ``n`` is 2, 4, 8, ...: the base sample sizes SALib's Sobol sequence takes."""
+    return n >= 2 and not n & (n - 1)
 
 
 def sobol_evaluations(n_inputs: int, n: int, replications: int) -> int:
@@ -393,6 +380,7 @@ def _evaluate_rows(task: tuple[Scenario, str, list[str], np.ndarray, int, int]) 
 
 __all__ = [
     "check_outcome",
+    "is_power_of_two",
     "outcome_names",
     "pin_values",
     "scenario_distributions",

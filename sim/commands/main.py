@@ -18,9 +18,7 @@ from sim.batch.runner import DEFAULT_SEED
 from sim.batch.store import StoreError
 from sim.commands.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, seed_int
 from sim.commands.options import progress_bar
-from sim.output.text import date_text, share_text
 from sim.scenario.loader import ScenarioError, load_scenario
-from sim.scenario.milestones import MILESTONES
 
 EXAMPLES = """\
 examples:
@@ -194,6 +192,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         extra=extra,
         command=command_line(),
     )
+    from sim.output.tables import format_forecast
+
     print(format_forecast(results))
     if deadline_table is not None:
         print()
@@ -257,31 +257,6 @@ def write_figures(results: Results, folder: Path) -> list[Path]:
 
     out = Path(folder) / "figures"
     return [save_png(draw(results), out / filename, results, dpi=120) for filename, draw in FIGURES.items()]
-
-
-def format_forecast(results: Results) -> str:
-    """The milestone table printed after a run: P10/P50/P90 dates and share reached by the horizon."""
-    s = results.scenario
-    table = results.milestone_summary()
-    horizon = s.date_of(s.horizon_days)
-    lines = [
-        f"Scenario '{s.name}': {results.runs} runs, seed {results.seed}, from {s.start_date} to {horizon}",
-        "",
-        f"{'Milestone':<44} {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
-    ]
-    for row in table.itertuples():
-        dates = [date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
-        lines.append(f"{MILESTONES[row.milestone]:<44} {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} "
-                     f"{share_text(row.share_reached):>8}")
-    lines.append("")
-    lines.append(f"'after' = that quantile falls after the horizon ({horizon}): too few runs reach the milestone.")
-    shares = results.binding_shares()
-    for milestone in ("first_arrival", "lead_100pct"):
-        rows = shares[shares["milestone"] == milestone].sort_values("share", ascending=False)
-        if len(rows):
-            parts = ", ".join(f"{r.binding} {r.share:.0%}" for r in rows.itertuples() if r.share >= 0.005)
-            lines.append(f"What held back '{MILESTONES[milestone]}' last: {parts}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
