@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Z95, Results, censored_quantile, wilson_interval
 from sim.batch.runner import DEFAULT_SEED
 from sim.scenario.milestones import MILESTONES
@@ -464,7 +465,7 @@ def compare(
     workers: int | None = 1,
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     deadlines: Mapping[str, dt.date] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> Comparison:
     """Run (or load) each scenario with one seed and compare every one with the first, paired.
 
@@ -476,7 +477,8 @@ def compare(
         workers: Worker processes for each run (see :func:`sim.batch.runner.run`).
         overrides: Dotted-key overrides applied to every scenario (not to stored batches), as ``--set``.
         deadlines: Name -> date; adds :attr:`Comparison.deadlines`.
-        progress: Called with the replications finished so far, over all scenarios to run.
+        progress: True: one progress bar over all scenarios to run, once it has run a second; False:
+            none; a function: called with the replications finished so far, over all scenarios to run.
 
     Returns:
         The :class:`Comparison`.
@@ -521,18 +523,19 @@ def compare(
     if deadlines:
         check_deadlines(deadlines, facts[0][0])
     done = 0
-
-    def advance(n: int) -> None:
-        if progress is not None:
-            progress(done + n)
-
     results: list[Results] = []
-    for item in resolved:
-        if isinstance(item, Results):
-            results.append(item)
-            continue
-        results.append(run(item, runs=runs, seed=seed, workers=workers, progress=advance))
-        done += runs
+    with progress_callback(progress, runs * sum(isinstance(i, Scenario) for i in resolved)) as report:
+
+        def advance(n: int) -> None:
+            if report is not None:
+                report(done + n)
+
+        for item in resolved:
+            if isinstance(item, Results):
+                results.append(item)
+                continue
+            results.append(run(item, runs=runs, seed=seed, workers=workers, progress=advance))
+            done += runs
     return comparison_of(results, deadlines)
 
 

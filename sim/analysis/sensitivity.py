@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.sweep import derive_values, key_label, resolve_workers, run_batches
+from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, censored_quantile
 from sim.batch.runner import DEFAULT_SEED
 from sim.model import simulate
@@ -131,7 +132,7 @@ def tornado(
     workers: int | None = 1,
     low: float = 0.1,
     high: float = 0.9,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> pd.DataFrame:
     """How far an outcome's median moves when each input is held at its P10 and at its P90.
 
@@ -154,7 +155,8 @@ def tornado(
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
         low: The low quantile an input is held at.
         high: The high quantile.
-        progress: Called with the number of replications finished so far.
+        progress: True: a progress bar once the analysis has run a second; False: none; a function:
+            called with the number of replications finished so far.
 
     Returns:
         One row per input, ranked by swing (largest first): ``rank``, ``input``, ``label``,
@@ -248,7 +250,7 @@ def sobol_indices(
     replications: int = 4,
     seed: int = DEFAULT_SEED,
     workers: int | None = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> pd.DataFrame:
     """First-order and total Sobol indices of an outcome over the uncertain inputs, with SALib.
 
@@ -269,7 +271,8 @@ def sobol_indices(
         replications: Replications averaged per sample row.
         seed: The seed of the replications, of SALib's scrambled sequence and of its bootstrap.
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
-        progress: Called with the number of sample rows evaluated so far.
+        progress: True: a progress bar over the sample rows once the analysis has run a second; False:
+            none; a function: called with the number of sample rows evaluated so far.
 
     Returns:
         One row per input ranked by total index: ``rank``, ``input``, ``label``, ``S1``,
@@ -300,7 +303,8 @@ def sobol_indices(
     u = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
     # Quantile functions are infinite at 0 or 1 for unbounded distributions.
     u = np.clip(u, 1e-12, 1 - 1e-12)
-    y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, progress)
+    with progress_callback(progress, len(u), unit="sample") as report:
+        y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, report)
     with np.errstate(divide="ignore", invalid="ignore"):
         if np.var(y) > 0:
             si = sobol_analyze.analyze(problem, y, calc_second_order=False, num_resamples=200, conf_level=0.95,

@@ -58,7 +58,7 @@ def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
     from sim.batch.store import unused_folder, utc_stamp
     from sim.commands.errors import UserError
-    from sim.commands.options import check_out, check_workers, print_files, progress_bar
+    from sim.commands.options import check_out, check_workers, print_files
 
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
@@ -69,13 +69,10 @@ def handle(args: argparse.Namespace) -> int:
     check_out(args.out, args.force)
     try:
         deadlines = parse_deadlines(args.deadlines)
-        # Stored runs need no work; the bar counts the replications of the inputs that do.
-        total = (args.runs or 1000) * sum(1 for path in args.inputs if not path.is_dir())
-        with progress_bar(total, disabled=args.quiet) as update:
-            comparison = compare(
-                args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
-                deadlines=deadlines, progress=update,
-            )
+        comparison = compare(
+            args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
+            deadlines=deadlines, progress=not args.quiet,
+        )
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
     stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"

@@ -17,7 +17,6 @@ from sim.batch.results import Results
 from sim.batch.runner import DEFAULT_SEED
 from sim.batch.store import StoreError
 from sim.commands.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, seed_int
-from sim.commands.options import progress_bar
 from sim.scenario.loader import ScenarioError, load_scenario
 
 EXAMPLES = """\
@@ -173,8 +172,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if target is None and args.run_id is not None:
         target = args.results_root / scenario.name / args.run_id
     check_out(target, args.force)
-    with progress_bar(args.runs, disabled=args.quiet) as update:
-        results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
+    results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
 
     def extra(tmp: Path) -> None:

@@ -24,7 +24,6 @@ from sim.commands.options import (
     command_manifest,
     output_folder,
     print_files,
-    progress_bar,
 )
 from sim.scenario.loader import load_scenario
 
@@ -80,7 +79,6 @@ def handle(args: argparse.Namespace) -> int:
         check_outcome,
         is_power_of_two,
         scenario_distributions,
-        sobol_evaluations,
         sobol_indices,
         tornado,
         uncertain_inputs,
@@ -103,16 +101,12 @@ def handle(args: argparse.Namespace) -> int:
         except ModuleNotFoundError:
             raise UserError("--method sobol needs SALib: pip install 'deploysim[sobol]'") from None
     target = output_folder(args, scenario, "sensitivity")
-    total = args.runs * (1 + 2 * len(keys))
-    with progress_bar(total, disabled=args.quiet) as update:
-        table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, workers=args.workers,
-                        progress=update)
+    table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, workers=args.workers,
+                    progress=not args.quiet)
     sobol = None
     if args.method == "sobol":
-        rows = sobol_evaluations(len(keys), args.sobol_n, 1)
-        with progress_bar(rows, disabled=args.quiet) as update:
-            sobol = sobol_indices(scenario, args.outcome, inputs, n=args.sobol_n, replications=args.sobol_replications,
-                                  seed=args.seed, workers=args.workers, progress=update)
+        sobol = sobol_indices(scenario, args.outcome, inputs, n=args.sobol_n, replications=args.sobol_replications,
+                              seed=args.seed, workers=args.workers, progress=not args.quiet)
     dists = scenario_distributions(scenario)
 
     def write(folder: Path) -> None:

@@ -21,7 +21,6 @@ from sim.commands.options import (
     command_manifest,
     output_folder,
     print_files,
-    progress_bar,
 )
 from sim.scenario.loader import load_scenario
 from sim.scenario.milestones import MILESTONES
@@ -83,11 +82,7 @@ def handle(args: argparse.Namespace) -> int:
     check_milestone(args.milestone)
     check_workers(args.workers)
     target = output_folder(args, scenario, "sweep")
-    points = 1
-    for values in vary.values():
-        points *= len(values)
-    with progress_bar(args.runs * points, disabled=args.quiet) as update:
-        result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
+    result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
 
     figure_name = f"sweep_{args.milestone}.png"
 
