@@ -8,6 +8,7 @@ that names the file, the key path, the line and what was expected.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import tomllib
@@ -92,21 +93,47 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[str]
     return _validate(merged, layers, override_keys={k for k, _ in pairs})
 
 
-def derive(scenario: Scenario, overrides: Mapping[str, Any] | Iterable[str]) -> Scenario:
+def derive(
+    scenario: Scenario, overrides: Mapping[str, Any] | Iterable[str], source: str | None = None
+) -> Scenario:
     """Return a new scenario with dotted-key overrides applied, validated exactly as ``--set`` is.
 
     The given scenario is never changed.
+
+    Args:
+        scenario: The scenario to start from.
+        overrides: Dotted keys and values, as a mapping or as ``"key=value"`` strings (values read as TOML).
+        source: What error messages name as the origin of the overrides. Default: ``derive`` for a
+            mapping (a call from Python), ``--set`` for strings (as the command line passes them).
+
+    Raises:
+        ScenarioError: If a key is unknown (with a did-you-mean) or a value is invalid.
 
     Example:
         >>> base = load_scenario("scenarios/baseline.toml")
         >>> cautious = derive(base, {"funding.runway_days": 120})
         >>> cautious.funding.runway_days, base.funding.runway_days
         (120.0, 90.0)
+        >>> try:
+        ...     derive(base, {"funding.runway_dayz": 120})
+        ... except ScenarioError as exc:
+        ...     print(exc)
+        derive: funding.runway_dayz: unknown key 'runway_dayz'; did you mean 'runway_days'?
     """
-    raw = scenario.model_dump(mode="python", by_alias=True)
-    pairs = _parse_overrides(overrides)
-    raw = _apply_overrides(raw, pairs)
-    return _validate(raw, [], override_keys={k for k, _ in pairs})
+    if source is None:
+        source = "derive" if isinstance(overrides, Mapping) else "--set"
+    try:
+        raw = scenario.model_dump(mode="python", by_alias=True)
+        pairs = _parse_overrides(overrides)
+        raw = _apply_overrides(raw, pairs)
+        return _validate(raw, [], override_keys={k for k, _ in pairs})
+    except ScenarioError as exc:
+        if source == "--set":
+            raise
+        # Every problem found here comes from the overrides: name them as the caller gave them.
+        raise ScenarioError(
+            [dataclasses.replace(p, source=source) if p.source == "--set" else p for p in exc.problems]
+        ) from None
 
 
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
