@@ -118,6 +118,7 @@ COMMAND_MODULES = (
     "sim.commands.sensitivity",
     "sim.commands.report",
     "sim.commands.schema",
+    "sim.commands.show",
 )
 
 

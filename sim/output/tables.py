@@ -1,4 +1,4 @@
-"""Printed tables of batches and analyses: a run's forecast, a sweep, a tornado and Sobol indices.
+"""Printed tables: a run's forecast, a sweep, a tornado, Sobol indices and a scenario's parameters.
 
 What the command line prints after each command, built from the data :mod:`sim.batch` and
 :mod:`sim.analysis` return, so that a notebook can print the same text. Number and date formatting
@@ -143,3 +143,25 @@ def _amount(value: float, unit: str) -> str:
     if unit == "US$":
         return format_value("x_usd", value)
     return f"{value:,.4g}"
+
+
+def format_parameters(table: pd.DataFrame, value_width: int = 40) -> str:
+    """The printed parameter table of :func:`sim.scenario.parameters.parameter_table`, one line per value.
+
+    Columns key, value (cut to ``value_width`` characters), unit, basis and source; a value's file
+    is named after its source when it is not the first file's (an inherited value).
+    """
+    def cut(text: str) -> str:
+        text = text.replace("\n", " ")
+        return text if len(text) <= value_width else text[: value_width - 3] + "..."
+
+    own = table.attrs.get("file", "")
+    rows = []
+    for r in table.itertuples():
+        inherited = f" [{r.file}]" if r.file not in (own, "", "--set") else ""
+        rows.append((r.key, cut(r.value), r.unit or "", r.basis, (r.source or "") + inherited))
+    header = ("key", "value", "unit", "basis", "source")
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(4)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header[:4], widths, strict=True)) + "  " + header[4]]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows]
+    return "\n".join(line.rstrip() for line in lines)

@@ -136,6 +136,24 @@ def derive(
         ) from None
 
 
+def extends_chain(path: str | Path) -> list[Path]:
+    """The scenario file and the files it ``extends``, child first, as :func:`load_scenario` reads them.
+
+    Raises:
+        ScenarioError: If a file is missing or malformed, or the chain loops.
+    """
+    return [layer.path for layer in _read_chain(Path(path))]
+
+
+def override_keys(overrides: Mapping[str, Any] | Iterable[str] | None) -> list[str]:
+    """The dotted keys that overrides set, in order (as :func:`load_scenario` reads them).
+
+    Raises:
+        ScenarioError: If a ``"key=value"`` string has no ``=`` or no key.
+    """
+    return [key for key, _ in _parse_overrides(overrides)]
+
+
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
     """Validate a plain mapping (e.g. the resolved scenario saved in a results manifest)."""
     return _validate(dict(data), [_Layer(Path(source), "", dict(data))], override_keys=set())
