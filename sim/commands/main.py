@@ -33,6 +33,37 @@ examples:
   deploysim trace scenarios/baseline.toml --replication 3
   deploysim validate scenarios/*.toml
   deploysim plot results/baseline/20260101T120000Z-seed20240314-n1000
+  deploysim show scenarios/donors_pay_late.toml --table
+"""
+
+RUN_EXAMPLES = """\
+examples:
+  deploysim run scenarios/baseline.toml
+  deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
+  deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
+  deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
+  deploysim run scenarios/baseline.toml --deadline "mandate end=2024-10-02"
+
+Prints P10/P50/P90 dates per milestone and what held the deployment back; writes manifest.json,
+replications.parquet, bands.parquet, summary.csv and figures/ to results/<scenario>/<run-id>/.
+"""
+
+VALIDATE_EXAMPLES = """\
+examples:
+  deploysim validate scenarios/baseline.toml
+  deploysim validate scenarios/*.toml
+
+Exit code 0 when every file is valid, 2 when any is not; each problem is one line naming the file,
+the line, the key and what was expected.
+"""
+
+PLOT_EXAMPLES = """\
+examples:
+  deploysim plot results/baseline/20260101T120000Z-seed20240314-n1000
+  deploysim plot results/donors_pay_late/<run-id>
+
+Writes the standard figures (officers in theatre, in total and by contributor; milestone S-curves and
+Gantt; trust-fund balance; binding gates) into the run's figures/ folder, replacing those there.
 """
 
 
@@ -61,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a scenario's Monte Carlo batch; write tables and plots",
         description="Run a scenario's Monte Carlo batch, print the milestone forecast and store tables and plots "
         "in results/<scenario>/<run-id>/.",
-        epilog=EXAMPLES,
+        epilog=RUN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
@@ -99,10 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="timeline file (default results/<scenario>/traces/...png)")
     p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
 
-    p = sub.add_parser("validate", help="check scenario files without running them")
+    p = sub.add_parser(
+        "validate",
+        help="check scenario files without running them",
+        description="Read each scenario file (following 'extends'), check it against the schema and the\n"
+        "whole-scenario rules, and print 'ok' with its name, start date and horizon, or its problems.",
+        epilog=VALIDATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("files", nargs="+", type=Path, help="scenario files (TOML)")
 
-    p = sub.add_parser("plot", help="redraw the figures of a stored run")
+    p = sub.add_parser(
+        "plot",
+        help="redraw the figures of a stored run",
+        description="Redraw every standard figure of a stored run from its tables, without rerunning it,\n"
+        "and print the files written.",
+        epilog=PLOT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("results_dir", type=Path, help="a run folder, e.g. results/baseline/<run-id>")
     for module in _command_modules():
         module.register(sub)
