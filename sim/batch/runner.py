@@ -18,15 +18,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, bands_from_daily
 from sim.model import simulate
 from sim.model.record import series_names
 from sim.scenario.milestones import GATED_MILESTONES
 from sim.scenario.schema import Scenario
-
-#: The seed of a batch when none is given: the forecast date, 2024-03-14.
-DEFAULT_SEED = 20240314
 
 
 @dataclass(frozen=True)
@@ -157,7 +155,7 @@ def _chunks(scenario: Scenario, seed: int, runs: int, chunk_size: int) -> list[C
 def run(
     scenario: Scenario,
     runs: int = 1000,
-    seed: int = 20240314,
+    seed: int = DEFAULT_SEED,
     workers: int | None = 1,
     executor: Executor | None = None,
     chunk_size: int | None = None,

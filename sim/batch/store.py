@@ -20,11 +20,12 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from sim.batch.results import Results
-from sim.scenario.loader import scenario_from_dict
+    from sim.batch.results import Results
 
 #: Packages whose versions every manifest records.
 RECORDED_PACKAGES = ("deploysim", "simpy", "numpy", "pandas", "matplotlib", "pydantic", "pyarrow")
@@ -247,6 +248,11 @@ def load_results(folder: str | Path) -> Results:
 
         :func:`save_results` shows a round trip that runs.
     """
+    import pandas as pd
+
+    from sim.batch.results import Results
+    from sim.scenario.loader import scenario_from_dict
+
     folder = Path(folder)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
@@ -317,6 +323,8 @@ def read_tables(folders: Iterable[str | Path], table: str = "replications") -> p
         >>> both = read_tables(["results/baseline/RUN1", "results/donors_pay_late/RUN2"])  # doctest: +SKIP
         >>> both.groupby("scenario")["first_arrival_day"].median()  # doctest: +SKIP
     """
+    import pandas as pd
+
     frames = []
     for folder in folders:
         path = Path(folder) / f"{table}.parquet"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sim.analysis.compare import Comparison, ComparisonError, compare, parse_deadlines
-from sim.output.compare_figures import OVERLAY_FIGURES
-from sim.output.text import format_comparison
+if TYPE_CHECKING:
+    from sim.analysis.compare import Comparison
 
 EXAMPLES = """\
 examples:
@@ -26,7 +26,7 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand to the ``deploysim`` parser."""
-    from sim.batch.runner import DEFAULT_SEED
+    from sim.batch.defaults import DEFAULT_SEED
     from sim.commands.options import add_batch_options, add_output_options
 
     p = subparsers.add_parser(
@@ -56,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
+    from sim.analysis.compare import ComparisonError, compare, parse_deadlines
     from sim.batch.store import unused_folder, utc_stamp
     from sim.commands.errors import UserError
     from sim.commands.options import check_out, check_workers, print_files
@@ -78,6 +79,8 @@ def handle(args: argparse.Namespace) -> int:
     stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"
     folder = args.out or unused_folder(args.results_root / "compare", stem)
     write_comparison(comparison, folder, force=args.force, plots=not args.no_plots)
+    from sim.output.text import format_comparison
+
     print(format_comparison(comparison))
     print_files(folder)
     return 0
@@ -96,6 +99,7 @@ def write_comparison(comparison: Comparison, folder: Path, force: bool = False, 
         sim.batch.store.StoreError: If ``folder`` exists and ``force`` is false.
     """
     from sim.batch.store import command_line, creation_fields, write_folder, write_manifest
+    from sim.output.compare_figures import OVERLAY_FIGURES
     from sim.output.provenance import png_metadata
 
     def write(partial: Path) -> None:

@@ -12,12 +12,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sim.batch.results import Results
-from sim.batch.runner import DEFAULT_SEED
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.store import StoreError
 from sim.commands.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, seed_int
-from sim.scenario.loader import ScenarioError, load_scenario
+from sim.scenario.errors import ScenarioError
+
+# Only light modules above: --version, validate and schema must start fast (no pandas or matplotlib).
+if TYPE_CHECKING:
+    from sim.batch.results import Results
 
 EXAMPLES = """\
 examples:
@@ -206,6 +210,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sim.batch.store import command_line, save_results
     from sim.commands.options import check_out, check_workers, print_files
     from sim.output.text import format_deadlines
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     try:
@@ -253,6 +258,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from sim.analysis.story import format_story
     from sim.model import simulate
     from sim.output.timeline import timeline
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     if args.replication < 0:
@@ -273,6 +279,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from sim.scenario.loader import load_scenario
+
     bad = 0
     for file in args.files:
         try:

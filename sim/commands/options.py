@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.batch.store import command_line, creation_fields, unused_folder, utc_stamp
 from sim.commands.errors import UserError, positive_int, seed_int
-from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from sim.scenario.schema import Scenario
 
 
 def add_batch_options(

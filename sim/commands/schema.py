@@ -16,13 +16,10 @@ import copy
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from sim.scenario.distributions import DIST_KINDS, Duration
-from sim.scenario.schema import Scenario, Share
-from sim.scenario.walk import section_models
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 #: The dialect the schema is written in.
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -107,6 +104,10 @@ def scenario_schema() -> dict[str, Any]:
         >>> {"type": "number", "minimum": 0} in days["anyOf"]
         True
     """
+    from sim.scenario.distributions import DIST_KINDS
+    from sim.scenario.schema import Scenario
+    from sim.scenario.walk import section_models
+
     ref_template = f"#/{DEFINITIONS}/{{model}}"
     root = Scenario.model_json_schema(ref_template=ref_template)
     defs: dict[str, Any] = root.pop("$defs")
@@ -144,6 +145,9 @@ def scenario_schema() -> dict[str, Any]:
 
 def _number_branch(field: Any) -> dict[str, Any]:
     """The schema of a plain number standing for a fixed value of ``field``'s distribution."""
+    from sim.scenario.distributions import Duration
+    from sim.scenario.schema import Share
+
     # The validators Duration and Share attach are what mark a field as one; the last one is theirs.
     if Duration.__metadata__[-1] in field.metadata:
         return {"type": "number", "minimum": 0}

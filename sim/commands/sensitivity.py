@@ -12,9 +12,7 @@ import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
-import pandas as pd
-
-from sim.batch.runner import DEFAULT_SEED
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.store import write_folder, write_manifest
 from sim.commands.errors import UserError, positive_int
 from sim.commands.options import (
@@ -25,7 +23,6 @@ from sim.commands.options import (
     output_folder,
     print_files,
 )
-from sim.scenario.loader import load_scenario
 
 EXAMPLES = """\
 examples:
@@ -85,6 +82,7 @@ def handle(args: argparse.Namespace) -> int:
     )
     from sim.output.analysis_figures import tornado_figure
     from sim.output.tables import format_sobol, format_tornado
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     check_outcome(scenario, args.outcome)
@@ -110,6 +108,8 @@ def handle(args: argparse.Namespace) -> int:
     dists = scenario_distributions(scenario)
 
     def write(folder: Path) -> None:
+        import pandas as pd
+
         from sim.batch.results import Results
         from sim.output.plots import save_png
 

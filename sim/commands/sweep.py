@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.batch.runner import DEFAULT_SEED
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.store import write_folder, write_manifest
 from sim.commands.errors import UserError
 from sim.commands.options import (
@@ -22,7 +22,6 @@ from sim.commands.options import (
     output_folder,
     print_files,
 )
-from sim.scenario.loader import load_scenario
 from sim.scenario.milestones import MILESTONES
 
 if TYPE_CHECKING:
@@ -72,6 +71,7 @@ def handle(args: argparse.Namespace) -> int:
     from sim.analysis.sweep import parse_vary, sweep
     from sim.output.analysis_figures import sweep_figure
     from sim.output.tables import format_sweep
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     vary = parse_vary(args.vary)

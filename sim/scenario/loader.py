@@ -19,39 +19,11 @@ from typing import Any
 
 import pydantic
 
+# Problem and ScenarioError live in a module without pydantic (the CLI catches them before loading
+# anything heavy); this module is where users import them from.
+from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.schema import Scenario
 from sim.scenario.walk import annotation_at, is_distribution, keys_of
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario: where it is and what was expected."""
-
-    source: str
-    key: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} {self.message}"
-
-
-class ScenarioError(ValueError):
-    """A scenario file or override that cannot be used. ``str()`` gives one line per problem.
-
-    Example:
-        >>> try:
-        ...     load_scenario("scenarios/baseline.toml", ["funding.runway_dayz=30"])
-        ... except ScenarioError as exc:
-        ...     print(exc)
-        --set: funding.runway_dayz: unknown key 'runway_dayz'; did you mean 'runway_days'?
-    """
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 @dataclass
