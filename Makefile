@@ -31,6 +31,7 @@ test-fast: $(STAMP)  ## skip the slow statistical tests
 
 bench: $(STAMP)  ## benchmarks (never part of the tests)
 	$(BIN)/python bench/bench_replication.py
+	$(BIN)/python bench/bench_startup.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
