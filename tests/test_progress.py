@@ -83,3 +83,23 @@ def test_the_cli_shows_the_library_bar_unless_quiet(bars, tmp_path: Path) -> Non
     bars.clear()
     assert main([*argv, "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert bars == []
+
+
+def test_in_a_notebook_the_bar_is_the_widget_and_never_disabled(monkeypatch: pytest.MonkeyPatch, short) -> None:
+    notebook = pytest.importorskip("tqdm.notebook")
+    made: list[dict] = []
+
+    class FakeWidgetBar(notebook.tqdm_notebook):
+        def __init__(self, **options):  # no widget is drawn: only the options are recorded
+            made.append(options)
+
+        def update(self, n: int = 1) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", FakeWidgetBar)
+    run(short, runs=3, seed=1)
+    assert len(made) == 1 and made[0]["total"] == 3 and made[0]["delay"] == 1.0
+    assert "disable" not in made[0] and "file" not in made[0], "a notebook's stderr is no terminal"
