@@ -9,6 +9,7 @@ import pytest
 from sim import load_scenario, run
 from sim.analysis.sensitivity import is_power_of_two, sobol_indices, tornado
 from sim.output.tables import format_forecast, format_tornado
+from sim.scenario.milestones import check_milestone, unknown_milestone
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 
@@ -27,3 +28,14 @@ def test_forecast_and_tornado_tables_print_from_python() -> None:
     lines = format_tornado(table, scenario).splitlines()
     assert lines[0].startswith("Sensitivity of 'First contingent lands' in 'baseline': 4 runs per batch")
     assert lines[4].split()[:2] == ["1", "reconnaissance.duration_days"]
+
+
+def test_one_unknown_milestone_message_for_library_and_command_line() -> None:
+    assert unknown_milestone("first_arival") == "unknown milestone 'first_arival'; did you mean 'first_arrival'?"
+    assert unknown_milestone("zzz").startswith("unknown milestone 'zzz'; expected one of authority_named, ")
+    with pytest.raises(KeyError, match="did you mean 'lead_100pct'"):
+        check_milestone("lead_100pc")
+    results = run(load_scenario(BASELINE, ["horizon_days=100"]), runs=2, progress=False)
+    with pytest.raises(KeyError, match="did you mean 'first_arrival'"):
+        results.milestone_days("first_arival")
+

@@ -57,3 +57,4 @@ def test_config_diff_names_list_entries_by_index() -> None:
     scenario = load_scenario(BASELINE)
     other = load_scenario(BASELINE, ["base.initial_capacity_officers=7", 'name="other"'])
     assert config_diff(scenario, other)["key"].tolist() == ["base.initial_capacity_officers"]
+

@@ -23,7 +23,7 @@ from sim.batch.runner import DEFAULT_SEED, make_executor, run
 
 # The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
 from sim.scenario.loader import Problem, ScenarioError, derive, parse_value, unknown_key
-from sim.scenario.milestones import MILESTONES
+from sim.scenario.milestones import check_milestone
 from sim.scenario.schema import Scenario
 from sim.scenario.toml import toml_value
 
@@ -320,11 +320,6 @@ def _sweep_table(points: list[dict[str, Any]], results: list[Results]) -> pd.Dat
 def _table_value(value: Any) -> Any:
     """A varied value as a table cell: numbers, dates and text as they are, tables as TOML text."""
     return toml_value(value) if isinstance(value, Mapping | list | tuple) else value
-
-
-def check_milestone(milestone: str) -> None:
-    if milestone not in MILESTONES:
-        raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
 
 
 # -- labels --------------------------------------------------------------------------------------

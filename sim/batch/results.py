@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim.model.record import TOTALS
-from sim.scenario.milestones import GATED_MILESTONES, MILESTONES
+from sim.scenario.milestones import GATED_MILESTONES, MILESTONES, check_milestone
 from sim.scenario.schema import Scenario
 
 #: Quantiles of the daily bands.
@@ -134,8 +134,7 @@ class Results:
             >>> bool((arrival[landed] >= departure[landed]).all())   # no contingent lands before it leaves
             True
         """
-        if milestone not in MILESTONES:
-            raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
+        check_milestone(milestone)
         return self.replications[f"{milestone}_day"].to_numpy(dtype=float)
 
     def milestone_summary(self) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from sim.commands.options import (
     output_folder,
     print_files,
 )
-from sim.scenario.milestones import MILESTONES
+from sim.scenario.milestones import MILESTONES, unknown_milestone
 
 if TYPE_CHECKING:
     pass
@@ -107,11 +107,7 @@ def handle(args: argparse.Namespace) -> int:
 def check_milestone(milestone: str) -> None:
     """Raise a UserError with a did-you-mean unless ``milestone`` is a known milestone."""
     if milestone not in MILESTONES:
-        import difflib
-
-        close = difflib.get_close_matches(milestone, list(MILESTONES), n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(MILESTONES)}"
-        raise UserError(f"--milestone: unknown milestone '{milestone}'; {hint}")
+        raise UserError(f"--milestone: {unknown_milestone(milestone)}")
 
 
 def _jsonable(value: Any) -> Any:
