@@ -51,6 +51,7 @@ docs: $(DOCS_STAMP)  ## the documentation site into site/ (mkdocs --strict: a wa
 
 bench: $(STAMP)  ## benchmarks (never part of the tests)
 	$(BIN)/python bench/bench_replication.py
+	$(BIN)/python bench/bench_startup.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

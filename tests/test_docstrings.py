@@ -32,6 +32,10 @@ MODULES = (
     "sim.batch.store",
     "sim.commands.schema",
     "sim.scenario.library",
+    "sim.scenario.errors",
+    "sim.scenario.toml",
+    "sim.scenario.walk",
+    "sim.scenario.parameters",
 )
 
 #: Methods a notebook user calls on what the API returns.
@@ -42,6 +46,7 @@ METHODS = (
     Results.series_band,
     Results.milestone_days,
     Results.summary,
+    Results.milestones_long,
     Record.row,
     Record.trace_frame,
 )

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from sim.analysis.sweep import derive_values, key_label, resolve_workers, run_batches
+from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, censored_quantile
 from sim.batch.runner import DEFAULT_SEED
 from sim.model import simulate
@@ -29,6 +29,7 @@ from sim.scenario.distributions import DIST_KINDS, Bernoulli, Fixed
 from sim.scenario.loader import Problem, ScenarioError
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
+from sim.scenario.walk import leaves
 
 # -- inputs and outcomes -------------------------------------------------------------------------
 
@@ -40,25 +41,7 @@ def scenario_distributions(scenario: Scenario) -> dict[str, Any]:
     list entries by index (``base.stages.0.duration_days``, settable through
     :func:`sim.analysis.sweep.derive_values`).
     """
-    return dict(_walk(scenario, ""))
-
-
-def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, DIST_KINDS):
-        yield prefix, node
-    elif isinstance(node, BaseModel):
-        for name, info in type(node).model_fields.items():
-            yield from _walk(getattr(node, name), _join(prefix, info.alias or name))
-    elif isinstance(node, dict):
-        for name, value in node.items():
-            yield from _walk(value, _join(prefix, str(name)))
-    elif isinstance(node, list | tuple):
-        for index, value in enumerate(node):
-            yield from _walk(value, _join(prefix, str(index)))
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+    return {leaf.key: leaf.value for leaf in leaves(scenario) if isinstance(leaf.value, DIST_KINDS)}
 
 
 def uncertain_inputs(scenario: Scenario) -> list[str]:
@@ -149,7 +132,7 @@ def tornado(
     workers: int | None = 1,
     low: float = 0.1,
     high: float = 0.9,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> pd.DataFrame:
     """How far an outcome's median moves when each input is held at its P10 and at its P90.
 
@@ -172,7 +155,8 @@ def tornado(
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
         low: The low quantile an input is held at.
         high: The high quantile.
-        progress: Called with the number of replications finished so far.
+        progress: True: a progress bar once the analysis has run a second; False: none; a function:
+            called with the number of replications finished so far.
 
     Returns:
         One row per input, ranked by swing (largest first): ``rank``, ``input``, ``label``,
@@ -266,7 +250,7 @@ def sobol_indices(
     replications: int = 4,
     seed: int = DEFAULT_SEED,
     workers: int | None = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> pd.DataFrame:
     """First-order and total Sobol indices of an outcome over the uncertain inputs, with SALib.
 
@@ -287,7 +271,8 @@ def sobol_indices(
         replications: Replications averaged per sample row.
         seed: The seed of the replications, of SALib's scrambled sequence and of its bootstrap.
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
-        progress: Called with the number of sample rows evaluated so far.
+        progress: True: a progress bar over the sample rows once the analysis has run a second; False:
+            none; a function: called with the number of sample rows evaluated so far.
 
     Returns:
         One row per input ranked by total index: ``rank``, ``input``, ``label``, ``S1``,
@@ -305,7 +290,7 @@ def sobol_indices(
         from SALib.sample import sobol as sobol_sample
     except ModuleNotFoundError:
         raise ImportError("Sobol indices need SALib: pip install 'deploysim[sobol]'") from None
-    if n < 2 or n & (n - 1):
+    if not is_power_of_two(n):
         raise ValueError(f"n must be a power of two (SALib's Sobol sequence), got {n}")
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
@@ -318,7 +303,8 @@ def sobol_indices(
     u = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
     # Quantile functions are infinite at 0 or 1 for unbounded distributions.
     u = np.clip(u, 1e-12, 1 - 1e-12)
-    y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, progress)
+    with progress_callback(progress, len(u), unit="sample") as report:
+        y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, report)
     with np.errstate(divide="ignore", invalid="ignore"):
         if np.var(y) > 0:
             si = sobol_analyze.analyze(problem, y, calc_second_order=False, num_resamples=200, conf_level=0.95,
@@ -345,6 +331,11 @@ def sobol_indices(
         "output_sd": float(np.std(y)),
     })
     return table
+
+
+def is_power_of_two(n: int) -> bool:
+    """Whether ``n`` is 2, 4, 8, ...: the base sample sizes SALib's Sobol sequence takes."""
+    return n >= 2 and not n & (n - 1)
 
 
 def sobol_evaluations(n_inputs: int, n: int, replications: int) -> int:
@@ -393,6 +384,7 @@ def _evaluate_rows(task: tuple[Scenario, str, list[str], np.ndarray, int, int]) 
 
 __all__ = [
     "check_outcome",
+    "is_power_of_two",
     "outcome_names",
     "pin_values",
     "scenario_distributions",
