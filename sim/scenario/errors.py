@@ -32,7 +32,7 @@ class ScenarioError(ValueError):
     Example:
         >>> from sim.scenario.loader import load_scenario
         >>> try:
-        ...     load_scenario("scenarios/baseline.toml", ["funding.runway_dayz=30"])
+        ...     load_scenario("baseline", ["funding.runway_dayz=30"])
         ... except ScenarioError as exc:
         ...     print(exc)
         --set: funding.runway_dayz: unknown key 'runway_dayz'; did you mean 'runway_days'?
