@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOK_STAMP := $(VENV)/.installed-notebook
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: run test test-fast bench lint notebook clean
+MIN_VENV := .venv-min
+
+.PHONY: run test test-fast test-min docs bench lint notebook clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +23,10 @@ $(NOTEBOOK_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[notebook]'
 	touch $(NOTEBOOK_STAMP)
 
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
 run: $(STAMP)  ## run the baseline scenario; tables and plots land under results/
 	$(BIN)/deploysim run scenarios/baseline.toml
 
@@ -29,11 +36,25 @@ test: $(STAMP)  ## the whole test suite, statistical (slow) tests included
 test-fast: $(STAMP)  ## skip the slow statistical tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# The lowest versions pyproject.toml allows, in a venv of their own: a lower bound set too low fails here.
+test-min:  ## the fast tests on the minimum versions of every dependency (builds .venv-min)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PYTHON) scripts/min_constraints.py dev > $(MIN_VENV)/constraints.txt
+	$(MIN_VENV)/bin/python -m pip install --quiet -c $(MIN_VENV)/constraints.txt -e '.[dev]'
+	$(MIN_VENV)/bin/python -m pip list --format=freeze | grep -i -E '^(simpy|numpy|pandas|matplotlib|pydantic|pyarrow|tqdm)=='
+	$(MIN_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+
+# mkdocs 1.6's plugins print a notice about a future mkdocs 2 on every build; the variables silence it.
+docs: $(DOCS_STAMP)  ## the documentation site into site/ (mkdocs --strict: a warning fails the build)
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 # Extra options for `make bench`, e.g. BENCH_ARGS="--quick" or BENCH_ARGS="--out bench/out/old.json".
 BENCH_ARGS ?=
 
 bench: $(STAMP)  ## benchmarks (never part of the tests); writes bench/out/bench-<commit>-<time>.json
 	$(BIN)/python bench/bench_replication.py $(BENCH_ARGS)
+	$(BIN)/python bench/bench_startup.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -47,4 +68,4 @@ notebook: $(NOTEBOOK_STAMP)  ## JupyterLab on the example notebooks (installs th
 	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(JUPYTER_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) build dist site *.egg-info .pytest_cache .ruff_cache

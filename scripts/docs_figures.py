@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/docs_figures.py                 # every example
     .venv/bin/python scripts/docs_figures.py gantt.png ...   # only these
+    .venv/bin/python scripts/docs_figures.py --out /tmp/x --runs 200   # a quick look, docs/ untouched
 
 Each example draws batches of library scenarios run with the same runs and seed (common random
 numbers, so comparisons are paired) and is written at 80 dpi with the provenance in the PNG
@@ -33,12 +34,14 @@ DOCS = ROOT / "docs"
 RUNS, SEED = 1000, 20240314
 DPI = 80
 MAX_BYTES = 200_000
+#: Where the examples go, their runs and resolution; ``--out``, ``--runs`` and ``--dpi`` change them for a preview.
+settings: dict = {"out": DOCS, "runs": RUNS, "dpi": DPI}
 
 
 @functools.cache
 def batch(scenario: str) -> Results:
     """``scenarios/<scenario>.toml`` run ``RUNS`` times with ``SEED``, once per invocation of the script."""
-    return run(load_scenario(SCENARIOS / f"{scenario}.toml"), runs=RUNS, seed=SEED)
+    return run(load_scenario(SCENARIOS / f"{scenario}.toml"), runs=settings["runs"], seed=SEED)
 
 
 def trace_timeline(results: Results, replication: int = 0) -> Figure:
@@ -51,13 +54,15 @@ def trace_timeline(results: Results, replication: int = 0) -> Figure:
 #: ``scenario`` is a tuple of names. Add an example with one line.
 def runway_sweep(results: Results) -> Figure:
     """Full delivery of the lead pledge against the money runway a departure needs."""
-    grid = sweep(results.scenario, {"funding.runway_days": [30, 60, 90, 120]}, runs=RUNS // 2, seed=SEED, workers=2)
+    grid = sweep(results.scenario, {"funding.runway_days": [30, 60, 90, 120]}, runs=settings["runs"] // 2, seed=SEED,
+                 workers=2)
     return sweep_figure(grid, milestone="lead_100pct")
 
 
 def first_arrival_tornado(results: Results) -> Figure:
     """What moves the median first landing most, each uncertain input pinned at its P10 and P90."""
-    return tornado_figure(tornado(results.scenario, "first_arrival", runs=RUNS // 5, seed=SEED, workers=2))
+    return tornado_figure(tornado(results.scenario, "first_arrival", runs=settings["runs"] // 5, seed=SEED,
+                                  workers=2))
 
 
 EXAMPLES: dict[str, tuple[Callable[..., Figure], str | tuple[str, ...]]] = {
@@ -83,7 +88,7 @@ def write_example(filename: str) -> Path:
     """
     draw, scenarios = EXAMPLES[filename]
     results = [batch(name) for name in scenarios] if isinstance(scenarios, tuple) else batch(scenarios)
-    path = save_png(draw(results), DOCS / filename, results, dpi=DPI)
+    path = save_png(draw(results), Path(settings["out"]) / filename, results, dpi=settings["dpi"])
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise ValueError(f"{path} is {size:,} bytes, over the {MAX_BYTES:,} allowed in docs/")
@@ -94,12 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     """Write the examples named on the command line (all by default); print each file and its size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"example file names: {', '.join(EXAMPLES)}")
-    names = parser.parse_args(argv).names or list(EXAMPLES)
+    parser.add_argument("--out", type=Path, default=DOCS, help="folder to write to (default: docs/)")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"runs per batch (default {RUNS})")
+    parser.add_argument("--dpi", type=float, default=DPI, help=f"resolution (default {DPI})")
+    args = parser.parse_args(argv)
+    settings.update(out=args.out, runs=args.runs, dpi=args.dpi)
+    names = args.names or list(EXAMPLES)
     if unknown := [name for name in names if name not in EXAMPLES]:
         parser.error(f"unknown example {', '.join(unknown)}; known: {', '.join(EXAMPLES)}")
     for filename in names:
         path = write_example(filename)
-        print(f"{path.relative_to(ROOT)}  {path.stat().st_size / 1000:.0f} KB")
+        print(f"{path}  {path.stat().st_size / 1000:.0f} KB")
     return 0
 
 

@@ -3,7 +3,7 @@
 The public API, for notebooks and scripts::
 
     from sim import load_scenario, derive, run, paired_differences
-    baseline = load_scenario("scenarios/baseline.toml")
+    baseline = load_scenario("baseline")
     results = run(baseline, runs=500, seed=1)
     results.milestone_summary()
     variant = run(derive(baseline, {"funding.runway_days": 30}), runs=500, seed=1)
@@ -78,13 +78,13 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-if TYPE_CHECKING:
-    from sim.analysis.compare import compare, paired_differences
-    from sim.batch.results import Results
-    from sim.batch.runner import run
-    from sim.batch.store import load_results, save_results
-    from sim.model import simulate
-    from sim.model.record import SERIES, TOTALS, Record
-    from sim.scenario.loader import ScenarioError, derive, load_scenario
-    from sim.scenario.milestones import MILESTONES
-    from sim.scenario.schema import Scenario
+if TYPE_CHECKING:  # for type checkers and editors; __all__ names them all
+    from sim.analysis.compare import compare, paired_differences  # noqa: F401
+    from sim.batch.results import Results  # noqa: F401
+    from sim.batch.runner import run  # noqa: F401
+    from sim.batch.store import load_results, save_results  # noqa: F401
+    from sim.model import simulate  # noqa: F401
+    from sim.model.record import SERIES, TOTALS, Record  # noqa: F401
+    from sim.scenario.loader import ScenarioError, derive, load_scenario  # noqa: F401
+    from sim.scenario.milestones import MILESTONES  # noqa: F401
+    from sim.scenario.schema import Scenario  # noqa: F401

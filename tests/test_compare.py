@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
-from sim.scenario.milestones import MILESTONES
 
 from sim import derive, load_scenario, run
 from sim.analysis.compare import (
@@ -22,6 +21,7 @@ from sim.analysis.compare import (
     config_diff,
     deadline_probabilities,
     paired_differences,
+    parse_deadline,
     parse_deadlines,
     t95,
     wilson_interval,
@@ -31,6 +31,7 @@ from sim.batch.store import save_results
 from sim.commands.main import main
 from sim.output.compare_figures import overlay_fan, overlay_scurves
 from sim.output.text import format_comparison
+from sim.scenario.milestones import MILESTONES
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"
@@ -181,11 +182,25 @@ def test_parse_deadlines() -> None:
     with pytest.raises(ComparisonError, match=r"^deadline 'x=2024-13-01': 2024-13-01 is not a date \(expected "
                                               r"NAME=YYYY-MM-DD\)$"):
         parse_deadlines(["x=2024-13-01"])
-    for bad in ("mandate_end", "mandate_end=2 Oct 2024", "=2024-10-02", "a b=2024-10-02"):
+    for bad in ("mandate_end", "mandate_end=2 Oct 2024", "=2024-10-02", " =2024-10-02"):
         with pytest.raises(ComparisonError, match=r"expected NAME=YYYY-MM-DD$"):
             parse_deadlines([bad])
     with pytest.raises(ComparisonError, match="given twice"):
         parse_deadlines(["a=2024-10-02", "a=2024-11-02"])
+
+
+def test_deadline_names_may_hold_spaces_as_report_help_shows() -> None:
+    assert parse_deadline("mandate end=2024-10-02") == ("mandate end", MANDATE_END)
+    assert parse_deadlines(["the mandate's end = 2024-10-02", "a=b=2024-11-02"]) == {
+        "the mandate's end": MANDATE_END, "a=b": dt.date(2024, 11, 2)}
+
+
+def test_run_accepts_the_deadline_report_help_shows(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(BASELINE), "--runs", "3", "--set", "horizon_days=365", "--no-plots", "--quiet",
+                 "--deadline", "mandate end=2024-10-02", "--out", str(out)]) == 0
+    assert "by mandate end (2024-10-02)" in capsys.readouterr().out
+    assert list(pd.read_csv(out / "deadlines.csv")["deadline"].unique()) == ["mandate end"]
 
 
 def test_deadlines_outside_the_simulated_period_are_refused(base_results) -> None:

@@ -1,7 +1,8 @@
 """Docstring examples: each public function of the API shows one, and every example runs.
 
-doctest runs over the modules that document the notebook API, from the repository root, so an
-example names ``scenarios/baseline.toml`` as a user in a clone would. Examples use small runs and
+doctest runs over the modules that document the notebook API from an empty temporary folder, so
+an example works from any working directory: it names library scenarios (``"baseline"``), never a
+path into the repository, and writes only where it says. Examples use small runs and
 fixed seeds, and show shapes, column names and properties that hold for any seed, never numbers
 pinned to one.
 """
@@ -18,8 +19,6 @@ import sim
 from sim.batch.results import Results
 from sim.model.record import Record
 
-ROOT = Path(__file__).resolve().parents[1]
-
 #: Modules whose docstring examples are run.
 MODULES = (
     "sim.scenario.loader",
@@ -32,6 +31,11 @@ MODULES = (
     "sim.analysis.compare",
     "sim.batch.store",
     "sim.commands.schema",
+    "sim.scenario.library",
+    "sim.scenario.errors",
+    "sim.scenario.toml",
+    "sim.scenario.walk",
+    "sim.scenario.parameters",
 )
 
 #: Methods a notebook user calls on what the API returns.
@@ -42,6 +46,7 @@ METHODS = (
     Results.series_band,
     Results.milestone_days,
     Results.summary,
+    Results.milestones_long,
     Record.row,
     Record.trace_frame,
 )
@@ -54,8 +59,8 @@ def public_functions() -> list:
 
 
 @pytest.fixture(autouse=True)
-def at_repository_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+def in_an_empty_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -268,9 +268,9 @@ def test_scenario_is_frozen(baseline: Scenario) -> None:
         baseline.reconnaissance.duration_days.high = 1  # type: ignore[misc, union-attr]
 
 
-def test_docstring_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docstring_examples_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The examples in the loader's docstrings are executed, so they cannot drift from the code."""
-    monkeypatch.chdir(ROOT)  # the examples name scenarios/baseline.toml as a user would
+    monkeypatch.chdir(tmp_path)  # the examples name library scenarios, so any working directory will do
     result = doctest.testmod(sim.scenario.loader)
     assert result.attempted > 0 and result.failed == 0
 
@@ -299,3 +299,14 @@ def test_several_problems_come_in_file_order(tmp_path: Path) -> None:
         load_scenario(bad)
     lines = [p.line for p in info.value.problems]
     assert lines == sorted(lines) and len(lines) == 3
+
+
+def test_derive_from_python_does_not_speak_of_set(baseline: Scenario) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        derive(baseline, {"funding.runway_dayz": 1})
+    assert str(caught.value) == "derive: funding.runway_dayz: unknown key 'runway_dayz'; did you mean 'runway_days'?"
+    with pytest.raises(ScenarioError) as caught:
+        derive(baseline, {"horizon_days": -5})
+    assert "--set" not in str(caught.value) and str(caught.value).startswith("derive: horizon_days: ")
+    with pytest.raises(ScenarioError, match=r"^notebook: horizon_days: "):
+        derive(baseline, {"horizon_days": -5}, source="notebook")

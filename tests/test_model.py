@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sim.scenario.milestones import MILESTONE_CHAIN
 
 from sim import load_scenario, simulate
 from sim.model.record import LEDGER
 from sim.scenario.distributions import LogNormal
+from sim.scenario.milestones import MILESTONE_CHAIN
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
-from sim.scenario.milestones import GATED_MILESTONES
 
 from sim import MILESTONES, derive, load_scenario, run
 from sim.batch.results import Results, censored_quantile
@@ -33,6 +32,7 @@ from sim.output.plots import (
     save_png,
 )
 from sim.output.provenance import footer_text, png_metadata
+from sim.scenario.milestones import GATED_MILESTONES
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 DETERMINISTIC = Path(__file__).resolve().parent / "data" / "deterministic.toml"
@@ -196,8 +196,8 @@ def test_a_contributor_fan_chart_draws_only_that_contributor_s_pledge(results) -
     assert references(kenya) == ["Kenya's pledge (1,000)"]
     assert kenya.axes[0].get_ylabel() == series_label("in_theatre.Kenya")
     benin = fan_chart(results, "in_theatre.benin")
-    assert references(benin) == ["benin's pledge (1,500)"]
-    assert set(_line(benin, "benin's pledge (1,500)").get_ydata()) == {
+    assert references(benin) == ["Benin's pledge (1,500)"]
+    assert set(_line(benin, "Benin's pledge (1,500)").get_ydata()) == {
         results.scenario.contributors["benin"].pledged_officers
     }
     assert "Base capacity (median)" not in [line.get_label() for line in benin.axes[0].get_lines()]
@@ -221,7 +221,7 @@ def test_contributors_chart_draws_each_contributor_s_median_and_the_total_s(resu
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
     assert labels[0] == "Kenya"
     share = float((results.replications["peak_in_theatre.benin"] > 0).mean())
-    assert labels[1].startswith(f"benin ({share:.0%} of runs")
+    assert labels[1].startswith(f"Benin ({share:.0%} of runs")
     assert labels[-1].startswith("All contributors")
 
 

@@ -204,10 +204,10 @@ def test_cli_refuses_to_overwrite_without_force(report: Path, capsys: pytest.Cap
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--deadline", "no date"], "--deadline expects NAME=DATE"),
-        (["--deadline", "x=2024-13-01"], "is not a date written YYYY-MM-DD"),
+        (["--deadline", "no date"], "deadline 'no date': expected NAME=YYYY-MM-DD"),
+        (["--deadline", "x=2024-13-01"], "2024-13-01 is not a date (expected NAME=YYYY-MM-DD)"),
         (["--deadline", "late=2030-01-01"], "is outside run"),
-        (["--deadline", "a=2024-05-01", "--deadline", "a=2024-06-01"], "names 'a' twice"),
+        (["--deadline", "a=2024-05-01", "--deadline", "a=2024-06-01"], "the name 'a' is given twice"),
     ],
 )
 def test_cli_user_errors_are_one_line(stored: Path, tmp_path: Path, extra: list[str], message: str,

@@ -157,3 +157,15 @@ def test_trace_agrees_with_the_batch_row(tmp_path: Path, capsys: pytest.CaptureF
     for key, value in traced.items():
         if isinstance(value, float):
             assert value == pytest.approx(row[key], nan_ok=True), key
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "plot", "show"])
+def test_each_command_help_has_a_description_and_its_own_examples(command: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    usage, _, rest = text.partition("\n\n")
+    assert rest.split("\n")[0].strip() and not rest.startswith("positional"), "a description after the usage"
+    examples = text[text.index("examples:"):].splitlines()[1:]
+    commands = [line.split()[1] for line in examples if line.startswith("  deploysim ")]
+    assert commands and set(commands) == {command}, "only this command's examples"

@@ -16,15 +16,20 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Z95, Results, censored_quantile, wilson_interval
 from sim.batch.runner import DEFAULT_SEED
-from sim.scenario.schema import Scenario
 from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
+from sim.scenario.walk import leaves
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Seed of a comparison when none is given and no stored run fixes it (the forecast's date).
 #: Replications per scenario when none are given and no stored run fixes them.
@@ -32,7 +37,7 @@ DEFAULT_RUNS = 1000
 #: Keys left out of :func:`config_diff`: they name and describe, they change no draw.
 DESCRIPTIVE_KEYS = ("name", "description")
 
-_DEADLINE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)=(?P<date>\d{4}-\d{2}-\d{2})$")
+_DEADLINE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Two-sided 95% Student t quantiles for 1..30 degrees of freedom; beyond, a Cornish-Fisher
 # expansion around the normal quantile is accurate to better than 1e-4.
 _T95 = (
@@ -64,8 +69,7 @@ def config_diff(base: Scenario, other: Scenario) -> pd.DataFrame:
     Returns:
         Columns ``key, old, new`` (text), in the order of the base's keys, then keys only ``other`` has.
     """
-    old = _leaves(base.model_dump(mode="json", by_alias=True))
-    new = _leaves(other.model_dump(mode="json", by_alias=True))
+    old, new = _leaves(base), _leaves(other)
     rows = [
         {"key": key, "old": _compact(old[key]) if key in old else "(absent)",
          "new": _compact(new[key]) if key in new else "(absent)"}
@@ -78,19 +82,13 @@ def config_diff(base: Scenario, other: Scenario) -> pd.DataFrame:
 _ABSENT = object()
 
 
-def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted key -> leaf value; distributions and lists of plain values are leaves."""
-    out: dict[str, Any] = {}
-    if isinstance(node, dict) and "dist" not in node:
-        for key, value in node.items():
-            if key in DESCRIPTIVE_KEYS and (not prefix or not isinstance(value, dict)):
-                continue
-            out.update(_leaves(value, f"{prefix}.{_key_part(key)}" if prefix else _key_part(key)))
-    elif isinstance(node, list) and any(isinstance(item, dict) and "dist" not in item for item in node):
-        for i, item in enumerate(node):
-            out.update(_leaves(item, f"{prefix}[{i}]"))
-    else:
-        out[prefix] = node
+def _leaves(scenario: Scenario) -> dict[str, Any]:
+    """Dotted key (list entries as ``[i]``) -> leaf of the scenario's JSON form; names and descriptions left out."""
+    out = {}
+    for leaf in leaves(scenario.model_dump(mode="json", by_alias=True)):
+        if leaf.path[-1] not in DESCRIPTIVE_KEYS:
+            key = "".join(f"[{part}]" if isinstance(part, int) else f".{_key_part(part)}" for part in leaf.path)
+            out[key.lstrip(".")] = leaf.value
     return out
 
 
@@ -168,29 +166,47 @@ def _check_facts(labels: Sequence[str], facts: Sequence[tuple[Scenario, int, int
         raise ComparisonError("cannot compare: " + "; ".join(problems))
 
 
+def parse_deadline(text: str) -> tuple[str, dt.date]:
+    """Read one ``NAME=YYYY-MM-DD`` deadline, as given to ``--deadline``; the name may hold spaces.
+
+    The date follows the last ``=``; the name is what comes before it, stripped.
+
+    Raises:
+        ComparisonError: If there is no ``=``, the name is empty, or the date is not a real date
+            written YYYY-MM-DD.
+
+    Example:
+        >>> parse_deadline("mandate end=2024-10-02")
+        ('mandate end', datetime.date(2024, 10, 2))
+    """
+    name, sep, value = text.strip().rpartition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not _DEADLINE_DATE.match(value):
+        raise ComparisonError(f"deadline {text!r}: expected NAME=YYYY-MM-DD")
+    try:
+        return name, dt.date.fromisoformat(value)
+    except ValueError:
+        raise ComparisonError(f"deadline {text!r}: {value} is not a date (expected NAME=YYYY-MM-DD)") from None
+
+
 def parse_deadlines(items: Sequence[str]) -> dict[str, dt.date]:
-    """Read ``NAME=YYYY-MM-DD`` deadlines, as given to ``--deadline``.
+    """Read ``NAME=YYYY-MM-DD`` deadlines, as given to ``--deadline`` of ``run``, ``compare`` and ``report``.
+
+    Each item is read by :func:`parse_deadline`, so names may hold spaces (``"mandate end=2024-10-02"``).
 
     Raises:
         ComparisonError: If an item is not of that form, its date does not exist, or a name repeats.
 
     Example:
-        >>> parse_deadlines(["mandate_end=2024-10-02"])
-        {'mandate_end': datetime.date(2024, 10, 2)}
+        >>> parse_deadlines(["mandate_end=2024-10-02", "one year on=2025-03-14"])
+        {'mandate_end': datetime.date(2024, 10, 2), 'one year on': datetime.date(2025, 3, 14)}
     """
     deadlines: dict[str, dt.date] = {}
     for item in items:
-        match = _DEADLINE.match(item.strip())
-        if match is None:
-            raise ComparisonError(f"deadline {item!r}: expected NAME=YYYY-MM-DD")
-        try:
-            date = dt.date.fromisoformat(match["date"])
-        except ValueError:
-            message = f"deadline {item!r}: {match['date']} is not a date (expected NAME=YYYY-MM-DD)"
-            raise ComparisonError(message) from None
-        if match["name"] in deadlines:
-            raise ComparisonError(f"deadline {item!r}: the name {match['name']!r} is given twice")
-        deadlines[match["name"]] = date
+        name, date = parse_deadline(item)
+        if name in deadlines:
+            raise ComparisonError(f"deadline {item!r}: the name {name!r} is given twice")
+        deadlines[name] = date
     return deadlines
 
 
@@ -300,7 +316,7 @@ def paired_differences(base: Results, other: Results, milestones: Sequence[str] 
 
     Example:
         >>> from sim import derive, load_scenario, run
-        >>> base = load_scenario("scenarios/baseline.toml", ["horizon_days=365"])
+        >>> base = load_scenario("baseline", ["horizon_days=365"])
         >>> a = run(base, runs=30, seed=2)
         >>> same = paired_differences(a, run(base, runs=30, seed=2)).set_index("milestone")
         >>> float(same.loc["first_arrival", "mean_diff_days"])  # a scenario against itself
@@ -469,6 +485,27 @@ class Comparison:
         table["_m"], table["_s"] = table["milestone"].map(order), table["scenario"].map(self.labels.index)
         return table.sort_values(["_m", "_s"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
 
+    def plot(self, kind: str = "fan", **kwargs: Any) -> Figure:
+        """A figure of the compared batches: ``fan`` (officers in theatre), ``fund`` or ``scurves``;
+        ``kwargs`` go to the figure function of :data:`sim.output.compare_figures.COMPARISON_KINDS`
+        (e.g. ``milestones=``, or ``ax=`` for the fans).
+
+        Raises:
+            ValueError: If ``kind`` is unknown.
+
+        Example:
+            >>> from sim import compare, derive, load_scenario
+            >>> base = load_scenario("baseline")
+            >>> late = derive(base, {"name": "short_runway", "funding.runway_days": 30})
+            >>> len(compare([base, late], runs=20, seed=1).plot("scurves").axes)
+            2
+        """
+        # The one upward import of the analysis layer, made on call: analysis returns data, and importing it
+        # must not load matplotlib.
+        from sim.output.compare_figures import plot_comparison
+
+        return plot_comparison(self.results, kind, **kwargs)
+
 
 def unique_labels(results_list: Sequence[Results]) -> list[str]:
     """The scenarios' names, with ``#2``, ``#3``... added to repeats."""
@@ -493,7 +530,7 @@ def compare(
     workers: int | None = 1,
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     deadlines: Mapping[str, dt.date] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> Comparison:
     """Run (or load) each scenario with one seed and compare every one with the first, paired.
 
@@ -505,7 +542,8 @@ def compare(
         workers: Worker processes for each run (see :func:`sim.batch.runner.run`).
         overrides: Dotted-key overrides applied to every scenario (not to stored batches), as ``--set``.
         deadlines: Name -> date; adds :attr:`Comparison.deadlines`.
-        progress: Called with the replications finished so far, over all scenarios to run.
+        progress: True: one progress bar over all scenarios to run, once it has run a second; False:
+            none; a function: called with the replications finished so far, over all scenarios to run.
 
     Returns:
         The :class:`Comparison`.
@@ -519,7 +557,7 @@ def compare(
 
     Example:
         >>> from sim import load_scenario, derive
-        >>> base = load_scenario("scenarios/baseline.toml", ["horizon_days=365"])
+        >>> base = load_scenario("baseline", ["horizon_days=365"])
         >>> c = compare([base, derive(base, {"funding.runway_days": 60})], runs=20, seed=1)
         >>> c.labels
         ['baseline', 'baseline#2']
@@ -550,18 +588,19 @@ def compare(
     if deadlines:
         check_deadlines(deadlines, facts[0][0])
     done = 0
-
-    def advance(n: int) -> None:
-        if progress is not None:
-            progress(done + n)
-
     results: list[Results] = []
-    for item in resolved:
-        if isinstance(item, Results):
-            results.append(item)
-            continue
-        results.append(run(item, runs=runs, seed=seed, workers=workers, progress=advance))
-        done += runs
+    with progress_callback(progress, runs * sum(isinstance(i, Scenario) for i in resolved)) as report:
+
+        def advance(n: int) -> None:
+            if report is not None:
+                report(done + n)
+
+        for item in resolved:
+            if isinstance(item, Results):
+                results.append(item)
+                continue
+            results.append(run(item, runs=runs, seed=seed, workers=workers, progress=advance))
+            done += runs
     return comparison_of(results, deadlines)
 
 
@@ -637,6 +676,7 @@ __all__ = [
     "config_diff",
     "deadline_probabilities",
     "paired_differences",
+    "parse_deadline",
     "parse_deadlines",
     "reached_by",
     "t95",

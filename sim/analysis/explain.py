@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.compare import restricted_days, t95
+from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Z95, Results, censored_quantile
 from sim.batch.runner import DEFAULT_SEED
 from sim.scenario.loader import derive
-from sim.scenario.schema import Scenario
 from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 #: Bootstrap resamples for the P50 shift's interval.
 BOOTSTRAP = 400
@@ -144,7 +145,7 @@ def explain(
     causes: Sequence[str] | None = None,
     workers: int | None = 1,
     interactions: int = 3,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> Explanation:
     """Rerun a scenario once per cause of delay with that cause removed, under common random numbers.
 
@@ -158,7 +159,8 @@ def explain(
         workers: Worker processes (1: in this process; None or 0: one per CPU).
         interactions: The number of top causes (by shift) whose pairs are also removed together, for
             their interaction (0: none).
-        progress: Called with the number of replications finished so far, over all batches.
+        progress: True: a progress bar once the reruns have taken a second; False: none; a function:
+            called with the number of replications finished so far, over all batches.
 
     Returns:
         An :class:`Explanation`. Its table has one row per cause, largest gain first: ``cause``, the
@@ -173,7 +175,6 @@ def explain(
         KeyError: If ``milestone`` is unknown or a cause cannot be removed.
         ScenarioError: If a removal does not validate against the scenario.
     """
-    from sim.analysis.sweep import run_batches
 
     if milestone not in MILESTONES:
         raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
@@ -182,11 +183,22 @@ def explain(
         for cause in causes:
             if cause not in available:
                 raise KeyError(f"cause {cause!r} cannot be removed; removable: {', '.join(available)}")
+    pairs_run = max(0, interactions) * (max(0, interactions) - 1) // 2
+    total = runs * (1 + len(causes if causes is not None else available) + pairs_run)
+    with progress_callback(progress, total) as report:
+        return _explain(scenario, milestone, runs, seed, causes, workers, interactions, available, report)
+
+
+def _explain(scenario: Scenario, milestone: str, runs: int, seed: int, causes: Sequence[str] | None,
+             workers: int | None, interactions: int, available: dict[str, dict[str, Any]],
+             report: Callable[[int], None] | None) -> Explanation:
+    from sim.analysis.sweep import run_batches
+
     done = 0
 
     def step(n: int) -> None:
-        if progress is not None:
-            progress(done + n)
+        if report is not None:
+            report(done + n)
 
     [base] = run_batches([scenario], runs=runs, seed=seed, workers=workers, progress=step)
     done += runs

@@ -12,23 +12,24 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from sim.analysis.sweep import derive_values, key_label, resolve_workers, run_batches
+from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, censored_quantile
 from sim.batch.runner import DEFAULT_SEED
 from sim.model import simulate
 from sim.model.record import TOTALS
 from sim.scenario.distributions import DIST_KINDS, Bernoulli, Fixed
 from sim.scenario.loader import Problem, ScenarioError
-from sim.scenario.schema import Scenario
 from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
+from sim.scenario.walk import leaves
 
 # -- inputs and outcomes -------------------------------------------------------------------------
 
@@ -40,25 +41,7 @@ def scenario_distributions(scenario: Scenario) -> dict[str, Any]:
     list entries by index (``base.stages.0.duration_days``, settable through
     :func:`sim.analysis.sweep.derive_values`).
     """
-    return dict(_walk(scenario, ""))
-
-
-def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, DIST_KINDS):
-        yield prefix, node
-    elif isinstance(node, BaseModel):
-        for name, info in type(node).model_fields.items():
-            yield from _walk(getattr(node, name), _join(prefix, info.alias or name))
-    elif isinstance(node, dict):
-        for name, value in node.items():
-            yield from _walk(value, _join(prefix, str(name)))
-    elif isinstance(node, list | tuple):
-        for index, value in enumerate(node):
-            yield from _walk(value, _join(prefix, str(index)))
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+    return {leaf.key: leaf.value for leaf in leaves(scenario) if isinstance(leaf.value, DIST_KINDS)}
 
 
 def uncertain_inputs(scenario: Scenario) -> list[str]:
@@ -66,7 +49,7 @@ def uncertain_inputs(scenario: Scenario) -> list[str]:
 
     Example:
         >>> from sim import load_scenario
-        >>> uncertain_inputs(load_scenario("scenarios/baseline.toml"))[:2]
+        >>> uncertain_inputs(load_scenario("baseline"))[:2]
         ['governance.transitional_authority_days', 'governance.viable_administration_days']
     """
     return [key for key, dist in scenario_distributions(scenario).items() if not isinstance(dist, Fixed)]
@@ -149,7 +132,7 @@ def tornado(
     workers: int | None = 1,
     low: float = 0.1,
     high: float = 0.9,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> pd.DataFrame:
     """How far an outcome's median moves when each input is held at its P10 and at its P90.
 
@@ -172,7 +155,8 @@ def tornado(
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
         low: The low quantile an input is held at.
         high: The high quantile.
-        progress: Called with the number of replications finished so far.
+        progress: True: a progress bar once the analysis has run a second; False: none; a function:
+            called with the number of replications finished so far.
 
     Returns:
         One row per input, ranked by swing (largest first): ``rank``, ``input``, ``label``,
@@ -191,7 +175,7 @@ def tornado(
 
     Example:
         >>> from sim import load_scenario
-        >>> t = tornado(load_scenario("scenarios/baseline.toml"), runs=20,
+        >>> t = tornado(load_scenario("baseline"), runs=20,
         ...             inputs=["governance.transitional_authority_days", "reconnaissance.duration_days"])
         >>> list(t["input"])
         ['governance.transitional_authority_days', 'reconnaissance.duration_days']
@@ -330,7 +314,7 @@ def global_inputs(scenario: Scenario) -> list[str]:
 
     Example:
         >>> from sim import load_scenario
-        >>> keys = global_inputs(load_scenario("scenarios/baseline.toml"))
+        >>> keys = global_inputs(load_scenario("baseline"))
         >>> "governance.viable_administration_days" in keys, "governance.hold_days" in keys
         (True, False)
     """
@@ -345,7 +329,7 @@ def sobol_indices(
     replications: int = 1,
     seed: int = DEFAULT_SEED,
     workers: int | None = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> pd.DataFrame:
     """First-order and total Sobol indices of an outcome, with the model's own randomness as an input.
 
@@ -373,7 +357,8 @@ def sobol_indices(
             each row averages this many worlds, which shrinks the randomness's share).
         seed: The seed of the replications, of SALib's scrambled sequence and of its bootstrap.
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
-        progress: Called with the number of sample rows evaluated so far.
+        progress: True: a progress bar over the sample rows once the analysis has run a second; False:
+            none; a function: called with the number of sample rows evaluated so far.
 
     Returns:
         One row per input (the model's randomness included, as ``input`` :data:`WORLD`) ranked by
@@ -393,7 +378,8 @@ def sobol_indices(
         from SALib.sample import sobol as sobol_sample
     except ModuleNotFoundError:
         raise ImportError("Sobol indices need SALib: pip install 'deploysim[sobol]'") from None
-    check_power_of_two(n)
+    if not is_power_of_two(n):
+        raise ValueError(f"n must be a power of two (2, 4, ..., 64, 128...; SALib's Sobol sequence), got {n}")
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     check_outcome(scenario, outcome)
@@ -406,7 +392,8 @@ def sobol_indices(
     u = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
     # Quantile functions are infinite at 0 or 1 for unbounded distributions.
     u = np.clip(u, 1e-12, 1 - 1e-12)
-    y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, progress)
+    with progress_callback(progress, len(u), unit="sample") as report:
+        y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, report)
     with np.errstate(divide="ignore", invalid="ignore"):
         if np.var(y) > 0:
             si = sobol_analyze.analyze(problem, y, calc_second_order=False, num_resamples=200, conf_level=0.95,
@@ -438,10 +425,9 @@ def sobol_indices(
     return table
 
 
-def check_power_of_two(n: int) -> None:
-    """Raise a ValueError unless ``n`` is a power of two of at least 2 (SALib's Sobol sequence)."""
-    if n < 2 or n & (n - 1):
-        raise ValueError(f"n must be a power of two (2, 4, ..., 64, 128...; SALib's Sobol sequence), got {n}")
+def is_power_of_two(n: int) -> bool:
+    """Whether ``n`` is 2, 4, 8, ...: the base sample sizes SALib's Sobol sequence takes."""
+    return n >= 2 and not n & (n - 1)
 
 
 def sobol_evaluations(n_inputs: int, n: int, replications: int) -> int:
@@ -498,8 +484,8 @@ __all__ = [
     "PER_EVENT_SUFFIXES",
     "WORLD",
     "check_outcome",
-    "check_power_of_two",
     "global_inputs",
+    "is_power_of_two",
     "outcome_names",
     "pin_values",
     "scenario_distributions",

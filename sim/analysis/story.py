@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 
 from sim.model.record import RELEASE_KINDS, Record, TraceEvent, contributor_series
-from sim.scenario.schema import Scenario
 from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 #: What each binding constraint means: "binding: funding" says the step last waited for money.
 BINDING_MEANINGS: dict[str, str] = {

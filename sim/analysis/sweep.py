@@ -9,23 +9,23 @@ batches. :mod:`sim.analysis.sensitivity` reuses :func:`derive_values` and :func:
 from __future__ import annotations
 
 import copy
-import dataclasses
-import datetime as dt
 import itertools
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results
 from sim.batch.runner import DEFAULT_SEED, make_executor, run
 
 # The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
 from sim.scenario.loader import Problem, ScenarioError, derive, parse_value, unknown_key
+from sim.scenario.milestones import check_milestone
 from sim.scenario.schema import Scenario
-from sim.scenario.milestones import MILESTONES
+from sim.scenario.toml import toml_value
 
 #: Seed of a sweep or sensitivity analysis when none is given (the CLI's default too).
 #: Milestone quantiles a sweep's table reports.
@@ -95,28 +95,14 @@ def _split_top_level(text: str, key: str) -> list[str]:
     return parts
 
 
-def toml_text(value: Any) -> str:
-    """A value written as TOML, for tables and labels: ``30``, ``2024-05-01``, ``{dist = "pert", ...}``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        short = f"{value:g}"
-        return short if float(short) == value else repr(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_text(v) for v in value) + "]"
-    return f'"{value}"'
+#: The package's one TOML value writer (:func:`sim.scenario.toml.toml_value`), under its older name.
+toml_text = toml_value
 
 
 # -- deriving and running many scenarios ---------------------------------------------------------
 
 
-def derive_values(scenario: Scenario, values: Mapping[str, Any], source: str = "--set") -> Scenario:
+def derive_values(scenario: Scenario, values: Mapping[str, Any], source: str = "derive") -> Scenario:
     """:func:`sim.scenario.loader.derive`, also accepting keys into lists such as ``base.stages.0.duration_days``.
 
     ``derive`` sets tables key by key but cannot index a list, so a key through a list entry
@@ -125,7 +111,8 @@ def derive_values(scenario: Scenario, values: Mapping[str, Any], source: str = "
     Args:
         scenario: The scenario to start from; never changed.
         values: Dotted keys and their new values.
-        source: What the error messages name as the origin of the values (``--set``, ``--vary``).
+        source: What the error messages name as the origin of the values (``derive`` from Python;
+            the command line passes ``--set`` or ``--vary``).
 
     Raises:
         ScenarioError: If a key is unknown (with a did-you-mean), an index is out of range or a
@@ -167,14 +154,7 @@ def derive_values(scenario: Scenario, values: Mapping[str, Any], source: str = "
         if not isinstance(entry, dict):
             raise ScenarioError([Problem(source, key, f"entry {index} of {list_key} is not a table")])
         entry[parts[-1]] = value
-    try:
-        return derive(scenario, {**plain, **lists})
-    except ScenarioError as exc:
-        if source == "--set":
-            raise
-        raise ScenarioError(
-            [dataclasses.replace(p, source=source) if p.source == "--set" else p for p in exc.problems]
-        ) from None
+    return derive(scenario, {**plain, **lists}, source=source)
 
 
 def resolve_workers(workers: int | None) -> int:
@@ -193,7 +173,7 @@ def run_batches(
     runs: int,
     seed: int,
     workers: int | None = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> list[Results]:
     """Run one batch per scenario, every one with the same seed, on one shared pool of workers.
 
@@ -202,16 +182,18 @@ def run_batches(
         runs: Replications per batch.
         seed: The seed of every batch: replication ``k`` draws the same numbers in each.
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
-        progress: Called with the number of replications finished so far, over all batches.
+        progress: True: one progress bar over all batches (see :mod:`sim.batch.progress`); False: none;
+            a function: called with the number of replications finished so far, over all batches.
 
     Returns:
         One :class:`sim.batch.results.Results` per scenario, in order; each equals ``run(scenario, runs, seed)``.
     """
     out = []
-    with make_executor(resolve_workers(workers)) as executor:
+    with make_executor(resolve_workers(workers)) as executor, \
+            progress_callback(progress, runs * len(scenarios)) as report:
         for i, scenario in enumerate(scenarios):
             done = i * runs
-            step = None if progress is None else (lambda n, done=done: progress(done + n))
+            step = False if report is None else (lambda n, done=done: report(done + n))
             out.append(run(scenario, runs=runs, seed=seed, executor=executor, progress=step))
     return out
 
@@ -272,7 +254,7 @@ def sweep(
     runs: int = 500,
     seed: int = DEFAULT_SEED,
     workers: int | None = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> SweepResult:
     """Run the scenario at every point of the grid of varied values, every point with the same seed.
 
@@ -287,7 +269,8 @@ def sweep(
         runs: Replications per point.
         seed: The seed of every point.
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
-        progress: Called with the number of replications finished so far, over all points.
+        progress: True: a progress bar over all points once the sweep has run a second; False: none;
+            a function: called with the number of replications finished so far, over all points.
 
     Returns:
         The :class:`SweepResult`.
@@ -298,7 +281,7 @@ def sweep(
 
     Example:
         >>> from sim import load_scenario
-        >>> s = sweep(load_scenario("scenarios/baseline.toml"), {"funding.runway_days": [30, 90]}, runs=20)
+        >>> s = sweep(load_scenario("baseline"), {"funding.runway_days": [30, 90]}, runs=20)
         >>> list(s.milestone_table("first_arrival")["funding.runway_days"])
         [30, 90]
     """
@@ -336,12 +319,7 @@ def _sweep_table(points: list[dict[str, Any]], results: list[Results]) -> pd.Dat
 
 def _table_value(value: Any) -> Any:
     """A varied value as a table cell: numbers, dates and text as they are, tables as TOML text."""
-    return toml_text(value) if isinstance(value, Mapping | list | tuple) else value
-
-
-def check_milestone(milestone: str) -> None:
-    if milestone not in MILESTONES:
-        raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
+    return toml_value(value) if isinstance(value, Mapping | list | tuple) else value
 
 
 # -- labels --------------------------------------------------------------------------------------

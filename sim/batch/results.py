@@ -9,16 +9,21 @@ is reported only if at least 80% of replications reached the milestone; otherwis
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sim.model.record import TOTALS
+from sim.scenario.milestones import GATED_MILESTONES, MILESTONES, check_milestone
 from sim.scenario.schema import Scenario
-from sim.scenario.milestones import MILESTONES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Quantiles of the daily bands.
 BAND_QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
@@ -78,7 +83,7 @@ def censored_quantile(days: np.ndarray, q: float) -> float:
     return value if math.isfinite(value) else math.nan
 
 
-@dataclass
+@dataclass(repr=False)
 class Results:
     """The outcome of a batch.
 
@@ -114,6 +119,23 @@ class Results:
         """The scenario's name."""
         return self.scenario.name
 
+    def __repr__(self) -> str:
+        """One line: scenario, runs, seed, simulated period and, once stored, the run id."""
+        s = self.scenario
+        stored = f", run {self.run_id}" if self.run_id else ""
+        return (f"<Results '{s.name}': {self.runs:,} runs, seed {self.seed}, "
+                f"{s.start_date} to {s.date_of(s.horizon_days)}{stored}>")
+
+    def _repr_html_(self) -> str:
+        """The summary a notebook shows: the one-line description and the milestone table."""
+        table = self.milestone_summary()
+        shown = pd.DataFrame({"milestone": table["label"]})
+        for q in MILESTONE_QUANTILES:
+            column = f"p{round(q * 100)}_date"
+            shown[f"P{round(q * 100)}"] = table[column].dt.strftime("%Y-%m-%d").fillna("after horizon")
+        shown["reached"] = [f"{share:.0%}" for share in table["share_reached"]]
+        return f"<p>{html.escape(repr(self))}</p>" + shown.to_html(index=False, escape=True)
+
     def date_of(self, day: float) -> dt.date | None:
         """Calendar date of a simulation day, or None for NaN (not reached)."""
         return None if day is None or math.isnan(day) else self.scenario.date_of(day)
@@ -126,7 +148,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> arrival, departure = res.milestone_days("first_arrival"), res.milestone_days("first_departure")
             >>> arrival.shape
             (20,)
@@ -134,8 +156,7 @@ class Results:
             >>> bool((arrival[landed] >= departure[landed]).all())   # no contingent lands before it leaves
             True
         """
-        if milestone not in MILESTONES:
-            raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
+        check_milestone(milestone)
         return self.replications[f"{milestone}_day"].to_numpy(dtype=float)
 
     def milestone_summary(self) -> pd.DataFrame:
@@ -143,7 +164,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> table = res.milestone_summary()
             >>> list(table.columns[:5]), len(table) == len(MILESTONES)
             (['milestone', 'label', 'share_reached', 'p10_day', 'p10_date'], True)
@@ -166,12 +187,86 @@ class Results:
             frame[column] = pd.to_datetime(frame[column])
         return frame
 
+    def milestones_long(self) -> pd.DataFrame:
+        """One row per replication and milestone: a tidy table of when each milestone was reached.
+
+        Returns:
+            Columns ``replication``, ``milestone``, ``label``, ``day`` (NaN: not reached), ``date``
+            (NaT: not reached), ``reached`` and ``binding`` (the constraint that held the milestone
+            back last; missing where the milestone carries none or was not reached), in replication
+            order, milestones in their deployment order.
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1, progress=False)
+            >>> long = res.milestones_long()
+            >>> len(long) == 20 * len(MILESTONES), list(long.columns)
+            (True, ['replication', 'milestone', 'label', 'day', 'date', 'reached', 'binding'])
+        """
+        frame = self.replications
+        n = len(frame)
+        names = list(MILESTONES)
+        days = np.column_stack([frame[f"{m}_day"].to_numpy(dtype=float) for m in names]).ravel()
+        empty = pd.Series(pd.NA, index=frame.index, dtype="string")
+        columns = [frame[f"{m}_binding"] if m in GATED_MILESTONES and f"{m}_binding" in frame else empty
+                   for m in names]
+        binding = np.column_stack([column.to_numpy(dtype=object) for column in columns]).ravel()
+        long = pd.DataFrame({
+            "replication": np.repeat(frame["replication"].to_numpy(), len(names)),
+            "milestone": np.tile(names, n),
+            "label": np.tile([MILESTONES[m] for m in names], n),
+            "day": days,
+        })
+        long["date"] = pd.Timestamp(self.scenario.start_date) + pd.to_timedelta(np.floor(days), unit="D")
+        long["reached"] = ~np.isnan(days)
+        long["binding"] = pd.array(binding, dtype="string")
+        long["milestone"] = long["milestone"].astype("string")
+        long["label"] = long["label"].astype("string")
+        return long
+
+    def to_xarray(self) -> Any:
+        """The daily series as an :class:`xarray.Dataset` (needs the ``xarray`` extra).
+
+        Variables: ``mean`` (series, day) and ``band`` (series, quantile, day) from the daily bands,
+        and, when the batch kept every replication's series (``run(..., keep_daily=True)``),
+        ``value`` (series, replication, day). Coordinates: ``series``, ``day``, ``date`` (along
+        ``day``), ``quantile`` and ``replication``. Attributes: scenario, seed, runs, run id and start date.
+
+        Raises:
+            ImportError: If xarray is not installed (``pip install 'deploysim[xarray]'``).
+        """
+        try:
+            import xarray as xr
+        except ModuleNotFoundError:
+            raise ImportError("Results.to_xarray needs xarray: pip install 'deploysim[xarray]'") from None
+        names = list(dict.fromkeys(self.bands["series"]))
+        per_series = [self.series_band(name) for name in names]
+        first = per_series[0]
+        quantiles = [f"p{round(q * 100)}" for q in BAND_QUANTILES]
+        data: dict[str, Any] = {
+            "mean": (("series", "day"), np.stack([b["mean"].to_numpy() for b in per_series])),
+            "band": (("series", "quantile", "day"),
+                     np.stack([b[quantiles].to_numpy().T for b in per_series])),
+        }
+        coords: dict[str, Any] = {
+            "series": names,
+            "day": first["day"].to_numpy(),
+            "date": ("day", pd.to_datetime(first["date"]).to_numpy()),
+            "quantile": list(BAND_QUANTILES),
+        }
+        if self.daily is not None:
+            data["value"] = (("series", "replication", "day"), np.stack([self.daily[name] for name in names]))
+            coords["replication"] = np.arange(self.runs)
+        attrs = {"scenario": self.name, "seed": self.seed, "runs": self.runs, "run_id": self.run_id or "",
+                 "start_date": self.scenario.start_date.isoformat()}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
     def totals_summary(self) -> pd.DataFrame:
         """Per total: mean with a 95% confidence interval (normal approximation), and P10/P50/P90.
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> totals = res.totals_summary().set_index("total")
             >>> list(totals.columns)
             ['label', 'mean', 'ci95_low', 'ci95_high', 'p10', 'p50', 'p90']
@@ -214,7 +309,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> shares = res.binding_shares()
             >>> list(shares.columns)
             ['milestone', 'binding', 'share']
@@ -229,7 +324,8 @@ class Results:
                     {
                         "milestone": column.removesuffix("_binding"),
                         "binding": counts.index.astype(str),
-                        "share": counts.to_numpy(),
+                        # As float whatever the column type: pandas 2.1 counts a string column as nullable Float64.
+                        "share": counts.to_numpy(dtype=float),
                     }
                 )
             )
@@ -254,7 +350,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> table = res.delay_summary(["first_arrival"])
             >>> total = table["mean_days"].sum()
             >>> bool(abs(total - table["milestone_mean_day"].iloc[0]) < 1e-6)
@@ -297,7 +393,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> sorted(set(res.summary()["kind"]))
             ['milestone', 'total']
         """
@@ -316,7 +412,7 @@ class Results:
 
         Example:
             >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
             >>> band = res.series_band("in_theatre")
             >>> list(band.columns)
             ['series', 'day', 'date', 'mean', 'p10', 'p25', 'p50', 'p75', 'p90']
@@ -327,6 +423,26 @@ class Results:
         if series not in known:
             raise KeyError(f"unknown series {series!r}; known: {', '.join(known)}")
         return self.bands[self.bands["series"] == series].reset_index(drop=True)
+
+    def plot(self, kind: str = "fan", **kwargs: Any) -> Figure:
+        """A figure of this batch: ``fan`` (officers in theatre), ``fund``, ``contributors``, ``scurves``,
+        ``gantt`` or ``binding``; ``kwargs`` go to the figure function of :data:`sim.output.plots.PLOT_KINDS`
+        (e.g. ``series=``, ``milestones=``, ``ax=``).
+
+        Raises:
+            ValueError: If ``kind`` is unknown.
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
+            >>> type(res.plot("gantt")).__name__, len(res.plot("fan").axes)
+            ('Figure', 1)
+        """
+        # The one upward import of the batch layer, made on call: importing sim.batch (as every worker does)
+        # must never load matplotlib.
+        from sim.output.plots import plot
+
+        return plot(self, kind, **kwargs)
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:

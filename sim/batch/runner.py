@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,14 +20,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from sim.batch.defaults import DEFAULT_SEED
+from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, bands_from_daily, delays_frame
 from sim.model import simulate
 from sim.model.record import series_names
-from sim.scenario.schema import Scenario
 from sim.scenario.milestones import GATED_MILESTONES
-
-#: The seed of a batch when none is given: the forecast date, 2024-03-14.
-DEFAULT_SEED = 20240314
+from sim.scenario.schema import Scenario
 
 
 @dataclass(frozen=True)
@@ -196,12 +195,12 @@ def _chunks(scenario: Scenario, seed: int, runs: int, chunk_size: int) -> list[C
 def run(
     scenario: Scenario,
     runs: int = 1000,
-    seed: int = 20240314,
+    seed: int = DEFAULT_SEED,
     workers: int | None = 1,
     executor: Executor | None = None,
     chunk_size: int | None = None,
     keep_daily: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = True,
 ) -> Results:
     """Run a Monte Carlo batch of one scenario.
 
@@ -214,7 +213,8 @@ def run(
         executor: An explicit executor (see :class:`Executor`).
         chunk_size: Replications per chunk sent to a worker (default: about four chunks per worker).
         keep_daily: Also keep every replication's daily series in ``results.daily``.
-        progress: Called with the number of replications finished after each chunk.
+        progress: True: a progress bar once the batch has run a second (a widget in a notebook);
+            False: none; a function: called with the number of replications finished after each chunk.
 
     Returns:
         The batch's :class:`sim.batch.results.Results`.
@@ -224,7 +224,7 @@ def run(
 
     Example:
         >>> from sim import load_scenario, run
-        >>> res = run(load_scenario("scenarios/baseline.toml"), runs=20, seed=1)
+        >>> res = run(load_scenario("baseline"), runs=20, seed=1, progress=False)
         >>> len(res.replications)
         20
     """
@@ -243,15 +243,16 @@ def run(
     daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in names}
     delays: list[list[tuple[int, str, str, float]]] = [[] for _ in chunks]
     done = 0
-    for result in executor.map_chunks(chunks):
-        n = len(result.rows)
-        rows[result.start : result.start + n] = result.rows
-        delays[result.start // chunk_size] = result.delays
-        for name in names:
-            daily[name][result.start : result.start + n] = result.daily[name]
-        done += n
-        if progress is not None:
-            progress(done)
+    with progress_callback(progress, runs) as report:
+        for result in executor.map_chunks(chunks):
+            n = len(result.rows)
+            rows[result.start : result.start + n] = result.rows
+            delays[result.start // chunk_size] = result.delays
+            for name in names:
+                daily[name][result.start : result.start + n] = result.daily[name]
+            done += n
+            if report is not None:
+                report(done)
     replications = _replications_frame(rows)
     return Results(
         scenario=scenario,

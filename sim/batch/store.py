@@ -17,14 +17,15 @@ import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from sim.batch.results import Results
-from sim.scenario.loader import scenario_from_dict
+    from sim.batch.results import Results
 
 #: Packages whose versions every manifest records.
 RECORDED_PACKAGES = ("deploysim", "simpy", "numpy", "pandas", "matplotlib", "pydantic", "pyarrow")
@@ -124,7 +125,7 @@ def save_results(
     Example:
         >>> import tempfile
         >>> from sim import load_scenario, run
-        >>> res = run(load_scenario("scenarios/baseline.toml", ["horizon_days=200"]), runs=10, seed=1)
+        >>> res = run(load_scenario("baseline", ["horizon_days=200"]), runs=10, seed=1)
         >>> with tempfile.TemporaryDirectory() as root:
         ...     folder = save_results(res, root=root, run_id="demo")
         ...     back = load_results(folder)
@@ -138,8 +139,9 @@ def save_results(
     run_id = run_id or folder.name
 
     def write(partial: Path) -> None:
-        results.replications.to_parquet(partial / "replications.parquet", index=False)
-        results.bands.to_parquet(partial / "bands.parquet", index=False)
+        labels = run_metadata(results, run_id)
+        write_parquet(results.replications, partial / "replications.parquet", labels)
+        write_parquet(results.bands, partial / "bands.parquet", labels)
         results.summary().to_csv(partial / "summary.csv", index=False, float_format="%.6g")
         if results.delays is not None:
             results.delays.to_parquet(partial / "delays.parquet", index=False)
@@ -253,6 +255,11 @@ def load_results(folder: str | Path) -> Results:
 
         :func:`save_results` shows a round trip that runs.
     """
+    import pandas as pd
+
+    from sim.batch.results import Results
+    from sim.scenario.loader import scenario_from_dict
+
     folder = Path(folder)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
@@ -276,3 +283,64 @@ def load_results(folder: str | Path) -> Results:
 def command_line() -> list[str]:
     """This process's command line, for the manifest."""
     return [Path(sys.argv[0]).name, *sys.argv[1:]]
+
+
+# -- Parquet labels: several runs read as one dataset ------------------------------------------
+
+
+#: Prefix of the keys a stored run writes into its Parquet files' key-value metadata.
+PARQUET_PREFIX = "deploysim."
+
+
+def run_metadata(results: Results, run_id: str) -> dict[str, str]:
+    """What names a run's tables when several runs are read together: scenario, seed, runs and run id."""
+    return {"scenario": results.scenario.name, "seed": str(results.seed), "runs": str(results.runs),
+            "run_id": run_id}
+
+
+def write_parquet(frame: pd.DataFrame, path: Path, labels: Mapping[str, str]) -> None:
+    """Write ``frame`` as Parquet with ``labels`` in the file's key-value metadata (keys ``deploysim.*``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    extra = {f"{PARQUET_PREFIX}{k}".encode(): str(v).encode() for k, v in labels.items()}
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **extra}), path)
+
+
+def parquet_labels(path: str | Path) -> dict[str, str]:
+    """The ``deploysim.*`` key-value metadata of a stored Parquet file, without the prefix."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    return {k.decode().removeprefix(PARQUET_PREFIX): v.decode() for k, v in metadata.items()
+            if k.decode().startswith(PARQUET_PREFIX)}
+
+
+def read_tables(folders: Iterable[str | Path], table: str = "replications") -> pd.DataFrame:
+    """One table of several stored runs, each row labelled with its run's ``scenario`` and ``run_id``.
+
+    Args:
+        folders: Stored run folders.
+        table: ``replications`` or ``bands``.
+
+    Raises:
+        StoreError: If a folder holds no such table.
+
+    Example:
+        >>> both = read_tables(["results/baseline/RUN1", "results/donors_pay_late/RUN2"])  # doctest: +SKIP
+        >>> both.groupby("scenario")["first_arrival_day"].median()  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    frames = []
+    for folder in folders:
+        path = Path(folder) / f"{table}.parquet"
+        if not path.is_file():
+            raise StoreError(f"{folder} holds no {table}.parquet")
+        labels = parquet_labels(path)
+        frame = pd.read_parquet(path)
+        frame.insert(0, "run_id", labels.get("run_id", Path(folder).name))
+        frame.insert(0, "scenario", labels.get("scenario", Path(folder).parent.name))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from sim.analysis.compare import Comparison, ComparisonError, compare, parse_deadlines
-from sim.output.compare_figures import OVERLAY_FIGURES
-from sim.output.text import format_comparison
+if TYPE_CHECKING:
+    from sim.analysis.compare import Comparison
 
 EXAMPLES = """\
 examples:
@@ -28,7 +28,7 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand to the ``deploysim`` parser."""
-    from sim.batch.runner import DEFAULT_SEED
+    from sim.batch.defaults import DEFAULT_SEED
     from sim.commands.options import add_batch_options, add_output_options
 
     p = subparsers.add_parser(
@@ -58,31 +58,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
+    from sim.analysis.compare import ComparisonError, compare, parse_deadlines
     from sim.batch.store import unused_folder, utc_stamp
     from sim.commands.errors import UserError
-    from sim.commands.options import check_out, check_workers, print_files, progress_bar
+    from sim.commands.options import check_out, check_workers, print_files
 
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
     check_workers(args.workers)
+    from sim.scenario.library import is_name
+
     for path in args.inputs:
-        if not path.exists():
+        # A bare name is a library scenario; the loader says if it is not one.
+        if not path.exists() and not is_name(path):
             raise UserError(f"{path}: no such file or folder")
     check_out(args.out, args.force)
     try:
         deadlines = parse_deadlines(args.deadlines)
-        # Stored runs need no work; the bar counts the replications of the inputs that do.
-        total = (args.runs or 1000) * sum(1 for path in args.inputs if not path.is_dir())
-        with progress_bar(total, disabled=args.quiet) as update:
-            comparison = compare(
-                args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
-                deadlines=deadlines, progress=update,
-            )
+        comparison = compare(
+            args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
+            deadlines=deadlines, progress=not args.quiet,
+        )
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
     stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"
     folder = args.out or unused_folder(args.results_root / "compare", stem)
     write_comparison(comparison, folder, force=args.force, plots=not args.no_plots)
+    from sim.output.text import format_comparison
+
     print(format_comparison(comparison))
     delays = comparison_delays(comparison)
     if delays is not None:
@@ -118,9 +121,8 @@ def format_delay_changes(delays: pd.DataFrame, top: int = 5) -> str:
 
 
 def write_comparison(comparison: Comparison, folder: Path, force: bool = False, plots: bool = True) -> Path:
-    """Write a comparison's tables, figures and manifest into ``folder``, atomically.
-
-    The folder is written by :func:`sim.batch.store.write_folder`.
+    """Write a comparison's tables, figures and manifest into ``folder``, atomically (see
+    :func:`sim.batch.store.write_folder`).
 
     Files: ``config_diff.csv``, ``milestones.csv`` (per milestone and scenario), ``differences.csv``
     (every column of the paired differences), ``deadlines.csv`` (with deadlines), ``figures/*.png``
@@ -131,6 +133,7 @@ def write_comparison(comparison: Comparison, folder: Path, force: bool = False, 
         sim.batch.store.StoreError: If ``folder`` exists and ``force`` is false.
     """
     from sim.batch.store import command_line, creation_fields, write_folder, write_manifest
+    from sim.output.compare_figures import OVERLAY_FIGURES
     from sim.output.provenance import png_metadata
 
     def write(partial: Path) -> None:

@@ -22,7 +22,6 @@ from sim.commands.options import (
     command_manifest,
     output_folder,
     print_files,
-    progress_bar,
 )
 from sim.scenario.loader import load_scenario
 from sim.scenario.milestones import MILESTONES
@@ -86,10 +85,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--interactions must be 0 or more, got {args.interactions}")
     check_workers(args.workers)
     target = output_folder(args, scenario, "explain")
-    estimate = args.runs * (1 + len(causes or available) + args.interactions * (args.interactions - 1) // 2)
-    with progress_bar(estimate, disabled=args.quiet) as update:
-        result = explain(scenario, args.milestone, runs=args.runs, seed=args.seed, causes=causes,
-                         workers=args.workers, interactions=args.interactions, progress=update)
+    result = explain(scenario, args.milestone, runs=args.runs, seed=args.seed, causes=causes,
+                     workers=args.workers, interactions=args.interactions, progress=not args.quiet)
 
     def write(folder: Path) -> None:
         result.table.to_csv(folder / "explain.csv", index=False, float_format="%.6g")

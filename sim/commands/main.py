@@ -12,15 +12,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sim.batch.results import Results
-from sim.batch.runner import DEFAULT_SEED
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.store import StoreError
 from sim.commands.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, seed_int
-from sim.commands.options import progress_bar
-from sim.output.text import date_text, share_text
-from sim.scenario.loader import ScenarioError, load_scenario
-from sim.scenario.milestones import MILESTONES
+from sim.scenario.errors import ScenarioError
+
+# Only light modules above: --version, validate and schema must start fast (no pandas or matplotlib).
+if TYPE_CHECKING:
+    from sim.batch.results import Results
 
 EXAMPLES = """\
 examples:
@@ -36,6 +37,37 @@ examples:
   deploysim trace scenarios/baseline.toml --replication 3
   deploysim validate scenarios/*.toml
   deploysim plot results/baseline/20260101T120000Z-seed20240314-n1000
+  deploysim show scenarios/donors_pay_late.toml --table
+"""
+
+RUN_EXAMPLES = """\
+examples:
+  deploysim run scenarios/baseline.toml
+  deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
+  deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
+  deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
+  deploysim run scenarios/baseline.toml --deadline "mandate end=2024-10-02"
+
+Prints P10/P50/P90 dates per milestone and what held the deployment back; writes manifest.json,
+replications.parquet, bands.parquet, summary.csv and figures/ to results/<scenario>/<run-id>/.
+"""
+
+VALIDATE_EXAMPLES = """\
+examples:
+  deploysim validate scenarios/baseline.toml
+  deploysim validate scenarios/*.toml
+
+Exit code 0 when every file is valid, 2 when any is not; each problem is one line naming the file,
+the line, the key and what was expected.
+"""
+
+PLOT_EXAMPLES = """\
+examples:
+  deploysim plot results/baseline/20260101T120000Z-seed20240314-n1000
+  deploysim plot results/donors_pay_late/<run-id>
+
+Writes the standard figures (officers in theatre, in total and by contributor; milestone S-curves and
+Gantt; trust-fund balance; binding gates) into the run's figures/ folder, replacing those there.
 """
 
 
@@ -64,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a scenario's Monte Carlo batch; write tables and plots",
         description="Run a scenario's Monte Carlo batch, print the milestone forecast and store tables and plots "
         "in results/<scenario>/<run-id>/.",
-        epilog=EXAMPLES,
+        epilog=RUN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
@@ -102,10 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="timeline file (default results/<scenario>/traces/...png)")
     p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
 
-    p = sub.add_parser("validate", help="check scenario files without running them")
+    p = sub.add_parser(
+        "validate",
+        help="check scenario files without running them",
+        description="Read each scenario file (following 'extends'), check it against the schema and the\n"
+        "whole-scenario rules, and print 'ok' with its name, start date and horizon, or its problems.",
+        epilog=VALIDATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("files", nargs="+", type=Path, help="scenario files (TOML)")
 
-    p = sub.add_parser("plot", help="redraw the figures of a stored run")
+    p = sub.add_parser(
+        "plot",
+        help="redraw the figures of a stored run",
+        description="Redraw every standard figure of a stored run from its tables, without rerunning it,\n"
+        "and print the files written.",
+        epilog=PLOT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("results_dir", type=Path, help="a run folder, e.g. results/baseline/<run-id>")
     for module in _command_modules():
         module.register(sub)
@@ -122,6 +168,8 @@ COMMAND_MODULES = (
     "sim.commands.report",
     "sim.commands.schema",
     "sim.commands.explain",
+    "sim.commands.scenarios",
+    "sim.commands.show",
 )
 
 
@@ -164,6 +212,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sim.batch.store import command_line, save_results
     from sim.commands.options import check_out, check_workers, print_files
     from sim.output.text import format_deadlines
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     try:
@@ -176,8 +225,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if target is None and args.run_id is not None:
         target = args.results_root / scenario.name / args.run_id
     check_out(target, args.force)
-    with progress_bar(args.runs, disabled=args.quiet) as update:
-        results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
+    results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
 
     def extra(tmp: Path) -> None:
@@ -195,6 +243,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         extra=extra,
         command=command_line(),
     )
+    from sim.output.tables import format_forecast
+
     print(format_forecast(results))
     if deadline_table is not None:
         print()
@@ -210,6 +260,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from sim.analysis.story import format_story
     from sim.model import simulate
     from sim.output.timeline import timeline
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     if args.replication < 0:
@@ -230,6 +281,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from sim.scenario.loader import load_scenario
+
     bad = 0
     for file in args.files:
         try:
@@ -262,32 +315,6 @@ def write_figures(results: Results, folder: Path) -> list[Path]:
         figures["where_the_days_went.png"] = delays_chart
     out = Path(folder) / "figures"
     return [save_png(draw(results), out / filename, results, dpi=120) for filename, draw in figures.items()]
-
-
-def format_forecast(results: Results) -> str:
-    """The milestone table printed after a run: P10/P50/P90 dates and share reached by the horizon."""
-    s = results.scenario
-    table = results.milestone_summary()
-    horizon = s.date_of(s.horizon_days)
-    lines = [
-        f"Scenario '{s.name}': {results.runs} runs, seed {results.seed}, from {s.start_date} to {horizon}",
-        "",
-        f"{'Milestone':<44} {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
-    ]
-    for row in table.itertuples():
-        dates = [date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
-        lines.append(f"{MILESTONES[row.milestone]:<44} {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} "
-                     f"{share_text(row.share_reached):>8}")
-    lines.append("")
-    lines.append(f"'after' = that quantile falls after the horizon ({horizon}): too few runs reach the milestone.")
-    if results.delays is not None:
-        from sim.output.delays import delays_text
-
-        lines.append("")
-        lines += [delays_text(results, milestone) for milestone in ("first_arrival", "lead_100pct")]
-        lines.append("(days on each milestone's critical path, by cause: they add up to its mean day; see "
-                     "delays_summary.csv and figures/where_the_days_went.png)")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

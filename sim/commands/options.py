@@ -10,13 +10,14 @@ its manifest and the listing of the files written.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.batch.store import command_line, creation_fields, unused_folder, utc_stamp
 from sim.commands.errors import UserError, positive_int, seed_int
-from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from sim.scenario.schema import Scenario
 
 
 def add_batch_options(
@@ -103,30 +104,3 @@ def print_files(folder: Path) -> None:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             print(f"  {path.relative_to(folder)}")
-
-
-class progress_bar:
-    """A tqdm progress bar on stderr that appears only for runs longer than a second."""
-
-    def __init__(self, total: int, disabled: bool = False):
-        self.total = total
-        self.disabled = disabled
-        self._bar = None
-        self._done = 0
-
-    def __enter__(self):
-        if not self.disabled:
-            from tqdm import tqdm
-
-            # disable=None: no bar when stderr is not a terminal (logs, CI).
-            self._bar = tqdm(total=self.total, unit="run", delay=1.0, file=sys.stderr, leave=False, disable=None)
-        return self.update
-
-    def update(self, done: int) -> None:
-        if self._bar is not None:
-            self._bar.update(done - self._done)
-        self._done = done
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()

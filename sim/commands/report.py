@@ -7,7 +7,6 @@ missing folder, a bad deadline, an existing file without ``--force``) become one
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 
 EXAMPLES = """\
@@ -39,38 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
-def parse_deadline(text: str) -> tuple[str, dt.date]:
-    """``"mandate end=2024-10-02"`` -> ``("mandate end", date(2024, 10, 2))``.
-
-    Raises:
-        sim.commands.errors.UserError: If there is no ``=``, the name is empty or the date is not YYYY-MM-DD.
-    """
-    from sim.commands.errors import UserError
-
-    name, sep, value = text.rpartition("=")
-    name = name.strip()
-    if not sep or not name:
-        raise UserError(f"--deadline expects NAME=DATE, e.g. \"mandate end=2024-10-02\"; got {text!r}")
-    try:
-        return name, dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise UserError(f"--deadline {text!r}: {value.strip()!r} is not a date written YYYY-MM-DD") from None
-
-
 def handle(args: argparse.Namespace) -> int:
     """Write the report and print its path; returns the exit code."""
+    from sim.analysis.compare import ComparisonError, parse_deadlines
     from sim.commands.errors import UserError
     from sim.output.report import ReportError, write_report
 
-    deadlines: dict[str, dt.date] = {}
-    for text in args.deadlines:
-        name, date = parse_deadline(text)
-        if name in deadlines:
-            raise UserError(f"--deadline names '{name}' twice")
-        deadlines[name] = date
     try:
+        deadlines = parse_deadlines(args.deadlines)
         out = write_report(args.results_dirs, args.out, deadlines=deadlines, force=args.force)
-    except ReportError as exc:
+    except (ComparisonError, ReportError) as exc:
         raise UserError(str(exc)) from None
     print(out)
     return 0

@@ -16,12 +16,10 @@ import copy
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from sim.scenario.distributions import DIST_KINDS, Duration
-from sim.scenario.schema import Scenario, Share
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 #: The dialect the schema is written in.
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -106,12 +104,16 @@ def scenario_schema() -> dict[str, Any]:
         >>> {"type": "number", "minimum": 0} in days["anyOf"]
         True
     """
+    from sim.scenario.distributions import DIST_KINDS
+    from sim.scenario.schema import Scenario
+    from sim.scenario.walk import section_models
+
     ref_template = f"#/{DEFINITIONS}/{{model}}"
     root = Scenario.model_json_schema(ref_template=ref_template)
     defs: dict[str, Any] = root.pop("$defs")
     defs["Scenario"] = root
     dist_names = {kind.__name__ for kind in DIST_KINDS}
-    models = {model.__name__: model for model in _models(Scenario)}
+    models = {model.__name__: model for model in section_models(Scenario)}
     for name, definition in defs.items():
         if name in dist_names:
             _tidy_distribution(definition)
@@ -141,31 +143,11 @@ def scenario_schema() -> dict[str, Any]:
     }
 
 
-def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
-    """``model`` and every section model reachable from its fields, each once."""
-    found: dict[str, type[BaseModel]] = {}
-
-    def visit(m: type[BaseModel]) -> None:
-        if m.__name__ in found:
-            return
-        found[m.__name__] = m
-        for field in m.model_fields.values():
-            for sub in _classes(field.annotation):
-                visit(sub)
-
-    visit(model)
-    return list(found.values())
-
-
-def _classes(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models named anywhere inside a type annotation."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in getattr(annotation, "__args__", ()) for m in _classes(arg)]
-
-
 def _number_branch(field: Any) -> dict[str, Any]:
     """The schema of a plain number standing for a fixed value of ``field``'s distribution."""
+    from sim.scenario.distributions import Duration
+    from sim.scenario.schema import Share
+
     # The validators Duration and Share attach are what mark a field as one; the last one is theirs.
     if Duration.__metadata__[-1] in field.metadata:
         return {"type": "number", "minimum": 0}

@@ -1,21 +1,18 @@
 """``deploysim sensitivity``: which uncertain inputs move an outcome most (a tornado; optionally Sobol indices).
 
 A thin front end over :func:`sim.analysis.sensitivity.tornado` and
-:func:`sim.analysis.sensitivity.sobol_indices`. Writes ``tornado.csv``, ``tornado.png``, with
-``--method sobol`` also ``sobol.csv``, and ``manifest.json`` to ``results/<scenario>/sensitivity-<UTC time>/``
-(or ``--out``), atomically.
+:func:`sim.analysis.sensitivity.sobol_indices`; the printed tables come from :mod:`sim.output.tables`.
+Writes ``tornado.csv``, ``tornado.png``, with ``--method sobol`` also ``sobol.csv``, and
+``manifest.json`` to ``results/<scenario>/sensitivity-<UTC time>/`` (or ``--out``), atomically.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
-import pandas as pd
-
-from sim.batch.runner import DEFAULT_SEED
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.store import write_folder, write_manifest
 from sim.commands.errors import UserError, positive_int
 from sim.commands.options import (
@@ -25,11 +22,7 @@ from sim.commands.options import (
     command_manifest,
     output_folder,
     print_files,
-    progress_bar,
 )
-from sim.scenario.loader import load_scenario
-from sim.scenario.schema import Scenario
-from sim.scenario.milestones import MILESTONES
 
 EXAMPLES = """\
 examples:
@@ -83,13 +76,15 @@ def handle(args: argparse.Namespace) -> int:
     """Run the tornado (and Sobol indices), write the folder and print the ranked tables."""
     from sim.analysis.sensitivity import (
         check_outcome,
+        is_power_of_two,
         scenario_distributions,
-        sobol_evaluations,
         sobol_indices,
         tornado,
         uncertain_inputs,
     )
     from sim.output.analysis_figures import tornado_figure
+    from sim.output.tables import format_sobol, format_tornado
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     check_outcome(scenario, args.outcome)
@@ -99,29 +94,24 @@ def handle(args: argparse.Namespace) -> int:
     if not keys:
         raise UserError(f"scenario '{scenario.name}' has no uncertain inputs (every value is fixed)")
     if args.method == "sobol":
-        n = args.sobol_n
-        if n < 2 or n & (n - 1):
-            raise UserError(f"--sobol-n must be a power of two (2, 4, ..., 64, 128...), got {n}")
+        if not is_power_of_two(args.sobol_n):
+            raise UserError(f"--sobol-n must be a power of two (2, 4, ..., 64, 128...), got {args.sobol_n}")
         try:
             import SALib  # noqa: F401
         except ModuleNotFoundError:
             raise UserError("--method sobol needs SALib: pip install 'deploysim[sobol]'") from None
     target = output_folder(args, scenario, "sensitivity")
-    total = args.runs * (1 + 2 * len(keys))
-    with progress_bar(total, disabled=args.quiet) as update:
-        table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, workers=args.workers,
-                        progress=update)
+    table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, workers=args.workers,
+                    progress=not args.quiet)
     sobol = None
     if args.method == "sobol":
-        from sim.analysis.sensitivity import global_inputs
-
-        rows = sobol_evaluations(len(inputs or global_inputs(scenario)), args.sobol_n, 1)
-        with progress_bar(rows, disabled=args.quiet) as update:
-            sobol = sobol_indices(scenario, args.outcome, inputs, n=args.sobol_n, replications=args.sobol_replications,
-                                  seed=args.seed, workers=args.workers, progress=update)
+        sobol = sobol_indices(scenario, args.outcome, inputs, n=args.sobol_n, replications=args.sobol_replications,
+                              seed=args.seed, workers=args.workers, progress=not args.quiet)
     dists = scenario_distributions(scenario)
 
     def write(folder: Path) -> None:
+        import pandas as pd
+
         from sim.batch.results import Results
         from sim.output.plots import save_png
 
@@ -147,78 +137,6 @@ def handle(args: argparse.Namespace) -> int:
         print(format_sobol(sobol))
     print_files(folder)
     return 0
-
-
-def format_tornado(table: pd.DataFrame, scenario: Scenario) -> str:
-    """The printed ranking: each input's pinned values, the medians and the swing."""
-    from sim.output.analysis_figures import format_value
-
-    attrs = table.attrs
-    unit = attrs["unit"]
-    baseline = attrs["baseline_median"]
-    is_day = unit == "days" and attrs["outcome"] in MILESTONES
-    low_q, high_q = round(attrs["low"] * 100), round(attrs["high"] * 100)
-    if is_day:
-        when = f"{scenario.date_of(baseline)} (day {baseline:.0f})" if not math.isnan(baseline) else ""
-        base_text = when or "after the horizon"
-    else:
-        base_text = _amount(baseline, unit)
-    width = max(len("Input"), *(len(k) for k in table["input"]))
-    lines = [
-        f"Sensitivity of '{attrs['label']}' in '{scenario.name}': {attrs['runs']} runs per batch, seed "
-        f"{attrs['seed']} in every batch",
-        f"Baseline median: {base_text}. Each input held at its P{low_q} and P{high_q}; others drawn as usual.",
-        "",
-        f"{'Rank':>4}  {'Input':<{width}}  {'P' + str(low_q):>9} {'P' + str(high_q):>9}  "
-        f"{'at P' + str(low_q):>11} {'at P' + str(high_q):>11}  {'swing':>8}",
-    ]
-    for row in table.itertuples(index=False):
-        low_text = format_value(row.input, row.low_value)
-        high_text = format_value(row.input, row.high_value)
-        flag = " *" if row.censored else ""
-        lines.append(
-            f"{row.rank:>4}  {row.input:<{width}}  {low_text:>9} {high_text:>9}  "
-            f"{_delta(row.low_delta, unit):>11} {_delta(row.high_delta, unit):>11}  {_amount(row.swing, unit):>8}{flag}"
-        )
-    lines.append("")
-    lines.append("'at P10' and 'at P90': change in the median from the baseline. Ranked by swing = |at P90 - at P10|.")
-    if table["censored"].any():
-        lines.append("* a median after the horizon, counted at the horizon: the change is a lower bound.")
-    return "\n".join(lines)
-
-
-def format_sobol(table: pd.DataFrame) -> str:
-    """The printed Sobol indices, ranked by total index."""
-    attrs = table.attrs
-    width = max(len("Input"), *(len(k) for k in table["input"]))
-    lines = [
-        f"Sobol indices (SALib): N = {attrs['n']}, {attrs['replications']} replications averaged per sample, "
-        f"{attrs['evaluations']:,} replications in all; ± = 95% bootstrap interval",
-        "",
-        f"{'Rank':>4}  {'Input':<{width}}  {'S1':>14}  {'ST':>14}",
-    ]
-    for row in table.itertuples(index=False):
-        lines.append(f"{row.rank:>4}  {row.input:<{width}}  {row.S1:>6.3f} ± {row.S1_conf:<5.3f}  "
-                     f"{row.ST:>6.3f} ± {row.ST_conf:<5.3f}")
-    lines.append("")
-    lines.append("S1: share of the output's variance due to the input alone; ST: including its interactions.")
-    return "\n".join(lines)
-
-
-def _delta(value: float, unit: str) -> str:
-    if unit == "days":
-        return f"{value:+.1f} d"
-    return ("+" if value >= 0 else "-") + _amount(abs(value), unit)
-
-
-def _amount(value: float, unit: str) -> str:
-    from sim.output.analysis_figures import format_value
-
-    if unit == "days":
-        return f"{value:.1f} d"
-    if unit == "US$":
-        return format_value("x_usd", value)
-    return f"{value:,.4g}"
 
 
 def _split_list(items: Iterable[str]) -> list[str]:

@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.batch.runner import DEFAULT_SEED
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.store import write_folder, write_manifest
 from sim.commands.errors import UserError
 from sim.commands.options import (
@@ -21,14 +21,11 @@ from sim.commands.options import (
     command_manifest,
     output_folder,
     print_files,
-    progress_bar,
 )
-from sim.output.text import date_text, share_text
-from sim.scenario.loader import load_scenario
-from sim.scenario.milestones import MILESTONES
+from sim.scenario.milestones import MILESTONES, unknown_milestone
 
 if TYPE_CHECKING:
-    from sim.analysis.sweep import SweepResult
+    pass
 
 EXAMPLES = """\
 examples:
@@ -73,6 +70,8 @@ def handle(args: argparse.Namespace) -> int:
     """Run the sweep, write its folder and print the chosen milestone's table."""
     from sim.analysis.sweep import parse_vary, sweep
     from sim.output.analysis_figures import sweep_figure
+    from sim.output.tables import format_sweep
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     vary = parse_vary(args.vary)
@@ -83,11 +82,7 @@ def handle(args: argparse.Namespace) -> int:
     check_milestone(args.milestone)
     check_workers(args.workers)
     target = output_folder(args, scenario, "sweep")
-    points = 1
-    for values in vary.values():
-        points *= len(values)
-    with progress_bar(args.runs * points, disabled=args.quiet) as update:
-        result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
+    result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
 
     figure_name = f"sweep_{args.milestone}.png"
 
@@ -109,41 +104,10 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_sweep(result: SweepResult, milestone: str) -> str:
-    """The printed table: one line per grid point with the milestone's P10/P50/P90 dates and share reached."""
-    from sim.analysis.sweep import toml_text
-
-    s = result.scenario
-    keys = list(result.vary)
-    table = result.milestone_table(milestone)
-    texts = [[toml_text(point[k]) for k in keys] for point in result.points]
-    widths = [max(len(k), *(len(t[i]) for t in texts)) for i, k in enumerate(keys)]
-    horizon = s.date_of(s.horizon_days)
-    lines = [
-        f"Sweep of '{s.name}': {len(result.points)} point{'s' if len(result.points) > 1 else ''}, "
-        f"{result.runs} runs each, seed {result.seed} at every point, from {s.start_date} to {horizon}",
-        "",
-        f"{MILESTONES[milestone]}:",
-        "  ".join(k.rjust(w) for k, w in zip(keys, widths, strict=True))
-        + f"  {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
-    ]
-    for text, row in zip(texts, table.itertuples(), strict=True):
-        dates = [date_text(getattr(row, f"p{q}_date")) for q in (10, 50, 90)]
-        lines.append("  ".join(t.rjust(w) for t, w in zip(text, widths, strict=True))
-                     + f"  {dates[0]:>10} {dates[1]:>10} {dates[2]:>10} {share_text(row.share_reached):>8}")
-    lines += ["", f"'after' = not reached by the horizon ({horizon}) in that share of runs. "
-              "sweep.csv holds every milestone."]
-    return "\n".join(lines)
-
-
 def check_milestone(milestone: str) -> None:
     """Raise a UserError with a did-you-mean unless ``milestone`` is a known milestone."""
     if milestone not in MILESTONES:
-        import difflib
-
-        close = difflib.get_close_matches(milestone, list(MILESTONES), n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(MILESTONES)}"
-        raise UserError(f"--milestone: unknown milestone '{milestone}'; {hint}")
+        raise UserError(f"--milestone: {unknown_milestone(milestone)}")
 
 
 def _jsonable(value: Any) -> Any:

@@ -25,8 +25,8 @@ from sim.model.operations import Operations
 from sim.model.reconnaissance import Reconnaissance
 from sim.model.record import LEDGER, Record, TraceEvent, contributor_series
 from sim.model.rng import Streams
-from sim.scenario.schema import Scenario
 from sim.scenario.milestones import MILESTONES
+from sim.scenario.schema import Scenario
 
 
 class Mission:
@@ -206,7 +206,7 @@ def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: boo
 
     Example:
         >>> from sim import load_scenario, run, simulate
-        >>> scenario = load_scenario("scenarios/baseline.toml")
+        >>> scenario = load_scenario("baseline")
         >>> rec = simulate(scenario, seed=1, replication=7)
         >>> rec.totals["peak_in_theatre_lead"] <= scenario.force.pledged_officers
         True

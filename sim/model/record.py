@@ -167,7 +167,7 @@ class Record:
 
         Example:
             >>> from sim import load_scenario, simulate
-            >>> row = simulate(load_scenario("scenarios/baseline.toml"), seed=1, replication=7).row()
+            >>> row = simulate(load_scenario("baseline"), seed=1, replication=7).row()
             >>> row["replication"], row["seed"], "first_arrival_day" in row, "first_arrival_binding" in row
             (7, 1, True, True)
         """
@@ -188,7 +188,7 @@ class Record:
 
         Example:
             >>> from sim import load_scenario, simulate
-            >>> rec = simulate(load_scenario("scenarios/baseline.toml"), seed=1, replication=7)
+            >>> rec = simulate(load_scenario("baseline"), seed=1, replication=7)
             >>> rows = [r for r in rec.delay_rows() if r[1] == "first_arrival"]
             >>> abs(sum(days for *_, days in rows) - rec.milestones["first_arrival"]) < 1e-9
             True
@@ -227,7 +227,7 @@ class Record:
 
         Example:
             >>> from sim import load_scenario, simulate
-            >>> rec = simulate(load_scenario("scenarios/baseline.toml"), seed=1, replication=7, trace=True)
+            >>> rec = simulate(load_scenario("baseline"), seed=1, replication=7, trace=True)
             >>> story = rec.trace_frame()
             >>> list(story.columns)[:5], bool(story["day"].is_monotonic_increasing)
             (['day', 'subsystem', 'event', 'details', 'kind'], True)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -20,7 +21,8 @@ from sim.batch.results import Results, censored_quantile
 from sim.model.record import series_label
 from sim.output.plots import FIGSIZE, date_axis, footer_figure, new_figure, style_axes
 from sim.output.provenance import add_footer
-from sim.output.text import share_text
+from sim.output.style import below_axis_labels, font_size, styled
+from sim.output.text import format_date, share_text
 from sim.scenario.milestones import MILESTONES
 
 #: Milestones drawn by :func:`overlay_scurves` when none are given.
@@ -35,25 +37,11 @@ _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#
 _STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)), (0, (1, 1)))
 
 
-_TITLE_SIZE = 13
-
-
-_LABEL_SIZE = 11
-
-
-_TICK_SIZE = 10
-
-
-_LEGEND_SIZE = 9.5
-
-
-_NOTE_SIZE = 8.5
-
-
 _USD_PER_MILLION = 1e6
 
 
-def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre") -> Figure:
+@styled
+def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre", ax: Axes | None = None) -> Figure:
     """Fan charts of one daily series for several batches on shared axes.
 
     Each batch has its median as a thick line and its P10-P90 band as a light fill edged by thin
@@ -65,9 +53,10 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre") -> 
         results_list: The batches (same start date and horizon; see :func:`check_comparable`).
         series: A series every batch holds: ``in_theatre``, ``fund_balance_usd``, ``base_capacity``
             or ``in_theatre.<contributor>``.
+        ax: Draw on this axes instead of a new figure (then no provenance footer is added).
 
     Returns:
-        A new figure with one axes. The median line of batch ``i`` has gid ``median_<label>``.
+        A new figure with one axes (or ``ax``'s figure). The median line of batch ``i`` has gid ``median_<label>``.
 
     Raises:
         KeyError: If a batch lacks the series.
@@ -75,7 +64,8 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre") -> 
     labels = unique_labels(results_list)
     is_fund = series == "fund_balance_usd"
     scale = _USD_PER_MILLION if is_fund else 1.0
-    fig, ax = new_figure()
+    own_figure = ax is None
+    fig, ax = new_figure(ax=ax)
     handles: list[object] = []
     high, low = 0.0, 0.0
     for i, (label, results) in enumerate(zip(labels, results_list, strict=True)):
@@ -101,7 +91,8 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre") -> 
         legend_labels.append(label)
     if series == "in_theatre":
         force = results_list[0].scenario.force
-        references = [(f"{force.lead_contributor}'s pledge ({force.pledged_officers:,})", force.pledged_officers),
+        references = [(f"{possessive(force.lead_contributor)} pledge ({force.pledged_officers:,})",
+                       force.pledged_officers),
                       (f"Planned mission strength ({results_list[0].scenario.mission_size_officers:,})",
                        results_list[0].scenario.mission_size_officers)]
         for label, officers in references:
@@ -109,34 +100,35 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre") -> 
                 continue
             ax.axhline(officers, color="0.35", linestyle=(0, (2, 2)), linewidth=1.0, zorder=2)
             ax.annotate(label, xy=(1.0, officers), xycoords=("axes fraction", "data"), xytext=(-3, 3),
-                        textcoords="offset points", ha="right", va="bottom", fontsize=_NOTE_SIZE, color="0.3",
+                        textcoords="offset points", ha="right", va="bottom", color="0.3",
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
             high = max(high, officers)
     from matplotlib.legend_handler import HandlerTuple
 
-    ax.set_ylabel("Trust-fund balance (US$ M)" if is_fund else series_label(series), fontsize=_LABEL_SIZE)
+    ax.set_ylabel("Trust-fund balance (US$ M)" if is_fund else series_label(series))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
     span = (high - low) or 1.0
     ax.set_ylim(low - 0.015 * span, high + 0.08 * span)
     date_axis(ax, results_list[0])
     subject = "Trust-fund balance" if is_fund else series_label(series)
-    ax.set_title(_overlay_title(subject, results_list, labels), fontsize=_TITLE_SIZE, loc="left")
+    ax.set_title(_overlay_title(subject, results_list, labels))
     # Below the date axis, inside the layout (unlike a figure legend, which would sit on the footer):
     # the bands fill every corner of the plot.
     ax.legend(legend_handles, legend_labels, handler_map={tuple: HandlerTuple(ndivide=1)}, loc="upper center",
-              bbox_to_anchor=(0.5, -0.14), ncol=min(len(labels), 4), fontsize=_LEGEND_SIZE, frameon=False,
+              bbox_to_anchor=(0.5, 0.0), bbox_transform=below_axis_labels(ax), ncol=min(len(labels), 4), frameon=False,
               handlelength=3.2, title="Thick line: median of the runs; shaded band: P10–P90 (80% of the runs)",
-              title_fontsize=_NOTE_SIZE)
-    return add_footer(fig, results_list)
+              title_fontsize=font_size("note"))
+    return add_footer(fig, results_list) if own_figure else fig
 
 
+@styled
 def overlay_scurves(results_list: Sequence[Results], milestones: Sequence[str] = OVERLAY_MILESTONES) -> Figure:
     """S-curves of milestone dates for several batches: one panel per milestone, one curve per batch.
 
     A curve is the share of replications that reached the milestone by each date; it levels off
     below 100% when some runs do not reach it by the horizon. Each batch's P50 date is marked with a
-    dot and written, with the batch's name, beside it; the legend gives each batch's share reached by
-    the horizon per panel.
+    dot and written, with the batch's name, beside it; the legend below each panel (where no curve can
+    run behind it) gives each batch's share reached by the horizon.
 
     Args:
         results_list: The batches (same start date and horizon; see :func:`check_comparable`).
@@ -162,7 +154,7 @@ def overlay_scurves(results_list: Sequence[Results], milestones: Sequence[str] =
         style_axes(ax)
         ax.axhline(0.5, color="0.55", linestyle=":", linewidth=0.9, zorder=1)
         ax.annotate("P50", xy=(date2num(start), 0.5), xytext=(3, 2), textcoords="offset points", ha="left",
-                    va="bottom", fontsize=_NOTE_SIZE, color="0.4")
+                    va="bottom", color="0.4")
         notes = []
         for i, (label, results) in enumerate(zip(labels, results_list, strict=True)):
             colour, style = _COLOURS[i % len(_COLOURS)], _STYLES[i % len(_STYLES)]
@@ -184,19 +176,20 @@ def overlay_scurves(results_list: Sequence[Results], milestones: Sequence[str] =
         # named, so that they read without colour.
         for rank, (when, date, colour, label) in enumerate(sorted(notes, key=lambda n: n[0])):
             ax.annotate(
-                f"{label}: {date.day} {date:%b %Y}", xy=(when, 0.5), xytext=(5, -6 - 13 * rank),
-                textcoords="offset points", ha="left", va="top", fontsize=_NOTE_SIZE, color=colour, fontweight="bold",
+                f"{label}: {format_date(date, 'short')}", xy=(when, 0.5), xytext=(5, -6 - 13 * rank),
+                textcoords="offset points", ha="left", va="top", color=colour, fontweight="bold",
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
                 zorder=6,
             )
-        ax.set_title(MILESTONES[milestone], fontsize=_LABEL_SIZE + 1, loc="left")
-        ax.legend(loc="upper left", fontsize=_NOTE_SIZE, frameon=True, framealpha=0.9, handlelength=3.0)
+        ax.set_title(MILESTONES[milestone], fontsize=font_size("label") + 1)
+        # Below the panel: inside it, the legend covered the curves of a scenario that is late or levels off.
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.0), bbox_transform=below_axis_labels(ax),
+                  fontsize=font_size("note"), frameon=False, handlelength=3.0)
         date_axis(ax, results_list[0])
-    axes[0].set_ylabel("Share of runs that reached it", fontsize=_LABEL_SIZE)
+    axes[0].set_ylabel("Share of runs that reached it")
     axes[0].yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     axes[0].set_ylim(-0.015, 1.03)
-    fig.suptitle(_overlay_title("When milestones are reached", results_list, labels), fontsize=_TITLE_SIZE,
-                 x=0.01, ha="left")
+    fig.suptitle(_overlay_title("When milestones are reached", results_list, labels), x=0.01, ha="left")
     return add_footer(fig, results_list)
 
 
@@ -208,10 +201,34 @@ OVERLAY_FIGURES: dict[str, Callable[[Sequence[Results]], Figure]] = {
 }
 
 
+#: The kinds of :meth:`sim.analysis.compare.Comparison.plot`, and the function each calls.
+COMPARISON_KINDS: dict[str, Callable[..., Figure]] = {
+    "fan": overlay_fan,
+    "fund": lambda results_list, **kwargs: overlay_fan(results_list, "fund_balance_usd", **kwargs),
+    "scurves": overlay_scurves,
+}
+
+
+def plot_comparison(results_list: Sequence[Results], kind: str = "fan", **kwargs: object) -> Figure:
+    """The figure of ``kind`` (a key of :data:`COMPARISON_KINDS`) of compared batches, first the reference.
+
+    Raises:
+        ValueError: If ``kind`` is unknown.
+    """
+    if kind not in COMPARISON_KINDS:
+        raise ValueError(f"unknown kind of comparison plot {kind!r}; known: {', '.join(COMPARISON_KINDS)}")
+    return COMPARISON_KINDS[kind](results_list, **kwargs)
+
+
+def possessive(name: str) -> str:
+    """``Kenya's``, ``Bahamas'``."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def _overlay_title(subject: str, results_list: Sequence[Results], labels: Sequence[str]) -> str:
     start = results_list[0].scenario.start_date
     names = " vs ".join(f"'{label}'" for label in labels)
-    runs = f"{results_list[0].runs:,} paired runs from {start.day} {start:%b %Y}"
+    runs = f"{results_list[0].runs:,} paired runs from {format_date(start, 'short')}"
     return f"{subject}\n{names}: {runs}" if len(names) + len(runs) < 80 else f"{subject}\n{names}\n{runs}"
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
@@ -31,7 +31,10 @@ from matplotlib.transforms import Bbox, blended_transform_factory
 from sim.batch.results import Results, censored_quantile
 from sim.model.record import contributor_series, series_label
 from sim.output.provenance import add_footer, png_metadata
+from sim.output.style import below_axis_labels, english_date_axis, font_size, styled
+from sim.output.text import display_name, format_date
 from sim.scenario.milestones import GATED_MILESTONES, MILESTONES
+from sim.scenario.schema import Scenario
 
 #: Okabe-Ito colour-blind-safe palette (yellow left out: it is unreadable as a line on white).
 OKABE_ITO: dict[str, str] = {
@@ -59,11 +62,6 @@ SETBACK_MILESTONES: tuple[str, ...] = ("lead_withdrawal", "mandate_lapsed")
 #: to be drawn by default: rarer ones say more about noise than about the deployment.
 MIN_SHARE_SHOWN = 0.05
 
-_TITLE_SIZE = 13
-_LABEL_SIZE = 11
-_TICK_SIZE = 10
-_LEGEND_SIZE = 9.5
-_NOTE_SIZE = 8.5
 _NOTE_GAP = 5.0  # points between a marker and its date note
 _MARKERS = {0.50: ("o", "P50"), 0.80: ("D", "P80")}
 _USD_PER_MILLION = 1e6
@@ -90,7 +88,10 @@ _STACK_ORDER = (
 _FOOTER_INCHES = 0.2  # the provenance footer's strip: 7-point text and a little air
 
 
-def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFrame | None = None) -> Figure:
+@styled
+def fan_chart(
+    results: Results, series: str = "in_theatre", observed: pd.DataFrame | None = None, ax: Axes | None = None
+) -> Figure:
     """Fan chart of a daily series: the median with its P25-P75 and P10-P90 bands over calendar dates.
 
     Officer series are drawn with dashed reference lines: ``in_theatre`` (all contributors) with the
@@ -104,9 +105,10 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
             or ``in_theatre.<contributor>``.
         observed: Optional real-world points with columns ``date`` and ``value`` (officers, or US
             dollars for the fund), drawn as dots labelled "Observed".
+        ax: Draw on this axes instead of a new figure (then no provenance footer is added).
 
     Returns:
-        A new figure with one axes.
+        A new figure with one axes, or ``ax``'s figure.
 
     Raises:
         KeyError: If ``series`` is not in ``results.bands``.
@@ -119,7 +121,7 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
     scale = _USD_PER_MILLION if is_fund else 1.0
     colour = OKABE_ITO["blue"]
 
-    fig, ax = new_figure(results)
+    fig, ax = new_figure(results, ax=ax)
     dates = band["date"]
     ax.fill_between(
         dates, band["p10"] / scale, band["p90"] / scale, step="post", color=colour, alpha=0.18, linewidth=0,
@@ -151,7 +153,7 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
             markeredgecolor=OKABE_ITO["black"], markeredgewidth=0.8, zorder=5, label="Observed",
         )
 
-    ax.set_ylabel("Trust-fund balance (US$ M)" if is_fund else series_label(series), fontsize=_LABEL_SIZE)
+    ax.set_ylabel("Trust-fund balance (US$ M)" if is_fund else series_label(series))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
     low = min(0.0, float(band["p10"].min()) / scale)
     high = max(float(band["p90"].max()) / scale, 0.0, *high_marks)
@@ -159,12 +161,15 @@ def fan_chart(results: Results, series: str = "in_theatre", observed: pd.DataFra
     # A little room below the lowest value keeps a median stuck at zero visible above the axis line.
     ax.set_ylim(low - 0.015 * span, high + 0.08 * span)
     date_axis(ax, results, observed_dates)
-    ax.set_title(_title(series_label(series), results), fontsize=_TITLE_SIZE, loc="left")
-    ax.legend(loc="best", fontsize=_LEGEND_SIZE, framealpha=0.9)
+    ax.set_title(_title(series_label(series), results))
+    # Below the axes: inside, the legend sat on the reference lines near the top.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below_axis_labels(ax), ncol=3,
+              frameon=False)
     return fig
 
 
-def contributors_chart(results: Results) -> Figure:
+@styled
+def contributors_chart(results: Results, ax: Axes | None = None) -> Figure:
     """Median officers in theatre over calendar dates, one line per contributor, plus the total's median.
 
     The median of the total is not the sum of the contributors' medians: a partner that delivers in
@@ -173,9 +178,10 @@ def contributors_chart(results: Results) -> Figure:
 
     Args:
         results: The batch to draw.
+        ax: Draw on this axes instead of a new figure (then no provenance footer is added).
 
     Returns:
-        A new figure with one axes. The line of series ``s`` (``in_theatre`` or
+        A new figure with one axes (or ``ax``'s figure). The line of series ``s`` (``in_theatre`` or
         ``in_theatre.<contributor>``) has gid ``s``.
     """
     scenario = results.scenario
@@ -183,11 +189,12 @@ def contributors_chart(results: Results) -> Figure:
     colours = [c for name, c in OKABE_ITO.items() if name != "black"]
     styles = ("-", "--", "-.")
 
-    fig, ax = new_figure(results)
+    own_figure = ax is None
+    fig, ax = new_figure(results, ax=ax)
     for i, name in enumerate([lead, *scenario.contributors]):
         series = contributor_series(name)
         band = results.series_band(series)
-        label = name
+        label = contributor_name(scenario, name)
         peak = f"peak_{series}"
         if name != lead and peak in results.replications:
             share = float((results.replications[peak] > 0).mean())
@@ -201,27 +208,28 @@ def contributors_chart(results: Results) -> Figure:
         total["date"], total["p50"], drawstyle="steps-post", color=OKABE_ITO["black"], linewidth=2.4,
         label="All contributors (median of the total)", gid="in_theatre", zorder=3,
     )
-    ax.set_ylabel("Officers in theatre (median)", fontsize=_LABEL_SIZE)
+    ax.set_ylabel("Officers in theatre (median)")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
     high = max(float(total["p50"].max()), 1.0)
     ax.set_ylim(-0.015 * high, 1.08 * high)
     date_axis(ax, results)
-    ax.set_title(_title("Officers in theatre by contributor", results), fontsize=_TITLE_SIZE, loc="left")
+    ax.set_title(_title("Officers in theatre by contributor", results))
     # Below the axes: the lines fill every corner of a long horizon.
     _legend_below(
-        fig, *ax.get_legend_handles_labels(), ncol=2,
+        fig, *ax.get_legend_handles_labels(), ax=None if own_figure else ax, ncol=2,
         title="In brackets: share of runs in which any of a partner's officers reached theatre",
-        title_fontsize=_NOTE_SIZE,
+        title_fontsize=font_size("note"),
     )
     return fig
 
 
-def fund_fan(results: Results) -> Figure:
-    """Fan chart of the trust-fund balance in US$ millions (see :func:`fan_chart`)."""
-    return fan_chart(results, "fund_balance_usd")
+def fund_fan(results: Results, ax: Axes | None = None) -> Figure:
+    """Fan chart of the trust-fund balance in US$ millions (see :func:`fan_chart`), on ``ax`` if given."""
+    return fan_chart(results, "fund_balance_usd", ax=ax)
 
 
-def milestone_scurves(results: Results, milestones: Sequence[str] | None = None) -> Figure:
+@styled
+def milestone_scurves(results: Results, milestones: Sequence[str] | None = None, ax: Axes | None = None) -> Figure:
     """S-curves of milestone dates: the share of replications that reached each milestone by each date.
 
     Each curve is the empirical distribution of the milestone's day over all replications, so it
@@ -232,9 +240,10 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
         results: The batch to draw.
         milestones: Milestone names (keys of :data:`sim.model.record.MILESTONES`), in legend order;
             default :data:`DEFAULT_MILESTONES`.
+        ax: Draw on this axes instead of a new figure (then no provenance footer is added).
 
     Returns:
-        A new figure with one axes. The curve of milestone ``m`` has gid ``m``; its markers and
+        A new figure with one axes (or ``ax``'s figure). The curve of milestone ``m`` has gid ``m``; its markers and
         annotations have gids ``m_p50`` and ``m_p80``.
 
     Raises:
@@ -245,7 +254,8 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
     start = pd.Timestamp(results.scenario.start_date)
     colours = list(OKABE_ITO.values())
 
-    fig, ax = new_figure(results)
+    own_figure = ax is None
+    fig, ax = new_figure(results, ax=ax)
     for q in _MARKERS:
         ax.axhline(q, color="0.55", linestyle=":", linewidth=0.9, zorder=1)
     marks: list[tuple[float, float, str, str]] = []
@@ -283,24 +293,25 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None)
     level_names = [
         ax.annotate(
             name, xy=(date2num(start), q), xytext=(3, 2), textcoords="offset points", ha="left", va="bottom",
-            fontsize=_NOTE_SIZE, color="0.4",
+            color="0.4",
         )
         for q, (_, name) in _MARKERS.items()
     ]
 
-    ax.set_ylabel("Share of runs that reached it", fontsize=_LABEL_SIZE)
+    ax.set_ylabel("Share of runs that reached it")
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     # A little room below 0% keeps a curve that never rises visible above the axis line.
     ax.set_ylim(-0.015, 1.03)
     date_axis(ax, results)
-    ax.set_title(_title("When milestones are reached", results), fontsize=_TITLE_SIZE, loc="left")
+    ax.set_title(_title("When milestones are reached", results))
     # Below the axes, where no curve can hide behind it: with a short horizon no corner is free.
-    _legend_below(fig, *ax.get_legend_handles_labels(), ncol=2)
+    _legend_below(fig, *ax.get_legend_handles_labels(), ax=None if own_figure else ax, ncol=2)
     _place_notes(fig, ax, notes, avoid=level_names)
     return fig
 
 
-def gantt(results: Results, milestones: Sequence[str] | None = None) -> Figure:
+@styled
+def gantt(results: Results, milestones: Sequence[str] | None = None, ax: Axes | None = None) -> Figure:
     """Probabilistic Gantt of milestone dates: per milestone a P10–P90 bar, a P50 tick and a P80 marker.
 
     Quantiles are censored as in :meth:`sim.batch.results.Results.milestone_summary`: a run that does not
@@ -316,9 +327,11 @@ def gantt(results: Results, milestones: Sequence[str] | None = None) -> Figure:
         milestones: Milestone names, one row each from the top; default: every milestone that some run
             reaches, in the order of :data:`sim.model.record.MILESTONES`, setbacks only when at least
             :data:`MIN_SHARE_SHOWN` of runs reach them.
+        ax: Draw on this axes instead of a new figure (then no provenance footer is added).
 
     Returns:
-        A new figure with one axes; row ``i`` (y = i, counted from the top) draws ``milestones[i]``.
+        A new figure with one axes (or ``ax``'s figure); row ``i`` (y = i, counted from the top) draws
+        ``milestones[i]``.
         Milestone ``m``'s bar is a line with gid ``m_range`` whose x data are the P10 and P90 dates
         (or the horizon's) as date numbers; its P50 tick has gid ``m_p50`` (its date label
         ``m_p50_date``), its P80 marker ``m_p80``, the arrow of a P90 after the horizon ``m_after``,
@@ -338,35 +351,38 @@ def gantt(results: Results, milestones: Sequence[str] | None = None) -> Figure:
     horizon = start + pd.Timedelta(days=results.scenario.horizon_days)
     horizon_x = date2num(horizon)
 
-    fig, ax = new_figure(results, (FIGSIZE[0], _ROW_INCHES * max(len(names), 2) + 2.6))
+    own_figure = ax is None
+    fig, ax = new_figure(results, (FIGSIZE[0], _ROW_INCHES * max(len(names), 2) + 2.6), ax=ax)
     ax.grid(False, axis="y")
     for row, name in enumerate(names):
         _gantt_row(ax, row, name, summary.loc[name], results)
     if names:
         column = blended_transform_factory(ax.transAxes, ax.transData)
-        ax.text(1.015, -0.6, "Reached", transform=column, ha="left", va="bottom", fontsize=_TICK_SIZE, weight="bold")
+        ax.text(1.015, -0.6, "Reached", transform=column, ha="left", va="bottom", fontsize=font_size("tick"),
+                weight="bold")
     else:
         empty = "No milestone reached by the horizon" if milestones is None else "No milestone chosen"
-        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", fontsize=_LABEL_SIZE, color="0.35")
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", fontsize=font_size("label"),
+                color="0.35")
     ax.axvline(horizon_x, color="0.45", linestyle="--", linewidth=1.0, zorder=1)
 
-    ax.set_yticks(range(len(names)), [MILESTONES[name] for name in names], fontsize=_TICK_SIZE)
+    ax.set_yticks(range(len(names)), [MILESTONES[name] for name in names])
     ax.set_ylim(len(names) - 0.5, -0.7)
     ax.tick_params(axis="y", length=0)
     date_axis(ax, results)
     # Room left of the start for a milestone reached on day 0, right of the horizon for the arrowheads.
     span = horizon_x - date2num(start)
     ax.set_xlim(date2num(start) - 0.01 * span, horizon_x + 0.025 * span)
-    ax.set_title(_title("When milestones are reached", results, two_lines=True), fontsize=_TITLE_SIZE,
-                 loc="left")
+    ax.set_title(_title("When milestones are reached", results, two_lines=True))
     arrows = any(pd.isna(summary.loc[name, "p90_date"]) and not pd.isna(summary.loc[name, "p10_date"])
                  for name in names)
     handles = _gantt_legend(horizon, setbacks=any(name in SETBACK_MILESTONES for name in names), arrows=arrows)
-    _legend_below(fig, handles, [handle.get_label() for handle in handles], ncol=3)
+    _legend_below(fig, handles, [handle.get_label() for handle in handles], ax=None if own_figure else ax, ncol=3)
     return fig
 
 
-def binding_chart(results: Results, milestones: Sequence[str] | None = None) -> Figure:
+@styled
+def binding_chart(results: Results, milestones: Sequence[str] | None = None, ax: Axes | None = None) -> Figure:
     """What held each milestone back last: per gated milestone, a 100%-stacked bar of binding shares.
 
     A milestone's binding constraint is the last condition its step waited for; the bar splits the
@@ -379,9 +395,11 @@ def binding_chart(results: Results, milestones: Sequence[str] | None = None) -> 
         results: The batch to draw.
         milestones: Gated milestones (:data:`sim.model.record.GATED_MILESTONES`), one bar each from the top;
             default: every gated milestone that at least :data:`MIN_SHARE_SHOWN` of runs reach.
+        ax: Draw on this axes instead of a new figure (then no provenance footer is added).
 
     Returns:
-        A new figure with one axes; bar ``i`` (y = i, counted from the top) draws ``milestones[i]``.
+        A new figure with one axes (or ``ax``'s figure); bar ``i`` (y = i, counted from the top) draws
+        ``milestones[i]``.
         The segment of constraint ``c`` in milestone ``m``'s bar is a rectangle with gid ``m:c``, its
         percentage a text with gid ``m:c:label``.
 
@@ -405,7 +423,8 @@ def binding_chart(results: Results, milestones: Sequence[str] | None = None) -> 
     styles = constraint_styles(results, shares["binding"])
     counts = {name: int(results.replications[f"{name}_binding"].notna().sum()) for name in names}
 
-    fig, ax = new_figure(results, (FIGSIZE[0], _ROW_INCHES * 1.25 * max(len(names), 2) + 2.9))
+    own_figure = ax is None
+    fig, ax = new_figure(results, (FIGSIZE[0], _ROW_INCHES * 1.25 * max(len(names), 2) + 2.9), ax=ax)
     ax.grid(False, axis="y")
     labels: list[tuple[Text, float]] = []
     at_right = blended_transform_factory(ax.transAxes, ax.transData)
@@ -422,7 +441,7 @@ def binding_chart(results: Results, milestones: Sequence[str] | None = None) -> 
             )
             dark = _luminance(colour) < 0.45
             text = ax.text(
-                left + share / 2, row, f"{share:.0%}", ha="center", va="center", fontsize=_NOTE_SIZE,
+                left + share / 2, row, f"{share:.0%}", ha="center", va="center",
                 color="white" if dark and not hatch else OKABE_ITO["black"], gid=f"{name}:{constraint}:label",
                 bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
                 if hatch else None,
@@ -430,30 +449,31 @@ def binding_chart(results: Results, milestones: Sequence[str] | None = None) -> 
             labels.append((text, share))
             left += share
         note = f"{counts[name]:,} runs" if counts[name] else "never waited"
-        ax.text(1.01, row, note, transform=at_right, ha="left", va="center", fontsize=_TICK_SIZE, color="0.3")
+        ax.text(1.01, row, note, transform=at_right, ha="left", va="center", fontsize=font_size("tick"),
+                color="0.3")
     if not names:
         ax.text(
             0.5, 0.5, f"No gated milestone reached in {MIN_SHARE_SHOWN:.0%} of runs", transform=ax.transAxes,
-            ha="center", fontsize=_LABEL_SIZE, color="0.35",
+            ha="center", fontsize=font_size("label"), color="0.35",
         )
 
-    ax.set_yticks(range(len(names)), [MILESTONES[name] for name in names], fontsize=_TICK_SIZE)
+    ax.set_yticks(range(len(names)), [MILESTONES[name] for name in names])
     ax.set_ylim(max(len(names), 1) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
     ax.set_xlim(0.0, 1.0)
     ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-    ax.set_xlabel("Share of the runs in which it waited for something", fontsize=_LABEL_SIZE)
+    ax.set_xlabel("Share of the runs in which it waited for something")
     ax.spines["left"].set_visible(False)
     title = _title("What held each milestone back last", results, two_lines=True)
-    ax.set_title(title, fontsize=_TITLE_SIZE, loc="left")
+    ax.set_title(title)
     handles = [
         Patch(facecolor=colour, hatch=hatch, edgecolor="white", label=_constraint_label(results, constraint))
         for constraint, (colour, hatch) in styles.items()
     ]
     if handles:
         _legend_below(
-            fig, handles, [handle.get_label() for handle in handles], ncol=_balanced_columns(len(handles), 5),
-            title="Last condition waited for", title_fontsize=_LEGEND_SIZE,
+            fig, handles, [handle.get_label() for handle in handles], ax=None if own_figure else ax,
+            ncol=_balanced_columns(len(handles), 5), title="Last condition waited for",
         )
     _drop_labels_that_do_not_fit(fig, ax, labels)
     return fig
@@ -524,8 +544,31 @@ FIGURES: dict[str, Callable[[Results], Figure]] = {
 }
 
 
+#: The kinds of :meth:`sim.batch.results.Results.plot`, and the function each calls.
+PLOT_KINDS: dict[str, Callable[..., Figure]] = {
+    "fan": fan_chart,
+    "fund": fund_fan,
+    "contributors": contributors_chart,
+    "scurves": milestone_scurves,
+    "gantt": gantt,
+    "binding": binding_chart,
+}
+
+
+def plot(results: Results, kind: str = "fan", **kwargs: object) -> Figure:
+    """The figure of ``kind`` (a key of :data:`PLOT_KINDS`) of a batch; ``kwargs`` go to its function.
+
+    Raises:
+        ValueError: If ``kind`` is unknown.
+    """
+    if kind not in PLOT_KINDS:
+        raise ValueError(f"unknown kind of plot {kind!r}; known: {', '.join(PLOT_KINDS)}")
+    return PLOT_KINDS[kind](results, **kwargs)
+
+
 def new_figure(
-    results: Results | Sequence[Results] | None = None, figsize: tuple[float, float] = FIGSIZE
+    results: Results | Sequence[Results] | None = None, figsize: tuple[float, float] = FIGSIZE,
+    ax: Axes | None = None,
 ) -> tuple[Figure, Axes]:
     """A figure with one axes in the house style (:func:`style_axes`) above the provenance footer's strip.
 
@@ -533,7 +576,12 @@ def new_figure(
         results: The batch or batches the footer names. Without them no footer is written: the caller
             adds it with :func:`sim.output.provenance.add_footer` once it knows which batches it drew.
         figsize: Width and height in inches.
+        ax: An axes to draw on instead: it is styled and returned with its figure, which gets no footer
+            (it is the caller's figure, which may hold other axes).
     """
+    if ax is not None:
+        style_axes(ax)
+        return ax.figure, ax  # type: ignore[return-value]
     fig = footer_figure(figsize)
     if results is not None:
         add_footer(fig, results)
@@ -552,25 +600,26 @@ def footer_figure(figsize: tuple[float, float] = FIGSIZE) -> Figure:
 
 
 def style_axes(ax: Axes) -> None:
-    """The house style of an axes: a light grid behind the data, no top or right spine."""
+    """The house style of an axes: a light grid behind the data, no top or right spine.
+
+    Fonts come from :mod:`sim.output.style`'s file; the grid and spines are set here as well, so that an
+    axes a caller made outside :func:`~sim.output.style.plot_style` (and passed as ``ax=``) gets them too.
+    """
     ax.grid(True, color="0.88", linewidth=0.8)
     ax.set_axisbelow(True)
-    ax.tick_params(labelsize=_TICK_SIZE)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 
 
 def date_axis(ax: Axes, results: Results, also: pd.Series | None = None) -> None:
     """Calendar dates from the start date to the horizon, widened to show every date in ``also``."""
-    locator = AutoDateLocator(minticks=5, maxticks=12)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    english_date_axis(ax.xaxis)
     start = pd.Timestamp(results.scenario.start_date)
     end = start + pd.Timedelta(days=results.scenario.horizon_days)
     if also is not None and also.notna().any():
         start, end = min(start, also.min()), max(end, also.max())
     ax.set_xlim(start, end)
-    ax.set_xlabel("Date", fontsize=_LABEL_SIZE)
+    ax.set_xlabel("Date")
 
 
 def _gantt_row(ax: Axes, row: int, name: str, line: pd.Series, results: Results) -> None:
@@ -584,7 +633,7 @@ def _gantt_row(ax: Axes, row: int, name: str, line: pd.Series, results: Results)
     if pd.isna(p10):
         ax.text(
             start + 0.01 * (horizon_x - start), row, "not reached in most runs",
-            ha="left", va="center", fontsize=_NOTE_SIZE, fontstyle="italic", color="0.35",
+            ha="left", va="center", fontstyle="italic", color="0.35",
             gid=f"{name}_not_reached",
         )
     else:
@@ -614,11 +663,11 @@ def _gantt_row(ax: Axes, row: int, name: str, line: pd.Series, results: Results)
         ax.annotate(
             _short_date(p50.date(), year), xy=(x50, row), xytext=(0, _BAR_POINTS / 2 + 1.5),
             textcoords="offset points", ha="right" if where > 0.93 else "left" if where < 0.04 else "center",
-            va="bottom", fontsize=_NOTE_SIZE, color="0.15", gid=f"{name}_p50_date",
+            va="bottom", color="0.15", gid=f"{name}_p50_date",
         )
     share = float(line["share_reached"])
     ax.text(
-        1.015, row, _percent(share), transform=shares, ha="left", va="center", fontsize=_TICK_SIZE,
+        1.015, row, _percent(share), transform=shares, ha="left", va="center", fontsize=font_size("tick"),
         color="0.55" if share >= 1.0 else OKABE_ITO["black"], gid=f"{name}_share",
     )
 
@@ -667,6 +716,13 @@ def _constraint_label(results: Results, constraint: str) -> str:
     return f"gate: {label}" if constraint in results.scenario.gates else label
 
 
+def contributor_name(scenario: Scenario, name: str) -> str:
+    """A contributor's name as a reader sees it: the scenario's ``label`` for it if it sets one, else
+    :func:`sim.output.text.display_name` of its key (``caricom_others`` -> ``CARICOM others``)."""
+    contributor = scenario.contributors.get(name)
+    return display_name(name, getattr(contributor, "label", None))
+
+
 def _luminance(colour: str) -> float:
     red, green, blue = to_rgb(colour)
     return 0.2126 * red + 0.7152 * green + 0.0722 * blue
@@ -683,21 +739,22 @@ def _drop_labels_that_do_not_fit(fig: Figure, ax: Axes, labels: list[tuple[Text,
             text.remove()
 
 
-def _legend_below(fig: Figure, handles: list, labels: list[str], **options: object) -> None:
-    """A frameless figure legend below the axes, just above the provenance footer's strip."""
+def _legend_below(fig: Figure, handles: list, labels: list[str], ax: Axes | None = None, **options: object) -> None:
+    """A frameless legend below the axes: the figure's, just above the provenance footer's strip; or, on a
+    caller's axes (``ax``), that axes' own legend hung below it."""
+    if ax is not None:
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below_axis_labels(ax),
+                  frameon=False, **options)
+        return
     # The layout reserves the legend's room above the footer's strip but anchors the legend itself at the
     # figure's bottom edge: lifting it by the strip puts it into that room.
-    pad = 0.5 + _FOOTER_INCHES * 72.0 / _LEGEND_SIZE
-    fig.legend(
-        handles, labels, loc="outside lower center", fontsize=_LEGEND_SIZE, frameon=False, borderaxespad=pad,
-        **options,
-    )
+    pad = 0.5 + _FOOTER_INCHES * 72.0 / font_size("legend")
+    fig.legend(handles, labels, loc="outside lower center", frameon=False, borderaxespad=pad, **options)
 
 
 def _title(subject: str, results: Results, two_lines: bool = False) -> str:
     """The subject, then the scenario and runs; on two lines for charts whose row labels narrow the axes."""
-    start = results.scenario.start_date
-    batch = f"scenario '{results.name}', {results.runs:,} runs from {start.day} {start:%b %Y}"
+    batch = f"scenario '{results.name}', {results.runs:,} runs from {format_date(results.scenario.start_date, 'short')}"
     return f"{subject}\n{batch}" if two_lines else f"{subject}: {batch}"
 
 
@@ -714,7 +771,7 @@ def _reference_lines(results: Results, series: str) -> list[tuple[str, float]]:
     name = series.removeprefix("in_theatre.")
     if series.startswith("in_theatre.") and name in scenario.contributors:
         pledged = scenario.contributors[name].pledged_officers
-        return [(f"{_possessive(name)} pledge ({pledged:,})", pledged)]
+        return [(f"{_possessive(contributor_name(scenario, name))} pledge ({pledged:,})", pledged)]
     return []
 
 
@@ -728,7 +785,7 @@ def _to_dates(start: pd.Timestamp, days: np.ndarray) -> pd.DatetimeIndex:
 
 def _short_date(date: dt.date, year: int) -> str:
     """'4 Jul', with the year only when it is not ``year`` (the start date's): '4 Jul 2025'."""
-    return f"{date.day} {date:%b}" if date.year == year else f"{date.day} {date:%b %Y}"
+    return format_date(date, "short", year=year)
 
 
 def _annotate(ax: Axes, xy: tuple[pd.Timestamp, float], text: str, colour: str, gid: str, below: bool) -> Annotation:
@@ -736,7 +793,7 @@ def _annotate(ax: Axes, xy: tuple[pd.Timestamp, float], text: str, colour: str, 
         text,
         xy=xy, xytext=(_NOTE_GAP if below else -_NOTE_GAP, -_NOTE_GAP if below else _NOTE_GAP),
         textcoords="offset points", ha="left" if below else "right", va="top" if below else "bottom",
-        fontsize=_NOTE_SIZE, color=colour, gid=gid, zorder=6,
+        color=colour, gid=gid, zorder=6,
         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
     )
 
@@ -779,9 +836,11 @@ __all__ = [
     "FIGURES",
     "MIN_SHARE_SHOWN",
     "OKABE_ITO",
+    "PLOT_KINDS",
     "SETBACK_MILESTONES",
     "binding_chart",
     "constraint_styles",
+    "contributor_name",
     "contributors_chart",
     "date_axis",
     "fan_chart",
@@ -790,6 +849,7 @@ __all__ = [
     "gantt",
     "milestone_scurves",
     "new_figure",
+    "plot",
     "save_png",
     "style_axes",
 ]

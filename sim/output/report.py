@@ -3,16 +3,15 @@
 Every number comes from the tables the rest of the package prints (:meth:`Results.milestone_summary`,
 :meth:`Results.totals_summary`, :meth:`Results.binding_shares`) and each run's ``manifest.json``. The page
 has inline CSS, figures embedded as PNG data URIs and no scripts, and its Content-Security-Policy forbids
-any network fetch, so it reads the same offline, attached to an e-mail or years later. The CLI's ``report``
-command (:mod:`sim.commands.report`) is the front end.
+any network fetch, so it reads the same offline, attached to an e-mail or years later. The sentences and
+headings are written here; the page's structure and style sheet are Jinja2 templates in ``templates/`` (package
+data, autoescaped). The CLI's ``report`` command (:mod:`sim.commands.report`) is the front end.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
-import importlib
 import inspect
 import io
 import json
@@ -25,10 +24,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import pandas as pd
 
+from sim.analysis.compare import config_diff, paired_differences
 from sim.batch.results import Results, wilson_interval
+from sim.output import text
 from sim.scenario.milestones import MILESTONES
 
 #: Milestones whose share by each deadline the deadline table shows, with the column heading.
@@ -70,8 +72,6 @@ CAPTIONS: dict[str, str] = {
 #: Resolution of the embedded figures; they are displayed at 100 px per inch, so this is a 1.5x image.
 FIGURE_DPI = 150
 _DISPLAY_DPI = 100
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Constraints named one by one in a finding; the rest are summed as "other constraints".
 _NAMED_SHARE = 0.05
@@ -109,9 +109,7 @@ def format_date(value: dt.date | pd.Timestamp | None) -> str:
     """A date as a person writes it: ``13 August 2024`` (locale-independent); ``after the horizon`` for None/NaT."""
     if value is None or pd.isna(value):
         return "after the horizon"
-    if isinstance(value, pd.Timestamp):
-        value = value.date()
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    return text.format_date(value)
 
 
 def format_percent(share: float) -> str:
@@ -364,7 +362,74 @@ def _money_sentences(results: Results, totals: pd.DataFrame) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The page
+# The page, as data for the templates in sim/output/templates/
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text, an optional note set under it (a confidence interval), a link or code."""
+
+    text: str
+    note: str | None = None
+    href: str | None = None
+    code: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for ``macros.html.j2``: columns from ``numeric_from`` (to ``numeric_to``) align right."""
+
+    head: Sequence[str]
+    rows: Sequence[Sequence[Cell]]
+    numeric_from: int
+    caption: str = ""
+    css: str = ""
+    row_ids: Sequence[str] | None = None
+    numeric_to: int | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    """A heading over one or more of: findings, an about list, a table, paragraphs (notes if ``note``), figures."""
+
+    heading: str = ""
+    findings: Sequence[str] = ()
+    about: Sequence[tuple[str, str]] = ()
+    table: Table | None = None
+    paragraphs: Sequence[str] = ()
+    note: bool = False
+    figures: Sequence[FigureView] = ()
+
+
+@dataclass(frozen=True)
+class Section:
+    """A ``<section>``: heading at ``level`` (none if empty), lede, then blocks headed one level below."""
+
+    blocks: Sequence[Block]
+    level: int = 2
+    heading: str = ""
+    lede: str = ""
+    anchor: str = ""
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class FigureView:
+    """An embedded figure as the page shows it: a data URI and its display size in CSS pixels."""
+
+    stem: str
+    src: str
+    width: int
+    height: int
+    caption: str
+
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("sim.output", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
 
 
 def build_report(
@@ -373,6 +438,9 @@ def build_report(
     title: str | None = None,
 ) -> str:
     """The HTML of a report on one run, or on several with a comparison of each against the first.
+
+    The page is rendered from the Jinja2 templates shipped in ``sim/output/templates/`` (autoescaped: every
+    text is escaped where it is written); the sentences and headings are written here.
 
     Args:
         results_list: The runs, first the one the others are compared with. Runs loaded from the store
@@ -398,20 +466,21 @@ def build_report(
     title = title or (f"Forecast report: {names[0]}" if len(runs) == 1 else "Forecast report: " + ", ".join(names))
     from sim import __version__
 
-    body = [f"<header><h1>{_e(title)}</h1>"]
-    if len(runs) == 1:
-        body.append(_description(runs[0]))
-    body.append(_reading_note(runs))
-    body.append("</header>")
     if len(runs) > 1:
-        body.append(_overview(runs, given))
-        body.extend(_comparison(runs[0], other) for other in runs[1:])
-        body.extend(_run_section(r, given, level=2, anchor=f"run-{i + 1}") for i, r in enumerate(runs))
+        sections = [_overview(runs, given)]
+        sections.extend(_comparison(runs[0], other) for other in runs[1:])
+        sections.extend(_run_section(r, given, level=2, anchor=f"run-{i + 1}") for i, r in enumerate(runs))
     else:
-        body.append(_run_section(runs[0], given, level=1, anchor="run-1"))
-    body.append(f"<footer>Written by deploysim {_e(__version__)}. Every figure and number on this page is "
-                "computed from the runs named above.</footer>")
-    return _page(title, "\n".join(body), __version__)
+        sections = [_run_section(runs[0], given, level=1, anchor="run-1")]
+    return _TEMPLATES.get_template("page.html.j2").render(
+        title=title,
+        version=__version__,
+        lede=_description(runs[0]) if len(runs) == 1 else "",
+        reading_note=_reading_note(runs),
+        sections=sections,
+        footer=f"Written by deploysim {__version__}. Every figure and number on this page is computed from the "
+        "runs named above.",
+    )
 
 
 def write_report(
@@ -465,52 +534,42 @@ def _check_writable(out: Path, force: bool) -> None:
         raise ReportError(f"{out} already exists; pass --force to replace it")
 
 
-def _run_section(results: Results, deadlines: Sequence[Deadline], level: int, anchor: str) -> str:
-    h = f"h{level + 1}"
+def _run_section(results: Results, deadlines: Sequence[Deadline], level: int, anchor: str) -> Section:
     chosen = run_deadlines(results, deadlines)
-    parts = [f'<section id="{anchor}">']
-    if level > 1:
-        parts.append(f"<h{level}>{_e(_run_name(results))}</h{level}>")
-        parts.append(_description(results))
-    parts.append(f"<{h}>Key findings</{h}>")
-    parts.append('<ul class="findings">' + "".join(f"<li>{_e(s)}</li>" for s in key_findings(results, deadlines))
-                 + "</ul>")
-    parts.append(f"<{h}>About this run</{h}>")
-    parts.append(_about(results))
+    blocks = [
+        Block("Key findings", findings=key_findings(results, deadlines)),
+        Block("About this run", about=_about(results)),
+    ]
     if chosen:
-        parts.append(f"<{h}>Deadlines</{h}>")
-        parts.append(_deadline_table(results, chosen))
-    parts.append(f"<{h}>Milestones</{h}>")
-    parts.append(_milestone_table(results))
-    parts.append(f"<{h}>What held each milestone back</{h}>")
-    parts.append(_binding_table(results))
-    parts.append(f"<{h}>Totals</{h}>")
-    parts.append(_totals_table(results))
-    parts.append(f"<{h}>Figures</{h}>")
-    parts.extend(_figure_html(figure) for figure in report_figures(results))
-    parts.append("</section>")
-    return "\n".join(parts)
+        blocks.append(Block("Deadlines", table=_deadline_table(results, chosen)))
+    blocks += [
+        Block("Milestones", table=_milestone_table(results)),
+        Block("What held each milestone back", table=_binding_table(results)),
+        Block("Totals", table=_totals_table(results)),
+        Block("Figures", figures=[_figure_view(figure) for figure in report_figures(results)]),
+    ]
+    if level > 1:
+        return Section(blocks, level=level, heading=_run_name(results), lede=_description(results), anchor=anchor)
+    return Section(blocks, level=level, anchor=anchor)
 
 
 def _description(results: Results) -> str:
-    text = " ".join(results.scenario.description.split())
-    return f'<p class="lede">{_e(text)}</p>' if text else ""
+    return " ".join(results.scenario.description.split())
 
 
 def _reading_note(runs: Sequence[Results]) -> str:
     counts = " and ".join(f"{n:,}" for n in sorted({r.runs for r in runs}))
     counted = f"{counts} runs" + (" per scenario" if len(runs) > 1 else "")
     return (
-        f'<p class="note">Each run is one possible course of events drawn from the scenario\'s distributions '
-        f"({counted}). &ldquo;In 80% of runs by a date&rdquo; means that 80% of these simulated "
-        "courses reached the milestone on or before that date. Confidence intervals (CI) show only the sampling "
-        "error of a finite number of runs, not the uncertainty in the scenario's own assumptions. "
-        "&ldquo;After the horizon&rdquo; means too few runs reached the milestone within the simulated period "
-        "for that quantile to be given.</p>"
+        f"Each run is one possible course of events drawn from the scenario's distributions ({counted}). "
+        "“In 80% of runs by a date” means that 80% of these simulated courses reached the milestone on or before "
+        "that date. Confidence intervals (CI) show only the sampling error of a finite number of runs, not the "
+        "uncertainty in the scenario's own assumptions. “After the horizon” means too few runs reached the "
+        "milestone within the simulated period for that quantile to be given."
     )
 
 
-def _about(results: Results) -> str:
+def _about(results: Results) -> list[tuple[str, str]]:
     scenario = results.scenario
     manifest = _manifest(results)
     rows: list[tuple[str, str]] = [
@@ -535,7 +594,7 @@ def _about(results: Results) -> str:
         rows.append(("Versions", ", ".join(shown)))
     if manifest.get("command"):
         rows.append(("Command", " ".join(str(a) for a in manifest["command"])))
-    return '<dl class="about">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"
+    return rows
 
 
 def _manifest(results: Results) -> dict:
@@ -548,30 +607,28 @@ def _manifest(results: Results) -> dict:
         return {}
 
 
-def _deadline_table(results: Results, deadlines: Sequence[Deadline]) -> str:
+def _deadline_table(results: Results, deadlines: Sequence[Deadline]) -> Table:
     head = ["Deadline", "Date"] + list(DEADLINE_MILESTONES.values())
     rows = []
     for deadline in deadlines:
-        cells = [_e(deadline.name), _e(format_date(deadline.date))]
+        cells = [Cell(deadline.name), Cell(format_date(deadline.date))]
         for milestone in DEADLINE_MILESTONES:
             share = share_by(results, milestone, deadline.date)
-            cells.append(f'{format_share(share[0])}<span class="ci">{_e(_ci_text(share, table=True))}</span>')
+            cells.append(Cell(format_share(share[0]), note=_ci_text(share, table=True)))
         rows.append(cells)
-    return _table(head, rows, numeric_from=1, caption="Share of runs that had reached each milestone by the "
-                  "deadline, with its 95% confidence interval.", css="deadlines")
+    return Table(head, rows, numeric_from=1, caption="Share of runs that had reached each milestone by the "
+                 "deadline, with its 95% confidence interval.", css="deadlines")
 
 
-def _milestone_table(results: Results) -> str:
+def _milestone_table(results: Results) -> Table:
     table = results.milestone_summary()
-    rows = []
-    for row in table.itertuples():
-        rows.append(
-            [_e(row.label)]
-            + [_e(format_date(getattr(row, f"p{q}_date"))) for q in (10, 50, 80, 90)]
-            + [_e(format_share(row.share_reached))]
-        )
+    rows = [
+        [Cell(row.label), *(Cell(format_date(getattr(row, f"p{q}_date"))) for q in (10, 50, 80, 90)),
+         Cell(format_share(row.share_reached))]
+        for row in table.itertuples()
+    ]
     end = format_date(_horizon_date(results))
-    return _table(
+    return Table(
         ["Milestone", "P10", "P50", "P80", "P90", "Reached by the horizon"], rows, numeric_from=1,
         caption=f"Dates by which 10%, 50%, 80% and 90% of runs had reached each milestone, and the share of runs "
         f"reaching it by the horizon ({end}).", css="milestones",
@@ -579,25 +636,24 @@ def _milestone_table(results: Results) -> str:
     )
 
 
-def _binding_table(results: Results) -> str:
+def _binding_table(results: Results) -> Table:
     shares = results.binding_shares()
     summary = results.milestone_summary().set_index("milestone")
     rows, ids = [], []
     for milestone in dict.fromkeys(shares["milestone"]):
         part = shares[shares["milestone"] == milestone].sort_values("share", ascending=False, kind="stable")
         text = ", ".join(f"{_constraint(results, r.binding)} {format_share(r.share)}" for r in part.itertuples())
-        rows.append([_e(MILESTONES.get(milestone, milestone)), _e(format_share(summary.loc[milestone,
-                                                                                           "share_reached"])),
-                     _e(text)])
+        rows.append([Cell(MILESTONES.get(milestone, milestone)),
+                     Cell(format_share(summary.loc[milestone, "share_reached"])), Cell(text)])
         ids.append(f"binding-{milestone}")
-    return _table(
+    return Table(
         ["Milestone", "Runs reaching it", "What held it back last (share of the runs reaching it)"], rows,
         numeric_from=1, numeric_to=2, css="binding", row_ids=ids,
         caption="The last condition to be met before each milestone, in the runs that reached it.",
     )
 
 
-def _totals_table(results: Results) -> str:
+def _totals_table(results: Results) -> Table:
     rows = []
     for row in results.totals_summary().itertuples():
         if (results.replications[row.total] >= 0).all():
@@ -606,87 +662,58 @@ def _totals_table(results: Results) -> str:
         money = "_usd" in row.total
         fmt = _usd if money else _count
         interval = _usd_range(row.ci95_low, row.ci95_high) if money else f"{fmt(row.ci95_low)}–{fmt(row.ci95_high)}"
-        rows.append([_e(row.label), _e(fmt(row.mean)), _e(interval),
-                     _e(fmt(row.p10)), _e(fmt(row.p50)), _e(fmt(row.p90))])
-    return _table(
+        rows.append([Cell(row.label), Cell(fmt(row.mean)), Cell(interval),
+                     Cell(fmt(row.p10)), Cell(fmt(row.p50)), Cell(fmt(row.p90))])
+    return Table(
         ["Total (up to the horizon)", "Mean", "95% CI of the mean", "P10", "P50", "P90"], rows, numeric_from=1,
         caption="Per-run totals: the mean over runs with a normal-approximation confidence interval, and "
         "the 10th, 50th and 90th percentiles across runs.", css="totals",
     )
 
 
-def _overview(runs: Sequence[Results], deadlines: Sequence[Deadline]) -> str:
+def _overview(runs: Sequence[Results], deadlines: Sequence[Deadline]) -> Section:
     head = ["Run", "Runs", "Seed", "First landing P50", "First landing P80", "All the lead pledge P50",
             "All the lead pledge by the horizon"]
     rows = []
     for i, results in enumerate(runs):
         summary = results.milestone_summary().set_index("milestone")
         first, pledge = summary.loc["first_arrival"], summary.loc["lead_100pct"]
-        rows.append([f'<a href="#run-{i + 1}">{_e(_run_name(results))}</a>', f"{results.runs:,}",
-                     str(results.seed), _e(format_date(first["p50_date"])), _e(format_date(first["p80_date"])),
-                     _e(format_date(pledge["p50_date"])), _e(format_share(pledge["share_reached"]))])
+        rows.append([Cell(_run_name(results), href=f"#run-{i + 1}"), Cell(f"{results.runs:,}"),
+                     Cell(str(results.seed)), Cell(format_date(first["p50_date"])),
+                     Cell(format_date(first["p80_date"])), Cell(format_date(pledge["p50_date"])),
+                     Cell(format_share(pledge["share_reached"]))])
     note = ("Each run's own quantiles, side by side. Differences between quantiles are not paired differences; "
             "see the comparison sections for those." if len(runs) > 1 else "")
-    parts = ["<section id=\"overview\"><h2>Overview</h2>",
-             _table(head, rows, numeric_from=1, caption=note, css="overview")]
-    if deadlines:
-        parts.append("<p>Deadlines: " + "; ".join(f"{_e(d.name)} ({_e(format_date(d.date))})" for d in deadlines)
-                     + ".</p>")
-    parts.append("</section>")
-    return "\n".join(parts)
+    paragraphs = ["Deadlines: " + "; ".join(f"{d.name} ({format_date(d.date)})" for d in deadlines) + "."] \
+        if deadlines else []
+    table = Table(head, rows, numeric_from=1, caption=note, css="overview")
+    return Section([Block(table=table, paragraphs=paragraphs)], heading="Overview", anchor="overview")
 
 
-def _comparison(base: Results, other: Results) -> str:
-    """A section comparing ``other`` with ``base`` through :mod:`sim.analysis.compare`, when that module is installed:
-    what the scenarios set differently, sentences on the key milestones and the paired-difference table."""
-    heading = f"<h2>{_e(_run_name(other))} compared with {_e(_run_name(base))}</h2>"
+def _comparison(base: Results, other: Results) -> Section:
+    """A section comparing ``other`` with ``base`` through :mod:`sim.analysis.compare`: what the scenarios set
+    differently, sentences on the key milestones and the paired-difference table."""
+    diff = config_diff(base.scenario, other.scenario)
+    blocks = [Block("What the scenarios set differently", **_config_block(diff, base, other))]
     try:
-        compare = importlib.import_module("sim.analysis.compare")
-    except ModuleNotFoundError as exc:
-        if exc.name != "sim.analysis.compare":
-            raise
-        compare = None
-    paired = getattr(compare, "paired_differences", None)
-    config = getattr(compare, "config_diff", None)
-    if paired is None and config is None:
-        return (f'<section class="comparison">{heading}<p class="note">Paired differences are not available in '
-                "this version of deploysim; the overview above sets the runs' own quantiles side by side.</p>"
-                "</section>")
-    parts = [f'<section class="comparison">{heading}']
-    if config is not None:
-        parts.append("<h3>What the scenarios set differently</h3>")
-        parts.append(_config_table(_call_with_fitting_arguments(config, base, other), base, other))
-    if paired is not None:
-        parts.append("<h3>Paired differences</h3>")
-        try:
-            table = paired(base, other)
-        except ValueError as exc:
-            # Runs with different seeds, horizons or numbers of runs cannot be paired; say so and go on.
-            parts.append(f'<p class="note">Paired differences could not be computed: {_e(str(exc))}</p>')
-        else:
-            parts.append(_paired_html(table, base, other))
-    parts.append("</section>")
-    return "\n".join(parts)
+        table = paired_differences(base, other)
+    except ValueError as exc:
+        # Runs with different seeds, horizons or numbers of runs cannot be paired; say so and go on.
+        blocks.append(Block("Paired differences", paragraphs=[f"Paired differences could not be computed: {exc}"],
+                            note=True))
+    else:
+        blocks.append(_paired_block(table, base, other))
+    return Section(blocks, heading=f"{_run_name(other)} compared with {_run_name(base)}", css="comparison")
 
 
-#: Columns of :func:`sim.analysis.compare.paired_differences` that the curated comparison table reads.
-_PAIRED_COLUMNS = {"milestone", "label", "base_p50_date", "p50_date", "n_pairs", "mean_diff_days", "ci95_low",
-                   "ci95_high", "base_share_reached", "share_reached", "share_change", "share_change_ci95_low",
-                   "share_change_ci95_high"}
+def _config_block(diff: pd.DataFrame, base: Results, other: Results) -> dict:
+    if diff.empty:
+        return {"paragraphs": ["The resolved scenarios set every value alike (names and descriptions aside)."]}
+    rows = [[Cell(str(r.key), code=True), Cell(str(r.old)), Cell(str(r.new))] for r in diff.itertuples()]
+    return {"table": Table(["Setting", base.name, other.name], rows, numeric_from=3, css="config")}
 
 
-def _config_table(value: object, base: Results, other: Results) -> str:
-    if isinstance(value, pd.DataFrame) and list(value.columns) == ["key", "old", "new"]:
-        if value.empty:
-            return "<p>The resolved scenarios set every value alike (names and descriptions aside).</p>"
-        rows = [[f"<code>{_e(str(r.key))}</code>", _e(str(r.old)), _e(str(r.new))] for r in value.itertuples()]
-        return _table(["Setting", base.name, other.name], rows, numeric_from=3, css="config")
-    return _render_any(value)
-
-
-def _paired_html(table: object, base: Results, other: Results) -> str:
-    if not isinstance(table, pd.DataFrame) or not set(table.columns) >= _PAIRED_COLUMNS:
-        return _render_any(table)
+def _paired_block(table: pd.DataFrame, base: Results, other: Results) -> Block:
     frame = table.set_index("milestone")
     sentences = []
     lead = base.scenario.force.lead_contributor
@@ -699,19 +726,17 @@ def _paired_html(table: object, base: Results, other: Results) -> str:
         mean, interval = _days_change(r.mean_diff_days, r.ci95_low, r.ci95_high)
         note = "; ".join(t for t in (interval, f"{r.n_pairs:,} pairs") if t)
         rows.append([
-            _e(r.label), _e(format_date(r.base_p50_date)), _e(format_date(r.p50_date)),
-            f'{_e(mean)}<span class="ci">{_e(note)}</span>',
-            _e(f"{format_share(r.base_share_reached)} → {format_share(r.share_reached)}") + '<span class="ci">'
-            + _e(_points_change(r.share_change, r.share_change_ci95_low, r.share_change_ci95_high)) + "</span>",
+            Cell(r.label), Cell(format_date(r.base_p50_date)), Cell(format_date(r.p50_date)), Cell(mean, note=note),
+            Cell(f"{format_share(r.base_share_reached)} → {format_share(r.share_reached)}",
+                 note=_points_change(r.share_change, r.share_change_ci95_low, r.share_change_ci95_high)),
         ])
     caption = (f"Paired: replication k of {other.name} is the same simulated world as replication k of {base.name} "
                "except for what the scenarios set differently. The day difference is averaged over the pairs in "
                "which both runs reach the milestone, with its 95% CI; the share change counts every pair.")
-    return (
-        '<ul class="findings">' + "".join(f"<li>{_e(t)}</li>" for t in sentences if t) + "</ul>"
-        + _table(["Milestone", f"P50 {base.name}", f"P50 {other.name}", "Mean change, same runs (95% CI)",
-                  "Reached by the horizon (change, 95% CI)"], rows, numeric_from=1, caption=caption,
-                 css="paired")
+    return Block(
+        "Paired differences", findings=[t for t in sentences if t],
+        table=Table(["Milestone", f"P50 {base.name}", f"P50 {other.name}", "Mean change, same runs (95% CI)",
+                     "Reached by the horizon (change, 95% CI)"], rows, numeric_from=1, caption=caption, css="paired"),
     )
 
 
@@ -769,58 +794,6 @@ def _points_change(change: float, low: float, high: float) -> str:
     return f"{points(change)} {unit} (95% CI {points(low)} to {points(high)})"
 
 
-def _call_with_fitting_arguments(function: Callable, base: Results, other: Results) -> object:
-    """Call ``function`` with the two runs, or with their scenarios if its first parameter asks for one."""
-    try:
-        first = next(iter(inspect.signature(function).parameters.values()))
-        wants_scenario = "Scenario" in str(first.annotation)
-    except (StopIteration, TypeError, ValueError):
-        wants_scenario = False
-    if wants_scenario:
-        return function(base.scenario, other.scenario)
-    return function(base, other)
-
-
-def _render_any(value: object) -> str:
-    """An HTML rendering of whatever a comparison function returned: a table, a mapping, rows or text."""
-    if isinstance(value, pd.DataFrame):
-        frame = value.reset_index() if not isinstance(value.index, pd.RangeIndex) else value
-        if frame.empty:
-            return "<p>None.</p>"
-        rows = [[_e(_cell(v)) for v in row] for row in frame.itertuples(index=False)]
-        return _table([str(c) for c in frame.columns], rows, numeric_from=1, css="compare")
-    if isinstance(value, pd.Series):
-        return _render_any(value.to_frame())
-    if isinstance(value, Mapping):
-        if not value:
-            return "<p>None.</p>"
-        return _table(["Item", "Value"], [[_e(str(k)), _e(_cell(v))] for k, v in value.items()], numeric_from=1,
-                      css="compare")
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        items = list(value)
-        if not items:
-            return "<p>None.</p>"
-        if all(isinstance(i, Mapping) for i in items):
-            return _render_any(pd.DataFrame(items))
-        if all(isinstance(i, tuple) for i in items):
-            return _table([f"{n + 1}" for n in range(max(len(i) for i in items))],
-                          [[_e(_cell(v)) for v in i] for i in items], numeric_from=1, css="compare")
-        return "<ul>" + "".join(f"<li>{_e(_cell(i))}</li>" for i in items) + "</ul>"
-    return f"<pre>{_e(str(value))}</pre>"
-
-
-def _cell(value: object) -> str:
-    if value is None or value is pd.NaT:
-        return "–"
-    if isinstance(value, dt.date | pd.Timestamp):
-        return format_date(value)
-    if isinstance(value, float | np.floating):
-        if math.isnan(value):
-            return "–"
-        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    return str(value)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Figures
 
@@ -857,104 +830,18 @@ def _summary_line(function: Callable) -> str:
     return re.sub(r":\w+:`~?([^`]+)`", r"\1", first)
 
 
-def _figure_html(figure: ReportFigure) -> str:
+def _figure_view(figure: ReportFigure) -> FigureView:
     width, height = _png_size(figure.png)
     scale = figure.display_scale
     encoded = base64.b64encode(figure.png).decode("ascii")
-    return (
-        f'<figure id="figure-{_e(Path(figure.name).stem)}"><img src="data:image/png;base64,{encoded}" '
-        f'width="{round(width * scale)}" height="{round(height * scale)}" alt="{_e(figure.caption)}">'
-        f"<figcaption>{_e(figure.caption)}</figcaption></figure>"
-    )
+    return FigureView(Path(figure.name).stem, f"data:image/png;base64,{encoded}", round(width * scale),
+                      round(height * scale), figure.caption)
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
     """Width and height in pixels, from the PNG's header chunk."""
     width, height = struct.unpack(">II", data[16:24])
     return width, height
-
-
-# ---------------------------------------------------------------------------------------------------------
-# HTML helpers
-
-
-_CSS = """
-:root { color-scheme: light; --ink: #1b1f24; --muted: #57606a; --rule: #d0d7de; --band: #f6f8fa;
-        --accent: #0072B2; }
-* { box-sizing: border-box; }
-body { margin: 0 auto; max-width: 68rem; padding: 1.5rem 1.25rem 3rem; color: var(--ink); background: #fff;
-       font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-h1 { font-size: 1.9rem; margin: 0 0 .5rem; line-height: 1.2; }
-h2 { font-size: 1.45rem; margin: 2.5rem 0 .5rem; padding-top: .5rem; border-top: 3px solid var(--accent); }
-h3 { font-size: 1.15rem; margin: 1.8rem 0 .5rem; }
-p.lede { font-size: 1.08rem; margin: .25rem 0 .75rem; }
-p.note, footer, figcaption, caption { color: var(--muted); font-size: .9rem; }
-ul.findings { padding-left: 1.2rem; }
-ul.findings li { margin: .45rem 0; }
-dl.about { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; font-size: .92rem; }
-dl.about dt { font-weight: 600; }
-dl.about dd { margin: 0; overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .9rem;
-        font-variant-numeric: tabular-nums; }
-caption { caption-side: bottom; text-align: left; padding-top: .35rem; }
-th, td { padding: .3rem .55rem; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
-th { background: var(--band); font-weight: 600; }
-td.num, th.num { text-align: right; }
-td.num { white-space: nowrap; }
-div.scroll { overflow-x: auto; }
-tbody tr:nth-child(even) { background: #fbfcfd; }
-span.ci { display: block; white-space: normal; color: var(--muted); font-size: .82rem; }
-table.binding td:last-child { font-size: .86rem; }
-figure { margin: 1.5rem 0; break-inside: avoid; }
-figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); }
-figcaption { margin-top: .35rem; max-width: 56rem; }
-footer { margin-top: 3rem; padding-top: .75rem; border-top: 1px solid var(--rule); }
-a { color: var(--accent); }
-@media print { body { max-width: none; } h2 { break-before: auto; } table, dl { break-inside: avoid; } }
-"""
-
-
-def _page(title: str, body: str, version: str) -> str:
-    return (
-        "<!doctype html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        # No fetch of any kind: only inline styles and data-URI images may load.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-        "style-src 'unsafe-inline'\">\n"
-        f'<meta name="generator" content="deploysim {_e(version)}">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
-
-
-def _table(
-    head: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    numeric_from: int,
-    caption: str = "",
-    css: str = "",
-    row_ids: Sequence[str] | None = None,
-    numeric_to: int | None = None,
-) -> str:
-    """A table; cells are already escaped HTML. Columns from ``numeric_from`` (to ``numeric_to``) align right."""
-
-    def klass(i: int) -> str:
-        return ' class="num"' if i >= numeric_from and (numeric_to is None or i < numeric_to) else ""
-
-    out = ['<div class="scroll">', f'<table class="{css}">' if css else "<table>"]
-    if caption:
-        out.append(f"<caption>{_e(caption)}</caption>")
-    out.append("<thead><tr>" + "".join(f"<th{klass(i)}>{_e(h)}</th>" for i, h in enumerate(head)) + "</tr></thead>")
-    out.append("<tbody>")
-    for n, row in enumerate(rows):
-        ident = f' id="{_e(row_ids[n])}"' if row_ids else ""
-        out.append(f"<tr{ident}>" + "".join(f"<td{klass(i)}>{cell}</td>" for i, cell in enumerate(row)) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
-
-
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
 
 
 # ---------------------------------------------------------------------------------------------------------

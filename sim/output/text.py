@@ -1,11 +1,17 @@
-"""Formatting for people: shares and milestone dates, and the printed tables of a comparison."""
+"""Formatting for people: dates, display names, shares, and the printed tables of a comparison.
+
+Every date written for a person in the output layer goes through :func:`format_date`, which reads an English
+month table: the C library's date formatting names months in the process's locale, and its flag for a day
+without a leading zero exists only in glibc.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -13,6 +19,72 @@ from sim.scenario.milestones import MILESTONES
 
 if TYPE_CHECKING:
     from sim.analysis.compare import Comparison
+
+
+#: Month names, January first, whatever the locale.
+MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                           "October", "November", "December")
+#: Three-letter month abbreviations, as :data:`MONTHS`.
+MONTH_ABBREVIATIONS: tuple[str, ...] = tuple(name[:3] for name in MONTHS)
+#: Words of a key that :func:`display_name` writes in capitals.
+ACRONYMS: frozenset[str] = frozenset({"us", "usa", "un", "uk", "eu", "au", "oas", "caricom", "mss", "drc", "usd",
+                                      "binuh", "ngo", "imf"})
+#: Words of a key that :func:`display_name` leaves in lower case (unless first).
+_SMALL_WORDS = frozenset({"and", "of", "the", "others", "other", "for", "to", "in"})
+
+DateStyle = Literal["long", "short", "month", "month_long"]
+
+
+def format_date(value: dt.date | dt.datetime | pd.Timestamp, style: DateStyle = "long",
+                year: int | None = None) -> str:
+    """A date as a person writes it, in English whatever the locale.
+
+    Args:
+        value: The date (a ``datetime`` or ``Timestamp`` is read for its date).
+        style: ``long`` ``13 August 2024``; ``short`` ``13 Aug 2024``; ``month`` ``Aug 2024``;
+            ``month_long`` ``August 2024``.
+        year: Leave the year out when the date falls in this year (``13 Aug``).
+
+    Raises:
+        ValueError: If ``value`` is None or NaT (say what a missing date means where it is written).
+
+    Example:
+        >>> format_date(dt.date(2024, 8, 13)), format_date(dt.date(2024, 8, 13), "short", year=2024)
+        ('13 August 2024', '13 Aug')
+    """
+    if value is None or pd.isna(value):
+        raise ValueError("format_date needs a date, not None or NaT")
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    month = (MONTHS if style in ("long", "month_long") else MONTH_ABBREVIATIONS)[value.month - 1]
+    tail = "" if year is not None and value.year == year else f" {value.year}"
+    if style in ("month", "month_long"):
+        return f"{month}{tail}"
+    return f"{value.day} {month}{tail}"
+
+
+def display_name(key: str, label: str | None = None) -> str:
+    """How a contributor, donor or other scenario key reads in a legend or label.
+
+    A ``label`` the scenario sets wins. Otherwise underscores become spaces and each word is capitalised,
+    known acronyms (:data:`ACRONYMS`) in capitals, joining words (``and``, ``others``...) in lower case, and a
+    word that already has a capital letter as written.
+
+    Example:
+        >>> display_name("caricom_others"), display_name("us_defense_support"), display_name("Kenya")
+        ('CARICOM others', 'US Defense Support', 'Kenya')
+    """
+    if label:
+        return label
+    words = []
+    for i, word in enumerate(key.replace("_", " ").split()):
+        if word.lower() in ACRONYMS:
+            words.append(word.upper())
+        elif any(c.isupper() for c in word) or i and word in _SMALL_WORDS:
+            words.append(word)
+        else:
+            words.append(word[:1].upper() + word[1:])
+    return " ".join(words)
 
 
 def share_text(share: float) -> str:

@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -23,7 +23,9 @@ from matplotlib.ticker import FuncFormatter
 
 from sim.analysis.story import MARKED_MILESTONES, traced_events
 from sim.model.record import Record, contributor_series
-from sim.output.plots import OKABE_ITO
+from sim.output.plots import OKABE_ITO, contributor_name, footer_figure
+from sim.output.style import english_date_axis, font_size, styled
+from sim.output.text import format_date
 from sim.scenario.schema import Scenario
 
 #: Order of the timeline's lanes, top to bottom (``Gate: <name>`` lanes go where ``Gate:`` is).
@@ -46,27 +48,13 @@ _LANE_COLOURS = {
 }
 
 
-_TITLE_SIZE = 12
-
-
-_LABEL_SIZE = 10
-
-
-_TICK_SIZE = 9
-
-
-_BAR_TEXT_SIZE = 7.5
-
-
-_NOTE_SIZE = 8
-
-
 _ROW_INCHES = 0.36
 
 
 _NOTE_RISE = 3.0  # points between the top panel and its lowest milestone labels
 
 
+@styled
 def timeline(record: Record, scenario: Scenario) -> Figure:
     """The replication's timeline: a Gantt of its spans above its officers in theatre, on one date axis.
 
@@ -97,26 +85,21 @@ def timeline(record: Record, scenario: Scenario) -> Figure:
 
     top_inches = max(len(lanes), 1) * _ROW_INCHES + 0.3
     bottom_inches = 2.6
-    fig = Figure(figsize=(12.0, top_inches + bottom_inches + 2.0), layout="constrained")
+    # The layout keeps the footer's strip free, so the provenance line never runs into the x axis' label.
+    fig = footer_figure((12.0, top_inches + bottom_inches + 2.0))
     gantt, strength = fig.subplots(2, 1, sharex=True, height_ratios=[top_inches, bottom_inches])
-    for ax in (gantt, strength):
-        ax.tick_params(labelsize=_TICK_SIZE)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
 
     labels = _draw_gantt(gantt, spans, lanes, origin)
     _draw_strength(strength, record, scenario, origin)
     notes = _mark_milestones(gantt, strength, record, scenario, origin)
 
     strength.set_xlim(origin, origin + scenario.horizon_days)
-    locator = AutoDateLocator(minticks=6, maxticks=14)
-    strength.xaxis.set_major_locator(locator)
-    strength.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    strength.set_xlabel("Date", fontsize=_LABEL_SIZE)
+    english_date_axis(strength.xaxis, minticks=6, maxticks=14)
+    strength.set_xlabel("Date")
     fig.suptitle(
         f"One replication of scenario '{scenario.name}' (seed {record.seed}, replication {record.replication}), "
-        f"from {scenario.start_date.isoformat()}",
-        fontsize=_TITLE_SIZE, x=0.01, ha="left",
+        f"from {format_date(scenario.start_date)}",
+        x=0.01, ha="left",
     )
     from sim import __version__
 
@@ -179,11 +162,11 @@ def _draw_gantt(ax: Axes, spans: list, lanes: list[str], origin: float) -> list[
                 linewidth=0.6, hatch=hatch, gid=lane, zorder=2,
             )
             text = ax.text(
-                origin + (start + end) / 2, y, label, ha="center", va="center", fontsize=_BAR_TEXT_SIZE,
+                origin + (start + end) / 2, y, label, ha="center", va="center", fontsize="small",
                 color=ink, zorder=3, clip_on=True,
             )
             labels.append((text, bar, _short_labels(lane, label, end - start)))
-    ax.set_yticks(range(len(lanes)), lanes, fontsize=_LABEL_SIZE - 0.5)
+    ax.set_yticks(range(len(lanes)), lanes)
     ax.set_ylim(len(lanes) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
     ax.grid(True, axis="x", color="0.88", linewidth=0.8)
@@ -238,10 +221,11 @@ def _draw_strength(ax: Axes, record: Record, scenario: Scenario, origin: float) 
         series = contributor_series(name)
         days, values = record.series[series]
         if not values.any():
-            idle.append(name)
+            idle.append(contributor_name(scenario, name))
             continue
         x, y = _step(days, values, origin, horizon)
-        ax.plot(x, y, drawstyle="steps-post", color=colours[i % len(colours)], linewidth=1.3, label=name, gid=series)
+        ax.plot(x, y, drawstyle="steps-post", color=colours[i % len(colours)], linewidth=1.3,
+                label=contributor_name(scenario, name), gid=series)
     x, y = _step(*record.series["in_theatre"], origin, horizon)
     ax.plot(x, y, drawstyle="steps-post", color=OKABE_ITO["black"], linewidth=2.2, label="All contributors",
             gid="in_theatre", zorder=3)
@@ -252,10 +236,10 @@ def _draw_strength(ax: Axes, record: Record, scenario: Scenario, origin: float) 
                 gid="base_capacity")
         high = max(high, float(y.max()))
     pledge = scenario.force.pledged_officers
-    ax.axhline(pledge, color="0.45", linestyle="--", linewidth=0.9, label=f"{lead} pledge ({pledge:,})")
+    ax.axhline(pledge, color="0.45", linestyle="--", linewidth=0.9, label=f"{lead}'s pledge ({pledge:,})")
     high = max(high, pledge, 1.0)
     ax.set_ylim(-0.02 * high, 1.08 * high)
-    ax.set_ylabel("Officers in theatre", fontsize=_LABEL_SIZE)
+    ax.set_ylabel("Officers in theatre")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.grid(True, color="0.88", linewidth=0.8)
     ax.set_axisbelow(True)
@@ -263,8 +247,8 @@ def _draw_strength(ax: Axes, record: Record, scenario: Scenario, origin: float) 
     handles.append(Line2D([], [], color="0.3", linestyle=(0, (2, 2)), linewidth=0.8))
     labels.append("Milestone (labelled above;\nin brackets: what it\nlast waited for)")
     ax.legend(
-        handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=_NOTE_SIZE + 0.5, frameon=False,
-        title=textwrap.fill("Sent no one: " + ", ".join(idle), 30) if idle else None, title_fontsize=_NOTE_SIZE,
+        handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=font_size("note") + 0.5, frameon=False,
+        title=textwrap.fill("Sent no one: " + ", ".join(idle), 30) if idle else None, title_fontsize=font_size("note"),
         alignment="left",
     )
 
@@ -281,12 +265,12 @@ def _mark_milestones(gantt: Axes, strength: Axes, record: Record, scenario: Scen
         for ax in (gantt, strength):
             ax.axvline(x, color="0.3", linestyle=(0, (2, 2)), linewidth=0.8, zorder=1, gid=f"milestone:{name}")
         date = scenario.date_of(day)
-        when = f"{date.day} {date:%b}" if date.year == scenario.start_date.year else f"{date.day} {date:%b %Y}"
+        when = format_date(date, "short", year=scenario.start_date.year)
         binding = record.binding.get(name)
-        text = f"{short.format(lead=lead)} {when}" + (f" ({binding})" if binding else "")
+        text = f"{short.format(lead=lead)} {when}" + (f" ({binding.replace('_', ' ')})" if binding else "")
         note = gantt.annotate(
             text, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, _NOTE_RISE),
-            textcoords="offset points", ha="center", va="bottom", fontsize=_NOTE_SIZE, gid=name, zorder=4,
+            textcoords="offset points", ha="center", va="bottom", gid=name, zorder=4,
             bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
         )
         notes.append(note)
@@ -318,7 +302,7 @@ def _stack_notes(notes: list[Annotation], ax: Axes) -> None:
         if level == len(levels):
             levels.append([])
         levels[level].append(span)
-        rise = _NOTE_RISE + level * (_NOTE_SIZE * 1.6 + 1.0)
+        rise = _NOTE_RISE + level * (font_size("note") * 1.6 + 1.0)
         note.set_horizontalalignment(align)
         note.set_position((0, rise))
         ax.annotate(

@@ -1,4 +1,4 @@
-"""What a scenario may say: the schema, the loader, distributions and milestone names.
+"""What a scenario may say: the schema, the loader, the scenario library, distributions and milestone names.
 
 The lowest layer of the data flow: nothing here imports the model, the batch runner or anything
 above them.

@@ -8,52 +8,24 @@ that names the file, the key path, the line and what was expected.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import tomllib
-import types
-import typing
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel
 
-from sim.scenario.distributions import DIST_KINDS
+from sim.scenario import library
+
+# Problem and ScenarioError live in a module without pydantic (the CLI catches them before loading
+# anything heavy); this module is where users import them from.
+from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.schema import Scenario
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario: where it is and what was expected."""
-
-    source: str
-    key: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} {self.message}"
-
-
-class ScenarioError(ValueError):
-    """A scenario file or override that cannot be used. ``str()`` gives one line per problem.
-
-    Example:
-        >>> try:
-        ...     load_scenario("scenarios/baseline.toml", ["funding.runway_dayz=30"])
-        ... except ScenarioError as exc:
-        ...     print(exc)
-        --set: funding.runway_dayz: unknown key 'runway_dayz'; did you mean 'runway_days'?
-    """
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+from sim.scenario.walk import annotation_at, is_distribution, keys_of
 
 
 @dataclass
@@ -69,7 +41,9 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[str]
     """Read, merge and validate a scenario file.
 
     Args:
-        path: The TOML file. It may name a parent with ``extends = "other.toml"`` (relative to itself).
+        path: A scenario of the library by name (``"baseline"``, see ``deploysim scenarios``) or a
+            TOML file. A file may name a parent with ``extends = "other.toml"`` (relative to itself)
+            or ``extends = "baseline"`` (a library scenario).
         overrides: Dotted keys and values, either as a mapping (``{"horizon_days": 365}``) or as
             ``"key=value"`` strings whose values are parsed as TOML, as on the command line.
 
@@ -81,11 +55,15 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[str]
             unknown, or a value has the wrong type or an impossible value.
 
     Example:
-        >>> s = load_scenario("scenarios/baseline.toml", ["horizon_days=365"])
+        >>> s = load_scenario("baseline", ["horizon_days=365"])
         >>> s.horizon_days
         365
     """
-    layers = _read_chain(Path(path))
+    try:
+        file = library.resolve(path)
+    except library.NotInLibrary as exc:
+        raise ScenarioError([Problem(str(path), "", str(exc))]) from None
+    layers = _read_chain(file)
     merged: dict[str, Any] = {}
     for layer in reversed(layers):
         merged = _deep_merge(merged, layer.data)
@@ -95,21 +73,69 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[str]
     return _validate(merged, layers, override_keys={k for k, _ in pairs})
 
 
-def derive(scenario: Scenario, overrides: Mapping[str, Any] | Iterable[str]) -> Scenario:
+def derive(
+    scenario: Scenario, overrides: Mapping[str, Any] | Iterable[str], source: str | None = None
+) -> Scenario:
     """Return a new scenario with dotted-key overrides applied, validated exactly as ``--set`` is.
 
     The given scenario is never changed.
 
+    Args:
+        scenario: The scenario to start from.
+        overrides: Dotted keys and values, as a mapping or as ``"key=value"`` strings (values read as TOML).
+        source: What error messages name as the origin of the overrides. Default: ``derive`` for a
+            mapping (a call from Python), ``--set`` for strings (as the command line passes them).
+
+    Raises:
+        ScenarioError: If a key is unknown (with a did-you-mean) or a value is invalid.
+
     Example:
-        >>> base = load_scenario("scenarios/baseline.toml")
+        >>> base = load_scenario("baseline")
         >>> cautious = derive(base, {"funding.runway_days": 120})
         >>> cautious.funding.runway_days, base.funding.runway_days
         (120.0, 90.0)
+        >>> try:
+        ...     derive(base, {"funding.runway_dayz": 120})
+        ... except ScenarioError as exc:
+        ...     print(exc)
+        derive: funding.runway_dayz: unknown key 'runway_dayz'; did you mean 'runway_days'?
     """
-    raw = scenario.model_dump(mode="python", by_alias=True)
-    pairs = _parse_overrides(overrides)
-    raw = _apply_overrides(raw, pairs)
-    return _validate(raw, [], override_keys={k for k, _ in pairs})
+    if source is None:
+        source = "derive" if isinstance(overrides, Mapping) else "--set"
+    try:
+        raw = scenario.model_dump(mode="python", by_alias=True)
+        pairs = _parse_overrides(overrides)
+        raw = _apply_overrides(raw, pairs)
+        return _validate(raw, [], override_keys={k for k, _ in pairs})
+    except ScenarioError as exc:
+        if source == "--set":
+            raise
+        # Every problem found here comes from the overrides: name them as the caller gave them.
+        raise ScenarioError(
+            [dataclasses.replace(p, source=source) if p.source == "--set" else p for p in exc.problems]
+        ) from None
+
+
+def extends_chain(path: str | Path) -> list[Path]:
+    """The scenario file and the files it ``extends``, child first, as :func:`load_scenario` reads them.
+
+    Raises:
+        ScenarioError: If a file is missing or malformed, or the chain loops.
+    """
+    try:
+        file = library.resolve(path)
+    except library.NotInLibrary as exc:
+        raise ScenarioError([Problem(str(path), "", str(exc))]) from None
+    return [layer.path for layer in _read_chain(file)]
+
+
+def override_keys(overrides: Mapping[str, Any] | Iterable[str] | None) -> list[str]:
+    """The dotted keys that overrides set, in order (as :func:`load_scenario` reads them).
+
+    Raises:
+        ScenarioError: If a ``"key=value"`` string has no ``=`` or no key.
+    """
+    return [key for key, _ in _parse_overrides(overrides)]
 
 
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
@@ -159,7 +185,10 @@ def _read_chain(path: Path) -> list[_Layer]:
         parent = data.get("extends")
         if parent is not None and not isinstance(parent, str):
             raise ScenarioError([_extends_problem(layer, "expected a file name in quotes")])
-        current = (current.parent / parent) if parent else None
+        try:
+            current = library.resolve(parent, relative_to=current.parent) if parent else None
+        except library.NotInLibrary as exc:
+            raise ScenarioError([_extends_problem(layer, str(exc))]) from None
     return layers
 
 
@@ -493,72 +522,16 @@ def _key_at(text: str, line: int) -> tuple[str, ...]:
 # -- schema navigation for did-you-mean ---------------------------------------------------------
 
 
-def _annotation_at(path: Sequence[str], raw: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The schema's annotation at ``path`` and the raw value there; ``(None, None)`` off the schema."""
-    annotation: Any = Scenario
-    node: Any = raw
-    for part in path:
-        annotation, node = _step(annotation, node, part)
-        if annotation is None:
-            return None, None
-    return annotation, node
-
-
 def _known_keys(path: list[str], raw: Mapping[str, Any]) -> set[str] | None:
     """Keys the schema allows in the table at ``path``, or None where any key goes (a dict)."""
-    annotation, node = _annotation_at(path, raw)
-    return None if annotation is None else _keys_of(annotation, node)
-
-
-def _unwrap(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
-
-
-def _members(annotation: Any) -> list[Any]:
-    annotation = _unwrap(annotation)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
-    return [annotation]
-
-
-def _model_for(annotation: Any, node: Any) -> type[BaseModel] | None:
-    for member in _members(annotation):
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            dist_field = member.model_fields.get("dist")
-            if dist_field is None or not isinstance(node, Mapping) or node.get("dist") == dist_field.default or (
-                node.get("dist") in typing.get_args(dist_field.annotation)
-            ):
-                return member
-    return None
-
-
-def _keys_of(annotation: Any, node: Any) -> set[str] | None:
-    model = _model_for(annotation, node)
-    if model is None:
-        return None
-    return {f.alias or name for name, f in model.model_fields.items()}
-
-
-def _step(annotation: Any, node: Any, part: str) -> tuple[Any, Any]:
-    child_node = node.get(part) if isinstance(node, Mapping) else None
-    model = _model_for(annotation, node)
-    if model is not None:
-        for name, f in model.model_fields.items():
-            if part in (name, f.alias):
-                return f.annotation, child_node
-        return None, None
-    for member in _members(annotation):
-        if typing.get_origin(member) is dict:
-            return typing.get_args(member)[1], child_node
-    return None, None
+    annotation, node = annotation_at(path, raw)
+    return None if annotation is None else keys_of(annotation, node)
 
 
 def _is_distribution(loc: tuple[str, ...], raw: Mapping[str, Any]) -> bool:
     """Whether the schema expects a distribution at ``loc``."""
-    annotation, _ = _annotation_at(loc, raw)
-    return annotation is not None and any(m in DIST_KINDS for m in _members(annotation))
+    annotation, _ = annotation_at(loc, raw)
+    return is_distribution(annotation)
 
 
 def unknown_key(word: str, known: Iterable[str]) -> str:

@@ -6,6 +6,8 @@ the model's :class:`sim.model.record.Record` carries a day for each.
 
 from __future__ import annotations
 
+__all__ = ["GATED_MILESTONES", "MILESTONES", "MILESTONE_CHAIN", "check_milestone", "unknown_milestone"]
+
 #: Milestones, with the label a reader sees.
 MILESTONES: dict[str, str] = {
     "authority_named": "Transitional authority named",
@@ -39,3 +41,24 @@ GATED_MILESTONES = (
     "recon_started", "recon_done", "base_ready", "first_departure", "first_arrival", "lead_25pct", "lead_50pct",
     "lead_75pct", "lead_100pct", "mission_50pct", "mission_100pct", "first_rotation",
 )
+
+
+def unknown_milestone(name: str) -> str:
+    """The message for a name that is no milestone, with the closest one or the list of all.
+
+    Example:
+        >>> unknown_milestone("first_arival")
+        "unknown milestone 'first_arival'; did you mean 'first_arrival'?"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, list(MILESTONES), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(MILESTONES)}"
+    return f"unknown milestone {name!r}; {hint}"
+
+
+def check_milestone(name: str) -> None:
+    """Raise a KeyError (see :func:`unknown_milestone`) unless ``name`` is a milestone."""
+    if name not in MILESTONES:
+        raise KeyError(unknown_milestone(name))
+
