@@ -25,7 +25,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from sim import derive, load_scenario, run
-from sim.batch.store import save_results
+from sim.batch.store import load_results, save_results
 from sim.commands.main import main
 from sim.output.plots import FIGURES
 
@@ -107,6 +107,18 @@ def test_quantile_dates_are_the_dates_by_which_that_share_of_runs_got_there(stor
         assert before < q <= by, (text, before, by)
 
 
+def test_where_the_days_went_quotes_the_run_s_delay_table(stored: Path, page: Page) -> None:
+    results = load_results(stored)
+    table = results.delay_summary(["first_arrival"]).set_index("cause")
+    for cause, row in table.iterrows():
+        cells = page.rows[f"delay-first_arrival-{cause.replace(' ', '-')}"]
+        assert cells[1] == cause and float(cells[2]) == pytest.approx(row["mean_days"], abs=0.05)
+    sentence = page.finding("Of the ")
+    assert f"Of the {table['milestone_mean_day'].iloc[0]:.0f} days the first landing takes" in sentence
+    top = table.index[0]
+    assert f"{top} {table['mean_days'].iloc[0]:.0f}" in sentence
+
+
 def test_binding_sentence_quotes_the_binding_table(page: Page) -> None:
     cell = page.rows["binding-first_arrival"][2]
     table = {name: float(share) for name, share in re.findall(r"(?:^|, )(.+?) (\d+(?:\.\d+)?)%", cell)}
@@ -180,7 +192,7 @@ def test_report_needs_no_network_and_embeds_every_figure(report: Path, page: Pag
         assert forbidden not in text, forbidden
     assert all(src.startswith("data:image/png;base64,") for src, _ in page.images)
     assert [alt for _, alt in page.images][-1] == "From the run's folder: figures/custom_extra.png."
-    assert len(page.images) == len(FIGURES) + 1
+    assert len(page.images) == len(FIGURES) + 2
     for src, alt in page.images:
         png = base64.b64decode(src.removeprefix("data:image/png;base64,"), validate=True)
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000, alt
@@ -329,7 +341,7 @@ def browser_problems(page_html: str, folder: Path, expected_images: int) -> list
 
 @needs_chromium
 def test_report_renders_in_chromium_with_every_image_and_no_console_error(report: Path, tmp_path: Path) -> None:
-    assert browser_problems(report.read_text(encoding="utf-8"), tmp_path, len(FIGURES) + 1) == []
+    assert browser_problems(report.read_text(encoding="utf-8"), tmp_path, len(FIGURES) + 2) == []
 
 
 @needs_chromium
@@ -341,7 +353,7 @@ def test_browser_checks_catch_broken_images_blocked_fetches_and_console_errors(r
     tampered = report.read_text(encoding="utf-8").replace(
         CSP_META, '<script>console.error("deliberate console error"); deliberatelyUndefined();</script>' + CSP_META, 1
     ).replace("</footer>", "</footer>" + broken, 1)
-    problems = browser_problems(tampered, tmp_path, len(FIGURES) + 1)
+    problems = browser_problems(tampered, tmp_path, len(FIGURES) + 2)
     text = "\n".join(problems)
     assert "image did not load: deliberately broken" in text
     assert "image did not load: deliberately external" in text
@@ -350,7 +362,7 @@ def test_browser_checks_catch_broken_images_blocked_fetches_and_console_errors(r
     assert "page: uncaught: Uncaught ReferenceError: deliberatelyUndefined" in text
     assert re.search(r"console: .*Uncaught ReferenceError: deliberatelyUndefined", text)
     assert re.search(r"(policy|console): .*example\.invalid", text), "the policy blocks the external image"
-    assert f"{len(FIGURES) + 3} images on the page" in text
+    assert f"{len(FIGURES) + 4} images on the page" in text
 
 
 # -- reading the page -------------------------------------------------------------------------------------------

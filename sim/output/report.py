@@ -68,6 +68,8 @@ CAPTIONS: dict[str, str] = {
     "fund on that day.",
     "in_theatre_by_contributor.png": "Median officers in theatre for each contributor, and the median of the "
     "total (which is not the sum of the contributors' medians).",
+    "where_the_days_went.png": "Where the days went: each milestone's mean days, split by cause along its critical "
+    "path, over the runs that reach it; the black tick is its P50 day over all runs.",
 }
 #: Resolution of the embedded figures; they are displayed at 100 px per inch, so this is a 1.5x image.
 FIGURE_DPI = 150
@@ -259,6 +261,12 @@ def key_findings(results: Results, deadlines: Deadlines = None) -> list[str]:
         sentence = _binding_sentence(results, shares, milestone, what, summary.loc[milestone, "share_reached"])
         if sentence:
             findings.append(sentence)
+    if results.delays is not None:
+        for milestone, what in (("first_arrival", "the first landing"),
+                                ("lead_100pct", f"delivery of all of {_possessive(lead)} pledge")):
+            sentence = _delay_sentence(results, milestone, what)
+            if sentence:
+                findings.append(sentence)
     findings.extend(_money_sentences(results, totals))
     if scenario.mandate is not None:
         lapsed = float(summary.loc["mandate_lapsed", "share_reached"])
@@ -544,6 +552,8 @@ def _run_section(results: Results, deadlines: Sequence[Deadline], level: int, an
         blocks.append(Block("Deadlines", table=_deadline_table(results, chosen)))
     blocks += [
         Block("Milestones", table=_milestone_table(results)),
+        *([Block("Where the days went", table=_delay_table(results),
+                 paragraphs=[_DELAY_NOTE], note=True)] if results.delays is not None else []),
         Block("What held each milestone back", table=_binding_table(results)),
         Block("Totals", table=_totals_table(results)),
         Block("Figures", figures=[_figure_view(figure) for figure in report_figures(results)]),
@@ -634,6 +644,40 @@ def _milestone_table(results: Results) -> Table:
         f"reaching it by the horizon ({end}).", css="milestones",
         row_ids=[f"milestone-{m}" for m in table["milestone"]],
     )
+
+
+#: Milestones whose days the report splits by cause.
+DELAY_MILESTONES = ("first_arrival", "lead_100pct")
+_DELAY_NOTE = ("Each milestone's days from the start date are split along its critical path: a step that waited "
+               "for a task (the administration, the reconnaissance, a base stage) takes on that task's own path, so "
+               "a late administration shows as the administration, not as the base it delayed; a wait for something "
+               "simply open or shut (the airport, a hold, money, an aircraft) counts the days waited. The mean days "
+               "of a milestone's causes add up to its mean day over the runs that reach it.")
+
+
+def _delay_table(results: Results) -> Table:
+    """Per key milestone and cause: mean days, share of runs where it took any, P50/P90 among those runs."""
+    table = results.delay_summary(list(DELAY_MILESTONES))
+    rows, ids = [], []
+    for row in table.itertuples():
+        rows.append([Cell(row.label), Cell(row.cause), Cell(f"{row.mean_days:.1f}"),
+                     Cell(format_share(row.share_with_days)), Cell(f"{row.p50_days:.0f}"), Cell(f"{row.p90_days:.0f}")])
+        ids.append(f"delay-{row.milestone}-{row.cause.replace(' ', '-')}")
+    return Table(
+        ["Milestone", "Cause", "Mean days", "Runs where it took days", "P50 days (those runs)",
+         "P90 days (those runs)"], rows, numeric_from=2, css="delays", row_ids=ids,
+        caption="Where the days to each milestone went, cause by cause, over the runs that reach it.",
+    )
+
+
+def _delay_sentence(results: Results, milestone: str, what: str) -> str:
+    """The largest causes of a milestone's days, in mean days over the runs that reach it."""
+    table = results.delay_summary([milestone])
+    if table.empty:
+        return ""
+    top = [f"{r.cause} {r.mean_days:.0f}" for r in table.head(4).itertuples() if r.mean_days >= 0.5]
+    return (f"Of the {table['milestone_mean_day'].iloc[0]:.0f} days {what} takes on average (over the runs that reach "
+            f"it), the largest shares go to {_join(top)} days.")
 
 
 def _binding_table(results: Results) -> Table:
@@ -805,7 +849,12 @@ def report_figures(results: Results) -> list[ReportFigure]:
 
     lead = results.scenario.force.lead_contributor
     figures = []
-    for filename, draw in FIGURES.items():
+    from sim.output.delays import delays_chart
+
+    drawn = dict(FIGURES)
+    if results.delays is not None:
+        drawn["where_the_days_went.png"] = delays_chart
+    for filename, draw in drawn.items():
         figure = draw(results)
         if not any(artist.get_gid() == "provenance" for artist in figure.texts):
             add_footer(figure, results)
@@ -815,7 +864,7 @@ def report_figures(results: Results) -> list[ReportFigure]:
         figures.append(ReportFigure(filename, buffer.getvalue(), caption.format(lead=lead), _DISPLAY_DPI / FIGURE_DPI))
     if results.path is not None:
         for path in sorted((Path(results.path) / "figures").glob("*.png")):
-            if path.name in FIGURES:
+            if path.name in drawn:
                 continue
             data = path.read_bytes()
             if data.startswith(_PNG_SIGNATURE):
