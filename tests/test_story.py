@@ -299,3 +299,16 @@ def test_the_story_spells_out_the_critical_path_of_the_first_landing(fixed: tupl
     assert "      transition: 2024-03-14 to 2024-04-03, 20 d" in part
     assert "      administration: 2024-04-03 to 2024-04-18, 15 d" in part
     assert "      flight: 2024-05-06 to 2024-05-07, 1 d" in part
+
+
+def test_the_timeline_draws_the_first_landing_s_critical_path_above_the_lanes(case) -> None:
+    record, scenario = case
+    gantt = timeline(record, scenario).axes[0]
+    origin = _origin(scenario)
+    bars = [p for p in gantt.patches if (p.get_gid() or "").startswith("critical:")]
+    drawn = [(p.get_gid().removeprefix("critical:"), p.get_x() - origin, p.get_x() + p.get_width() - origin)
+             for p in bars]
+    expected = list(record.critical_paths.get("first_arrival", ()))
+    assert [d[0] for d in drawn] == [e[0] for e in expected]
+    np.testing.assert_allclose([d[1:] for d in drawn], [e[1:] for e in expected], atol=1e-6)
+    assert all(p.get_y() + p.get_height() < -0.5 for p in bars), "the band sits above the first lane"

@@ -17,12 +17,14 @@ from matplotlib.colors import to_rgb
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import blended_transform_factory
 
 from sim.analysis.story import MARKED_MILESTONES, traced_events
 from sim.model.record import Record, contributor_series
+from sim.output.delays import cause_colours
 from sim.output.plots import OKABE_ITO, contributor_name, footer_figure
 from sim.output.style import english_date_axis, font_size, styled
 from sim.output.text import format_date
@@ -83,13 +85,14 @@ def timeline(record: Record, scenario: Scenario) -> Figure:
     lanes = _lanes([lane for lane, *_ in spans])
     origin = date2num(dt.datetime.combine(scenario.start_date, dt.time()))
 
-    top_inches = max(len(lanes), 1) * _ROW_INCHES + 0.3
+    top_inches = (max(len(lanes), 1) + 1) * _ROW_INCHES + 0.3
     bottom_inches = 2.6
     # The layout keeps the footer's strip free, so the provenance line never runs into the x axis' label.
     fig = footer_figure((12.0, top_inches + bottom_inches + 2.0))
     gantt, strength = fig.subplots(2, 1, sharex=True, height_ratios=[top_inches, bottom_inches])
 
     labels = _draw_gantt(gantt, spans, lanes, origin)
+    labels += _draw_critical_path(gantt, record, origin, len(lanes))
     _draw_strength(strength, record, scenario, origin)
     notes = _mark_milestones(gantt, strength, record, scenario, origin)
 
@@ -174,6 +177,36 @@ def _draw_gantt(ax: Axes, spans: list, lanes: list[str], origin: float) -> list[
     if not lanes:
         ax.text(0.5, 0.5, "nothing waited: no spans recorded", transform=ax.transAxes, ha="center", va="center")
         ax.set_yticks([])
+    return labels
+
+
+def _draw_critical_path(ax: Axes, record: Record, origin: float, rows: int) -> list[tuple[Text, Rectangle, list[str]]]:
+    """A band above the lanes: the first landing's critical path, one bar per cause (gid ``critical:<cause>``)."""
+    chain = record.critical_paths.get("first_arrival")
+    if not chain:
+        return []
+    colours = cause_colours([cause for cause, *_ in chain])
+    y = -1.0
+    labels = []
+    for cause, start, end in chain:
+        (bar,) = ax.barh(y, end - start, left=origin + start, height=0.62, color=colours[cause], edgecolor="white",
+                         linewidth=0.6, gid=f"critical:{cause}", zorder=2)
+        ink = "white" if _luminance(colours[cause]) < 0.45 else "black"
+        text = ax.text(origin + (start + end) / 2, y, cause, ha="center", va="center", fontsize="small", color=ink,
+                       zorder=3, clip_on=True)
+        labels.append((text, bar, [cause, f"{end - start:.0f} d"]))
+    left_margin = blended_transform_factory(ax.transAxes, ax.transData)
+    ax.text(-0.008, y, "Critical path to\nthe first landing", transform=left_margin, ha="right", va="center",
+            fontsize="small", fontweight="bold", gid="critical")
+    ax.axhline(-0.5, color="0.6", linewidth=0.8, zorder=1)
+    ax.set_ylim(max(rows, 1) - 0.5, -1.5)
+    days = {cause: 0.0 for cause in colours}
+    for cause, start, end in chain:
+        days[cause] += end - start
+    ax.legend(handles=[Patch(facecolor=c, edgecolor="white", label=f"{cause}, {days[cause]:.0f} d")
+                       for cause, c in colours.items()],
+              loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False, fontsize=font_size("note") + 0.5,
+              title="Critical path to the\nfirst landing", title_fontsize=font_size("note") + 0.5, alignment="left")
     return labels
 
 
