@@ -71,7 +71,7 @@ def test_compare_sweep_and_sensitivity_show_one_bar_over_all_their_batches(bars,
     pytest.importorskip("SALib")
     bars.clear()
     sobol_indices(short, inputs=["reconnaissance.duration_days"], n=2, replications=1)
-    _one_full_bar(bars, 2 * 3)
+    _one_full_bar(bars, 2 * (1 + 3))  # one input and the model's randomness: n * (2 + 2) sample rows
     assert bars[0].options["unit"] == "sample"
 
 

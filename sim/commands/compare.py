@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 if TYPE_CHECKING:
+    import pandas as pd
+
     from sim.analysis.compare import Comparison
 
 EXAMPLES = """\
@@ -97,6 +97,8 @@ def handle(args: argparse.Namespace) -> int:
 
 def comparison_delays(comparison: Comparison) -> pd.DataFrame | None:
     """Paired changes per cause of each later batch against the first, or None if a run has no delay table."""
+    import pandas as pd
+
     from sim.analysis.compare import paired_delays
 
     base = comparison.base
