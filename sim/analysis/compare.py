@@ -328,7 +328,7 @@ def paired_differences(base: Results, other: Results, milestones: Sequence[str] 
     rows = []
     for milestone in milestones or MILESTONES:
         a, b = base.milestone_days(milestone), other.milestone_days(milestone)
-        row: dict[str, object] = {"scenario": other.name, "base": base.name, "milestone": milestone,
+        row: dict[str, Any] = {"scenario": other.name, "base": base.name, "milestone": milestone,
                                   "label": MILESTONES[milestone]}
         for prefix, res, days in (("base_", base, a), ("", other, b)):
             for q in (0.5, 0.8):
@@ -716,6 +716,7 @@ def paired_delays(base: Results, other: Results, milestones: Sequence[str] = ("f
         pairs = base.replications["replication"].to_numpy()[both]
         tables = []
         for res in (base, other):
+            assert res.delays is not None  # checked above
             own = res.delays[res.delays["milestone"] == milestone]
             tables.append(own.pivot_table(index="replication", columns="cause", values="days", aggfunc="sum")
                           .reindex(pairs).fillna(0.0))

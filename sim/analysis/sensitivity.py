@@ -475,7 +475,8 @@ def _evaluate_rows(task: tuple[Scenario, str, list[str], np.ndarray, int, int]) 
         values_at = {key: dists[key].quantile(float(q)) for key, q in zip(keys, row[:-1], strict=True)}
         pinned = derive_values(scenario, values_at)
         world = int(float(row[-1]) * WORLDS)
-        values = [simulate(pinned, seed, world * replications + r).row()[column] for r in range(replications)]
+        values = [float(simulate(pinned, seed, world * replications + r).row()[column])  # type: ignore[arg-type]
+                  for r in range(replications)]
         out[i] = float(np.mean([scenario.horizon_days if math.isnan(v) else v for v in values]))
     return out
 

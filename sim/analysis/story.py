@@ -227,7 +227,7 @@ CRITICAL_MILESTONES = ("first_arrival", "lead_100pct")
 
 def _critical_paths(record: Record, scenario: Scenario) -> list[str]:
     """Where the days to the key milestones went: each segment of their critical path, dated."""
-    lines = []
+    lines: list[str] = []
     for name in CRITICAL_MILESTONES:
         chain = record.critical_paths.get(name)
         if not chain:

@@ -112,6 +112,7 @@ class Switch(Condition):
         self._open = is_open
         now = self.env.now
         if is_open:
+            assert self._closed_since is not None  # closed until now, so a closing time was kept
             self.closed_days_before += now - self._closed_since
             self._closed_since = None
             if not self.ever_opened.triggered:

@@ -91,7 +91,11 @@ class Airlift:
         """Hold the airlift for a drawn turnaround after a departure, then release it (a timeout's callback)."""
         params = self.mission.scenario.logistics.airlift
         done = self.mission.env.timeout(params.days_between_flights.sample(self._rng))
-        done.callbacks.append(lambda _: self.slot.release(request))
+
+        def release(_: simpy.Event) -> None:
+            self.slot.release(request)
+
+        done.callbacks.append(release)
 
     def flight_days(self) -> float:
         """Draw how long one flight takes."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from typing import Any
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
@@ -41,13 +42,13 @@ class _HashedSeed(ISeedSequence):
     def __init__(self, material: bytes):
         self._material = material
 
-    def generate_state(self, n_words: int, dtype: type = np.uint32) -> np.ndarray:
+    def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:  # type: ignore[override]
         """The first ``n_words`` words of the material, read little-endian on every platform."""
-        dtype = np.dtype(dtype)
-        words = np.frombuffer(self._material, dtype=dtype.newbyteorder("<"))
+        kind = np.dtype(dtype)
+        words = np.frombuffer(self._material, dtype=kind.newbyteorder("<"))
         if n_words > len(words):
-            raise ValueError(f"asked for {n_words} words of {dtype}, have {len(words)}")
-        return words[:n_words].astype(dtype)
+            raise ValueError(f"asked for {n_words} words of {kind}, have {len(words)}")
+        return words[:n_words].astype(kind)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -65,8 +66,8 @@ class Streams:
     """
 
     def __init__(self, seed: int, replication: int):
-        self._key = replication_sequence(seed, replication).generate_state(_KEY_BYTES // 4, np.uint32)
-        self._key = self._key.astype("<u4").tobytes()
+        words = replication_sequence(seed, replication).generate_state(_KEY_BYTES // 4, np.uint32)
+        self._key: bytes = words.astype("<u4").tobytes()
         self._cache: dict[tuple[str, ...], np.random.Generator] = {}
 
     def __call__(self, *names: str) -> np.random.Generator:
@@ -74,5 +75,7 @@ class Streams:
         gen = self._cache.get(names)
         if gen is None:
             material = hashlib.blake2b(_name_bytes(names), digest_size=_STATE_BYTES, key=self._key).digest()
-            gen = self._cache[names] = np.random.Generator(np.random.PCG64(_HashedSeed(material)))
+            # PCG64 takes any object with generate_state (numpy's ISeedSequence protocol); the stubs name only
+            # SeedSequence.
+            gen = self._cache[names] = np.random.Generator(np.random.PCG64(_HashedSeed(material)))  # type: ignore[arg-type]
         return gen

@@ -111,7 +111,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
 
     own_figure = ax is None
     fig, ax = new_figure(ax=ax)
-    groups = [None] if by is None else list(result.vary[by])
+    groups: list[Any] = [None] if by is None else list(result.vary[by])
     span = float(positions.max() - positions.min()) or 1.0
     # Several lines: P10-P90 as whiskers, nudged apart, since overlapping bands turn muddy.
     nudge = 0.0 if len(groups) == 1 else min(0.025 * span, 0.3 * float(np.diff(positions).min()) / len(groups))
@@ -122,7 +122,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
         colour = OKABE_ITO[_LINE_COLOURS[g % len(_LINE_COLOURS)]]
         rows = []
         for value in xs_values:
-            point = {**held, x: value} if group is None else {**held, x: value, by: group}
+            point: dict[str, Any] = {**held, x: value} if group is None else {**held, x: value, str(by): group}
             res = result.results_at({k: point[k] for k in keys})
             used.append(res)
             days = res.milestone_days(milestone)
@@ -140,7 +140,7 @@ def sweep_figure(result: SweepResult, milestone: str = "first_arrival", x: str |
             label = "Median"
         else:
             ax.vlines(at, low, high, color=colour, linewidth=2.2, alpha=0.55, gid=f"band{suffix}")
-            label = f"{by} = {format_value(by, group)}"
+            label = f"{by} = {format_value(str(by), group)}"
         ax.plot(at, mid, color=colour, linewidth=2.0, marker="o", markersize=6, gid=f"median{suffix}", label=label)
         late = np.isnan(p50)
         if late.any():

@@ -7,6 +7,7 @@ from :mod:`sim.analysis.compare`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,7 +67,7 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre", ax:
     scale = _USD_PER_MILLION if is_fund else 1.0
     own_figure = ax is None
     fig, ax = new_figure(ax=ax)
-    handles: list[object] = []
+    handles: list[tuple[Any, str, Any, str, Any]] = []
     high, low = 0.0, 0.0
     for i, (label, results) in enumerate(zip(labels, results_list, strict=True)):
         band = results.series_band(series)
@@ -83,11 +84,11 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre", ax:
         high = max(high, float(band["p90"].max()) / scale)
         low = min(low, float(band["p10"].min()) / scale)
 
-    legend_handles: list[object] = []
+    legend_handles: list[Any] = []
     legend_labels: list[str] = []
     for line, label, _, colour, style in handles:
-        legend_handles.append((Patch(facecolor=colour, alpha=0.10, edgecolor=colour, linestyle=style, linewidth=0.9),
-                               line))
+        patch = Patch(facecolor=colour, alpha=0.10, edgecolor=colour, linestyle=style, linewidth=0.9)  # type: ignore[arg-type]
+        legend_handles.append((patch, line))
         legend_labels.append(label)
     if series == "in_theatre":
         force = results_list[0].scenario.force

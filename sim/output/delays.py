@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -128,7 +129,7 @@ def delays_chart(results: Results, milestones: Sequence[str] | None = None, ax: 
     ax.set_xlim(0, longest * 1.32)
     ax.set_xlabel(f"Days from {results.scenario.start_date.isoformat()} (mean over the runs reaching each milestone)")
     ax.set_title(f"Where the days went: '{results.name}', {results.runs:,} runs", loc="left")
-    handles = [Patch(facecolor=c, edgecolor="white", label=cause) for cause, c in colours.items()]
+    handles: list[Artist] = [Patch(facecolor=c, edgecolor="white", label=cause) for cause, c in colours.items()]
     handles.append(Line2D([], [], color=OKABE_ITO["black"], linewidth=2.0, label="P50 day (all runs)"))
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small",
               title="Cause", title_fontsize="small")

@@ -145,8 +145,9 @@ def fan_chart(
             linestyle=":", linewidth=1.4, label="Base capacity (median)",
         )
         high_marks.append(float(capacity["p50"].max()))
-    observed_dates = pd.to_datetime(observed["date"]) if observed is not None else None
+    observed_dates = None
     if observed is not None:
+        observed_dates = pd.to_datetime(observed["date"])
         ax.plot(
             observed_dates, observed["value"].to_numpy(dtype=float) / scale,
             linestyle="none", marker="o", markersize=6, color=OKABE_ITO["orange"],
@@ -284,7 +285,7 @@ def milestone_scurves(results: Results, milestones: Sequence[str] | None = None,
     for q in _MARKERS:
         level = sorted((m for m in marks if m[0] == q), key=lambda m: m[1])
         for rank, (_, day, colour, gid) in enumerate(level):
-            text = _short_date(results.date_of(day), results.scenario.start_date.year)
+            text = _short_date(results.scenario.date_of(day), results.scenario.start_date.year)
             when = _to_dates(start, np.array([day]))[0]
             # Neighbouring markers on one level sit close together: alternate their notes below-right
             # and above-left, so each note has twice the room.
@@ -377,7 +378,8 @@ def gantt(results: Results, milestones: Sequence[str] | None = None, ax: Axes | 
     arrows = any(pd.isna(summary.loc[name, "p90_date"]) and not pd.isna(summary.loc[name, "p10_date"])
                  for name in names)
     handles = _gantt_legend(horizon, setbacks=any(name in SETBACK_MILESTONES for name in names), arrows=arrows)
-    _legend_below(fig, handles, [handle.get_label() for handle in handles], ax=None if own_figure else ax, ncol=3)
+    _legend_below(fig, handles, [str(handle.get_label()) for handle in handles], ax=None if own_figure else ax,
+                  ncol=3)
     return fig
 
 
@@ -472,7 +474,7 @@ def binding_chart(results: Results, milestones: Sequence[str] | None = None, ax:
     ]
     if handles:
         _legend_below(
-            fig, handles, [handle.get_label() for handle in handles], ax=None if own_figure else ax,
+            fig, handles, [str(handle.get_label()) for handle in handles], ax=None if own_figure else ax,
             ncol=_balanced_columns(len(handles), 5), title="Last condition waited for",
         )
     _drop_labels_that_do_not_fit(fig, ax, labels)

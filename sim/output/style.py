@@ -59,7 +59,8 @@ def styled(function: Callable[P, R]) -> Callable[P, R]:
 def font_size(role: Role) -> float:
     """The style's size in points of a text role: ``title``, ``label``, ``tick``, ``legend`` or ``note``."""
     with plot_style():
-        return float(mpl.font_manager.FontProperties(size=mpl.rcParams[_ROLE_PARAMS[role]]).get_size_in_points())
+        size = mpl.rcParams[_ROLE_PARAMS[role]]  # type: ignore[index]  # the stubs list only literal keys
+        return float(mpl.font_manager.FontProperties(size=size).get_size_in_points())
 
 
 class EnglishDateFormatter(Formatter):

@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import re
 import textwrap
+from typing import Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -322,6 +323,7 @@ def _stack_notes(notes: list[Annotation], ax: Axes) -> None:
         box = note.get_window_extent()
         x = (box.x0 + box.x1) / 2
         width = box.width
+        align: Literal["left", "center", "right"]
         if x - width / 2 < frame.x0:
             align, left = "left", x
         elif x + width / 2 > frame.x1:

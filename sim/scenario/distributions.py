@@ -323,7 +323,7 @@ class Normal(_Dist):
 
     @model_validator(mode="after")
     def _mass_above_low(self) -> Normal:
-        if self._alpha() > MAX_TRUNCATION_SDS:
+        if self.low is not None and self._alpha() > MAX_TRUNCATION_SDS:
             raise ValueError(
                 f"a normal with mean {_fmt(self.mu)} and sd {_fmt(self.sd)} truncated at {_fmt(self.low)} keeps "
                 f"almost none of its probability: the mean lies {self._alpha():.0f} sd below {_fmt(self.low)}"
@@ -435,7 +435,7 @@ def _non_negative(d: _Dist) -> _Dist:
         raise ValueError(f"a duration or amount cannot be negative; expected a number >= 0, got {_fmt(d.value)}")
     if d.lower_bound() < 0:
         raise ValueError(
-            f"a duration or amount cannot be negative, but this {d.dist} distribution "
+            f"a duration or amount cannot be negative, but this {getattr(d, 'dist', 'fixed')} distribution "
             f"can draw values down to {_fmt(d.lower_bound())}; expected a lower bound >= 0"
         )
     return d
