@@ -13,15 +13,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sim import safeio
 from sim.loader import ScenarioError, load_scenario
 from sim.record import MILESTONES
 from sim.results import Results
-from sim.store import StoreError
 from sim.text import date_text, share_text
 
 EXIT_USER_ERROR = 2
+#: The machine refused: disk full, read-only, no permission.
+EXIT_MACHINE_ERROR = 1
 DEFAULT_SEED = 20240314
 EXIT_INTERRUPTED = 130
+#: Most replications one batch may ask for.
+MAX_RUNS = 1_000_000
+#: Longest error line printed; longer ones are cut.
+MAX_ERROR_LINE = 400
 
 EXAMPLES = """\
 examples:
@@ -44,23 +50,30 @@ class UserError(Exception):
     """A mistake in what the user asked for; printed as one line, exit code 2."""
 
 
-def whole_number(minimum: int, what: str):
-    """An argparse type: a whole number of at least ``minimum``, described as ``what`` in errors."""
+def whole_number(minimum: int, what: str, maximum: int | None = None):
+    """An argparse type: a whole number from ``minimum`` to ``maximum``, described as ``what`` in errors."""
 
     def parse(text: str) -> int:
+        shown = safeio.short(text, 40)
         try:
-            value = int(text)
+            value = int(text.strip()) if len(text) <= 4000 else None
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+            value = None
+        if value is None:
+            raise argparse.ArgumentTypeError(f"expected {what}, got '{shown}'")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {shown}")
         return value
 
     return parse
 
 
 positive_int = whole_number(1, "a whole number of at least 1")
-seed_int = whole_number(0, "a non-negative whole number")
+runs_int = whole_number(1, f"a whole number from 1 to {MAX_RUNS:,}", MAX_RUNS)
+#: Largest seed: numpy's SeedSequence takes any non-negative integer; the tables store it as a 64-bit integer.
+MAX_SEED = 2**64 - 1
+seed_int = whole_number(0, "a non-negative whole number below 2**64", MAX_SEED)
+replication_int = whole_number(0, "a whole number from 0 to 1,000,000,000", 10**9)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
-    p.add_argument("--replication", type=int, default=0, metavar="K", help="replication index (default 0)")
+    p.add_argument("--replication", type=replication_int, default=0, metavar="K",
+                   help="replication index (default 0)")
     p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value (TOML syntax); repeatable")
@@ -133,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results_dir", type=Path, help="a run folder, e.g. results/baseline/<run-id>")
     for module in _command_modules():
         module.register(sub)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    for command in sub.choices.values():
+        # SUPPRESS: a subcommand's default must not undo `deploysim --debug COMMAND`.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of an error")
     return parser
 
 
@@ -162,15 +181,27 @@ def _command_modules() -> list:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``deploysim`` and ``python -m sim``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``deploysim`` and ``python -m sim``; returns the exit code.
+
+    Every failure a user can cause or meet becomes one line on stderr (per problem, for a scenario
+    with several) and exit code 2 (a problem with what was asked) or 1 (the machine refused: disk
+    full, read-only, permission); Ctrl-C exits with 130. ``--debug`` shows tracebacks instead.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USER_ERROR)
     handlers = {"run": _cmd_run, "trace": _cmd_trace, "validate": _cmd_validate, "plot": _cmd_plot}
     try:
+        check_argument_text(args)
         handler = getattr(args, "handler", None) or handlers[args.command]
         return handler(args)
-    except (ScenarioError, StoreError, UserError) as exc:
-        for line in str(exc).splitlines():
-            print(f"deploysim: error: {line}", file=sys.stderr)
+    except (ScenarioError, safeio.PathError, UserError) as exc:
+        if debug:
+            raise
+        print_error(str(exc))
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("deploysim: interrupted; no partial results were kept", file=sys.stderr)
@@ -179,6 +210,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `head`) left early; stay quiet rather than print a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:
+        if debug:
+            raise
+        print_error(safeio.os_error_line(exc))
+        return EXIT_MACHINE_ERROR if safeio.is_machine_error(exc) else EXIT_USER_ERROR
+    except MemoryError:
+        if debug:
+            raise
+        print_error("out of memory; ask for fewer runs or a shorter horizon")
+        return EXIT_MACHINE_ERROR
+    except Exception as exc:
+        if debug:
+            raise
+        print_error(f"internal error ({type(exc).__name__}: {exc}); please report it, "
+                    "with the command, and rerun with --debug for the details")
+        return EXIT_MACHINE_ERROR
+
+
+def print_error(text: str) -> None:
+    """Print each line of ``text`` as ``deploysim: error: ...`` on stderr, long lines cut."""
+    for line in str(text).splitlines() or [""]:
+        print(f"deploysim: error: {safeio.short(line, MAX_ERROR_LINE)}", file=sys.stderr)
+
+
+def check_argument_text(args: argparse.Namespace) -> None:
+    """Refuse any path or text argument holding a NUL byte, before it reaches the file system."""
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str | Path) and "\0" in str(item):
+                raise UserError(f"--{name.replace('_', '-')}: holds a NUL byte")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -193,10 +254,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_deadlines(deadlines, scenario)
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
+    safeio.check_name(scenario.name, "scenario name")
     target = args.out
+    if args.run_id is not None:
+        safeio.check_name(args.run_id, "--run-id")
     if target is None and args.run_id is not None:
-        target = args.results_root / scenario.name / args.run_id
+        target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
     with progress_bar(args.runs, disabled=args.quiet) as update:
         results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
@@ -241,13 +305,23 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     if out is None:
         # The resolved scenario's digest in the name: a changed scenario never overwrites another's picture.
         digest = hashlib.sha256(json.dumps(scenario.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        safeio.check_name(scenario.name, "scenario name")
         out = args.results_root / scenario.name / "traces" / f"seed{args.seed}-rep{args.replication}-{digest[:8]}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    timeline(record, scenario).savefig(partial, format="png", dpi=120)
-    partial.replace(out)
+        safeio.check_inside(out, args.results_root, "trace file")
+    with safeio.atomic_file(out, force=True, is_ours=_is_own_png, kind="timeline") as partial:
+        timeline(record, scenario).savefig(partial, format="png", dpi=120, metadata={"Software": "deploysim"})
     print(f"\nTimeline: {out}")
     return 0
+
+
+def _is_own_png(path: Path) -> bool:
+    """Whether ``path`` is a PNG this program drew (its metadata names deploysim)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(65536)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") and b"deploysim" in head
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -257,8 +331,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             scenario = load_scenario(file)
         except ScenarioError as exc:
             bad += 1
-            for line in str(exc).splitlines():
-                print(f"deploysim: error: {line}", file=sys.stderr)
+            print_error(str(exc))
         else:
             print(f"ok: {file} (scenario '{scenario.name}', from {scenario.start_date}, {scenario.horizon_days} days)")
     return EXIT_USER_ERROR if bad else 0

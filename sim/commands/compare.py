@@ -60,7 +60,7 @@ def handle(args: argparse.Namespace) -> int:
 
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
     for path in args.inputs:
         if not path.exists():
             raise UserError(f"{path}: no such file or folder")

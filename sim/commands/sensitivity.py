@@ -88,7 +88,7 @@ def handle(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, args.overrides)
     check_outcome(scenario, args.outcome)
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
     inputs = _split_list(args.inputs) or None
     keys = uncertain_inputs(scenario) if inputs is None else inputs
     if not keys:

@@ -78,7 +78,7 @@ def handle(args: argparse.Namespace) -> int:
     if both:
         raise UserError(f"{both[0]} is given to both --set and --vary; give it to one")
     check_milestone(args.milestone)
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
     target = output_folder(args, scenario, "sweep")
     points = 1
     for values in vary.values():
