@@ -8,6 +8,7 @@ with code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -78,8 +79,9 @@ replication_int = whole_number(0, "a whole number from 0 to 1,000,000,000", 10**
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+        # One line, like every other error: the usage is one --help away.
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {safeio.short(message, MAX_ERROR_LINE)} "
+                  f"(see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
+        args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USER_ERROR)
     handlers = {"run": _cmd_run, "trace": _cmd_trace, "validate": _cmd_validate, "plot": _cmd_plot}
@@ -226,6 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error(f"internal error ({type(exc).__name__}: {exc}); please report it, "
                     "with the command, and rerun with --debug for the details")
         return EXIT_MACHINE_ERROR
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    # Built once per process: building it imports every command module and costs more than most commands.
+    return build_parser()
 
 
 def print_error(text: str) -> None:

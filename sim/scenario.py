@@ -136,7 +136,7 @@ class Funding(Section):
         "beyond a contingent's deployment cost before that contingent may leave.",
     )
     billing_interval_days: float = Field(
-        default=30.0, ge=1, le=366, description="Days between settlements of running costs (1 to 366)."
+        default=30.0, ge=1, le=36500, description="Days between settlements of running costs (at least 1)."
     )
     costs: Costs = Field(description="What the mission spends from the trust fund, US dollars.")
     pledges: dict[str, Pledge] = Field(default_factory=dict, max_length=200, description="Donor pledges by donor name.")
@@ -309,7 +309,9 @@ class Attrition(Section):
     arrears_resignation_multiplier: float = Field(
         default=1.0, ge=1, description="Factor (at least 1) on the resignation rate while pay is in arrears."
     )
-    interval_days: float = Field(default=30.0, ge=1, le=366, description="Days between counts of losses (1 to 366).")
+    interval_days: float = Field(
+        default=30.0, ge=1, le=36500, description="Days between counts of losses (at least 1)."
+    )
 
 
 class Airport(Section):
