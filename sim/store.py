@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim import safeio
@@ -293,9 +294,7 @@ def load_results(folder: str | Path) -> Results:
         raise StoreError(f"{source}: the stored scenario is not valid ({first})") from None
     replications = _read_table(folder / "replications.parquet", _replication_columns(), runs)
     bands = _read_table(folder / "bands.parquet", _BAND_COLUMNS, None)
-    days = scenario.horizon_days + 1
-    if len(bands) % days or bands["series"].value_counts().ne(days).any():
-        raise StoreError(f"{folder / 'bands.parquet'}: expected {days} rows per series, found {len(bands)} rows")
+    _check_values(folder, replications, bands, scenario.horizon_days)
     wall = manifest.get("wall_time_s")
     return Results(
         scenario=scenario,
@@ -323,6 +322,37 @@ def _json_word(value: object) -> str:
 
 def _replication_columns() -> tuple[str, ...]:
     return ("replication", "seed", *(f"{m}_day" for m in MILESTONES), *(f"{m}_binding" for m in GATED_MILESTONES))
+
+
+def _check_values(folder: Path, replications: pd.DataFrame, bands: pd.DataFrame, horizon_days: int) -> None:
+    """Refuse tables whose values no run could have written (text for numbers, days off the horizon...)."""
+    where = safeio.short(str(folder / "replications.parquet"))
+    if sorted(pd.to_numeric(replications["replication"], errors="coerce").fillna(-1)) != list(range(len(replications))):
+        raise StoreError(f"{where}: the replication column should number the runs 0, 1, 2, ...")
+    for name in MILESTONES:
+        column = replications[f"{name}_day"]
+        if not pd.api.types.is_float_dtype(column):
+            raise StoreError(f"{where}: column {name}_day should hold numbers of days")
+        reached = column.dropna()
+        if len(reached) and not reached.between(0, horizon_days).all():
+            raise StoreError(f"{where}: column {name}_day holds days outside 0 to {horizon_days}")
+    for column in replications.columns:
+        values = replications[column]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if numeric and np.isinf(values.to_numpy(dtype=float)).any():
+            raise StoreError(f"{where}: column {safeio.short(str(column), 60)} holds an infinite value")
+    where = safeio.short(str(folder / "bands.parquet"))
+    days = horizon_days + 1
+    if not len(bands) or len(bands) % days or bands["series"].value_counts().ne(days).any():
+        raise StoreError(f"{where}: expected {days} rows per series, found {len(bands)} rows")
+    for column in _BAND_COLUMNS[1:]:
+        if column == "date":
+            continue
+        values = pd.to_numeric(bands[column], errors="coerce") if bands[column].dtype == object else bands[column]
+        if not pd.api.types.is_numeric_dtype(values) or not np.isfinite(values.to_numpy(dtype=float)).all():
+            raise StoreError(f"{where}: column {column} should hold finite numbers")
+    if "in_theatre" not in set(bands["series"].astype(str)):
+        raise StoreError(f"{where}: no in_theatre series")
 
 
 def read_manifest(folder: Path, kind: str = "run") -> dict:
