@@ -1,7 +1,7 @@
 """Safe writes: the one atomic-write helper every command uses, and the checks on output paths.
 
 Every file and folder the program writes is first filled under a hidden partial name beside its
-target (``.partial-<name>-<pid>`` for folders, ``.<name>.<pid>.partial`` for files), flushed to
+target (``.partial-<name>-<token>-<pid>`` for folders, ``.<name>.<token>-<pid>.partial`` for files), flushed to
 disk, then renamed into place without replacing anything that appeared meanwhile. An existing
 target is replaced only when the caller asks (``--force``) and only when it is of the program's own
 kind; nothing the program did not create is ever removed or renamed. Partial leftovers of killed
@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import secrets
 import shutil
 import stat
 import sys
@@ -272,11 +273,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _partial_pid(name: str) -> int | None:
-    """The process id in a partial name (``.partial-<name>-<pid>`` or ``.<name>.<pid>.partial``)."""
+    """The process id in a partial name (``.partial-<name>-<token>-<pid>`` or ``.<name>.<token>-<pid>.partial``)."""
     if name.startswith(PARTIAL_FOLDER_PREFIX):
         tail = name.rpartition("-")[2]
     elif name.startswith(".") and name.endswith(PARTIAL_FILE_SUFFIX):
-        tail = name.removesuffix(PARTIAL_FILE_SUFFIX).rpartition(".")[2]
+        tail = name.removesuffix(PARTIAL_FILE_SUFFIX).rpartition("-")[2]
     else:
         return None
     return int(tail) if tail.isdigit() and len(tail) < 10 else None
@@ -326,7 +327,8 @@ def clean_stale(parent: Path, notify: Callable[[str], None] | None = None) -> li
 
 def new_partial_folder(parent: Path, name: str) -> Path:
     """Create an empty, marked partial folder for ``parent/name`` and return it."""
-    partial = parent / f"{PARTIAL_FOLDER_PREFIX}{name}-{os.getpid()}"
+    # The token keeps two writers in one process (threads) apart; the pid tells a later run whose it was.
+    partial = parent / f"{PARTIAL_FOLDER_PREFIX}{name}-{secrets.token_hex(4)}-{os.getpid()}"
     if partial.exists():
         # Our own process's leftover (an earlier failed write of the same name): ours to remove.
         if (partial / PARTIAL_MARKER).is_file():
@@ -422,7 +424,7 @@ def _swap_in(partial: Path, folder: Path, is_ours: Callable[[Path], bool] | None
     if exchange(partial, folder):
         old = partial
     else:
-        old = folder.parent / f"{PARTIAL_FOLDER_PREFIX}{folder.name}-old-{os.getpid()}"
+        old = folder.parent / f"{PARTIAL_FOLDER_PREFIX}{folder.name}-old{secrets.token_hex(4)}-{os.getpid()}"
         os.rename(folder, old)
         try:
             rename_noreplace(partial, folder)
@@ -462,7 +464,7 @@ def atomic_file(
 
     check()
     created = make_parents(path.parent)
-    partial = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_FILE_SUFFIX}")
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}-{os.getpid()}{PARTIAL_FILE_SUFFIX}")
     try:
         clean_stale(path.parent)
         partial.unlink(missing_ok=True)

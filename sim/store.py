@@ -166,7 +166,7 @@ def save_results(
 def write_folder(folder: str | Path, write: Callable[[Path], None], force: bool = False) -> Path:
     """Write an output folder atomically: fill a hidden partial folder, then rename it into place.
 
-    ``write`` is called with an empty ``.partial-<name>-<pid>`` folder beside ``folder`` and fills it;
+    ``write`` is called with an empty ``.partial-<name>-<token>-<pid>`` folder beside ``folder`` and fills it;
     only when it returns is the partial folder flushed and renamed to ``folder`` (see
     :func:`sim.safeio.replace_folder`). If it raises (or the user interrupts), the partial folder is
     removed, so nothing half-written ever looks finished. Callers that write a manifest write it last
