@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOK_STAMP := $(VENV)/.installed-notebook
 
-.PHONY: run test test-fast bench lint notebook clean
+.PHONY: run test test-fast fuzz bench lint notebook clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(STAMP)  ## the whole test suite, statistical (slow) tests included
 
 test-fast: $(STAMP)  ## skip the slow statistical tests
 	$(BIN)/python -m pytest -q -m "not slow"
+
+fuzz: $(STAMP)  ## the fuzz and kill tests with ten times the cases and 40 more kill points
+	DEPLOYSIM_FUZZ=1 $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_kill.py tests/test_safety.py
 
 bench: $(STAMP)  ## benchmarks (never part of the tests)
 	$(BIN)/python bench/bench_replication.py

@@ -333,20 +333,26 @@ def _parse_overrides(overrides: Mapping[str, Any] | Iterable[str] | None) -> lis
             raise ScenarioError([Problem("--set", _short(key), "key too long or nested too deeply")])
         try:
             value = parse_value(text.strip())
-        except RecursionError:
-            value = None
-        if value is None or _depth(value) > MAX_DEPTH:
-            raise ScenarioError([Problem("--set", _short(key), f"value nested deeper than {MAX_DEPTH} levels")])
+        except ValueError as exc:
+            raise ScenarioError([Problem("--set", _short(key), str(exc))]) from None
         pairs.append((key, value))
     return pairs
 
 
 def parse_value(text: str) -> Any:
-    """Parse an override value as TOML; a bare word that is not TOML is taken as a string."""
+    """Parse an override value as TOML; a bare word that is not TOML is taken as a string.
+
+    Raise a ValueError if the value nests tables or arrays deeper than :data:`MAX_DEPTH` levels.
+    """
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        value = None
+    if value is None or _depth(value) > MAX_DEPTH:
+        raise ValueError(f"value nested deeper than {MAX_DEPTH} levels")
+    return value
 
 
 def _apply_overrides(raw: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[str, Any]:

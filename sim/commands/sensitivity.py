@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.cli import DEFAULT_SEED, UserError, positive_int, progress_bar
+from sim.cli import DEFAULT_SEED, MAX_RUNS, UserError, positive_int, progress_bar
 from sim.commands import (
     add_batch_options,
     add_output_options,
@@ -97,12 +97,19 @@ def handle(args: argparse.Namespace) -> int:
         n = args.sobol_n
         if n < 2 or n & (n - 1):
             raise UserError(f"--sobol-n must be a power of two (2, 4, ..., 64, 128...), got {n}")
+        evaluations = sobol_evaluations(len(keys), n, 1) * args.sobol_replications if n <= 2**20 else MAX_RUNS + 1
+        if evaluations > MAX_RUNS:
+            raise UserError(f"--sobol-n {n} with {args.sobol_replications} replications needs more than "
+                            f"{MAX_RUNS:,} replications; ask for a smaller --sobol-n")
         try:
             import SALib  # noqa: F401
         except ModuleNotFoundError:
             raise UserError("--method sobol needs SALib: pip install 'deploysim[sobol]'") from None
-    target = output_folder(args, scenario, "sensitivity")
     total = args.runs * (1 + 2 * len(keys))
+    if total > MAX_RUNS:
+        raise UserError(f"{len(keys)} inputs at {args.runs:,} runs each make {total:,} replications; at most "
+                        f"{MAX_RUNS:,} are allowed (ask for fewer runs or fewer --inputs)")
+    target = output_folder(args, scenario, "sensitivity")
     with progress_bar(total, disabled=args.quiet) as update:
         table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, workers=args.workers,
                         progress=update)

@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.cli import DEFAULT_SEED, UserError, progress_bar
+from sim.cli import DEFAULT_SEED, MAX_RUNS, UserError, progress_bar
 from sim.commands import (
     add_batch_options,
     add_output_options,
@@ -27,6 +27,9 @@ from sim.text import date_text, share_text
 
 if TYPE_CHECKING:
     from sim.sweep import SweepResult
+
+#: Most grid points one sweep may have.
+MAX_POINTS = 1000
 
 EXAMPLES = """\
 examples:
@@ -83,6 +86,9 @@ def handle(args: argparse.Namespace) -> int:
     points = 1
     for values in vary.values():
         points *= len(values)
+    if points > MAX_POINTS or points * args.runs > MAX_RUNS:
+        raise UserError(f"the grid has {points:,} points of {args.runs:,} runs each; at most {MAX_POINTS:,} points "
+                        f"and {MAX_RUNS:,} runs in all are allowed")
     with progress_bar(args.runs * points, disabled=args.quiet) as update:
         result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=update)
 
