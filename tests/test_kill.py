@@ -38,8 +38,8 @@ def command(kind: str, root: Path, stored: Path) -> list[str]:
         return [*base, "compare", str(BASELINE), str(VARIANT), "--runs", "30", "--set", "horizon_days=200",
                 "--quiet", "--results-root", str(root)]
     if kind == "sweep":
-        return [*base, "sweep", str(BASELINE), "--vary", "funding.runway_days=30,90", "--runs", "60", "--set",
-                "horizon_days=300", "--quiet", "--results-root", str(root)]
+        return [*base, "sweep", str(BASELINE), "--vary", "funding.runway_days=30,90", "--runs", "30", "--set",
+                "horizon_days=200", "--quiet", "--results-root", str(root)]
     return [*base, "report", str(stored), "--out", str(root / "report.html"), "--force"]
 
 

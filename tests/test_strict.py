@@ -120,3 +120,30 @@ def test_the_largest_valid_values_still_run_in_bounded_time() -> None:
     started = time.perf_counter()
     simulate(scenario, seed=1, replication=0)
     assert time.perf_counter() - started < 60
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--runs", "1000000000000"], "from 1 to 1,000,000"),
+    (["--workers", "1000"], "more than 4 per CPU"),
+    (["--seed", "18446744073709551616"], "below 2**64"),
+    (["--seed", "-1"], "non-negative"),
+])
+def test_batch_arguments_are_bounded_before_any_work(tmp_path: Path, args: list[str], expected: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.perf_counter()
+    assert main(["run", str(BASELINE), *args, "--results-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert time.perf_counter() - started < 5 and list(tmp_path.iterdir()) == []
+
+
+def test_the_largest_seed_is_stored_exactly(tmp_path: Path) -> None:
+    from sim import run
+    from sim.store import load_results, save_results
+
+    seed = 2**64 - 1
+    results = run(load_scenario(BASELINE, ["horizon_days=20"]), runs=2, seed=seed)
+    back = load_results(save_results(results, folder=tmp_path / "run"))
+    assert back.seed == seed and int(back.replications["seed"].iloc[0]) == seed
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        run(load_scenario(BASELINE, ["horizon_days=20"]), runs=2, seed=seed + 1)
