@@ -3,7 +3,7 @@ command-line arguments and result folders.
 
 Every case must end with exit 0, or with one line per problem and exit code 1 or 2, never a
 traceback, within a time limit; a scenario that validates must also simulate in bounded time. The
-fixed CI profile runs about 2,200 cases (see the ``examples`` counts); ``make fuzz`` ten times as many.
+fixed CI profile runs 2,012 cases (see the ``examples`` counts); ``make fuzz`` ten times as many.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def _check_scenario_file(path: Path) -> None:
         assert isinstance(record.row(), dict)
 
 
-@settings(max_examples=examples(700))
+@settings(max_examples=examples(600))
 @given(doc=mutated_documents(), edit=TEXT_EDITS)
 def test_mutated_scenarios_validate_cleanly(sandbox: Path, doc: dict[str, Any], edit: tuple) -> None:
     folder = case_dir(sandbox)
@@ -186,7 +186,7 @@ def test_mutated_scenarios_validate_cleanly(sandbox: Path, doc: dict[str, Any], 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@settings(max_examples=examples(300))
+@settings(max_examples=examples(250))
 @given(key=st.sampled_from(sorted({".".join(map(str, p)) for p in _paths(BASE_DATA)
                                    if all(isinstance(x, str) for x in p)}) + ["nope", "a.b.c", "", "="]),
        value=st.one_of(VALUES.map(lambda v: toml_document({"v": v})[6:-1]),
@@ -281,7 +281,7 @@ def _make_target(folder: Path, kind: str, depth: int) -> Any:
     return "missing.toml"
 
 
-@settings(max_examples=examples(250))
+@settings(max_examples=examples(400))
 @given(kind=st.sampled_from(EXTENDS_TARGETS), depth=st.integers(1, 12), name=st.sampled_from(["x", "..", "a/b", "."]),
        main_is=st.sampled_from(["file", "link", "loop"]))
 def test_extends_abuse_is_refused_cleanly(sandbox: Path, kind: str, depth: int, name: str, main_is: str) -> None:
@@ -355,7 +355,8 @@ def argument_lists(draw: st.DrawFn, folder: Path, run_folder: Path) -> list[str]
         argv += ["--runs", "2"]
     # Small batches only: a valid but large --runs would just take long.
     for i, item in enumerate(argv[:-1]):
-        if item == "--runs" and argv[i + 1].strip().lstrip("+").isdigit() and 3 < int(argv[i + 1]) <= 10**6:
+        value = argv[i + 1].strip()
+        if item == "--runs" and value.isdigit() and len(value) < 10 and 3 < int(value) <= 10**6:
             argv[i + 1] = "3"
     if command in ("run", "compare") and "--no-plots" not in argv:
         argv.append("--no-plots")
@@ -375,7 +376,7 @@ def cli_folder(sandbox: Path) -> tuple[Path, Path]:
     return folder, run_folder
 
 
-@settings(max_examples=examples(450))
+@settings(max_examples=examples(400))
 @given(data=st.data())
 def test_command_lines_end_cleanly(cli_folder: tuple[Path, Path], data: st.DataObject) -> None:
     folder, run_folder = cli_folder
@@ -462,7 +463,7 @@ def _corrupt(folder: Path, kind: str, target: str, where: float, data: bytes, ho
         table.to_parquet(folder / target)
 
 
-@settings(max_examples=examples(450))
+@settings(max_examples=examples(350))
 @given(kind=st.sampled_from(["delete", "truncate", "garbage", "folder", "fifo", "loop", "manifest", "manifest",
                              "json", "table", "table"]),
        target=st.sampled_from(FILES), where=st.floats(0, 1), data=st.binary(max_size=64),

@@ -1,8 +1,8 @@
 """Kill -9 at random points of ``run``, ``compare``, ``sweep`` and ``report``: whatever is left must not
 look complete unless it is, and the next run removes the leftovers (and says so).
 
-CI kills each command at 3 points (12 in all), drawn from a fixed random sequence over the time the
-command takes; ``make fuzz`` adds 40 more, drawn afresh.
+CI kills each command at 3 points (12 in all), drawn from a fixed random sequence: the folder writers
+in their write phase, the report anywhere; ``make fuzz`` adds 40 more, drawn afresh.
 """
 
 from __future__ import annotations
@@ -80,10 +80,20 @@ def check_nothing_looks_complete_unless_it_is(root: Path) -> None:
         assert report.read_text(encoding="utf-8").endswith("</html>\n")
 
 
-def kill_at(argv: list[str], delay_s: float, cwd: Path) -> int | None:
-    """Start ``argv``, kill -9 it after ``delay_s`` (if still running); return its exit code if it finished."""
+def partials(root: Path) -> list[Path]:
+    """The hidden partial folders and files under ``root``."""
+    return [*root.rglob(".partial-*"), *root.rglob(".*.partial")]
+
+
+def kill_at(argv: list[str], cwd: Path, root: Path, delay_s: float, after_partial: bool) -> int | None:
+    """Start ``argv`` and kill -9 it ``delay_s`` after it starts or, with ``after_partial``, after its first
+    partial output appears (so the kill falls in the write phase). Returns its exit code if it finished first."""
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+    deadline = time.monotonic() + 300
+    if after_partial:
+        while not partials(root) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
     try:
         return proc.wait(timeout=delay_s)
     except subprocess.TimeoutExpired:
@@ -92,41 +102,42 @@ def kill_at(argv: list[str], delay_s: float, cwd: Path) -> int | None:
         return None
 
 
-def timed(argv: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
-    started = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600)
-    return time.perf_counter() - started, proc
-
-
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("stored")
     return save_results(run(load_scenario(BASELINE, ["horizon_days=200"]), runs=RUNS, seed=1), folder=folder / "run")
 
 
-def kill_points(kind: str, points: int, seed: int | None, tmp_path: Path, stored: Path) -> list[tuple[float, str]]:
+def kill_points(kind: str, points: int, seed: int | None, tmp_path: Path, stored: Path) -> list[tuple[str, float, str]]:
+    """Kill ``kind`` at ``points`` random points, checking the folder after each; then run it to the end.
+
+    Folder writers are killed a random 0-1.5 s after their partial folder appears (the write phase);
+    the report, whose partial file lives only for the moment of its write, 1-8 s after it starts.
+    """
     root = tmp_path / "root"
     root.mkdir()
     argv = command(kind, root, stored)
-    # One complete run tells how long the command takes; the kills fall anywhere in that span.
-    duration, proc = timed(argv, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    check_nothing_looks_complete_unless_it_is(root)
     rng = random.Random(seed)
     tried = []
     for _ in range(points):
-        delay = rng.uniform(0.05, 1.05) * duration
-        code = kill_at(argv, delay, tmp_path)
-        tried.append((round(delay, 2), "finished" if code is not None else "killed"))
-        assert code in (None, 0, 2), (kind, delay, code)
+        after_partial = kind != "report"
+        delay = rng.uniform(0.0, 1.5) if after_partial else rng.uniform(1.0, 8.0)
+        code = kill_at(argv, tmp_path, root, delay, after_partial)
+        phase = "write phase" if after_partial else "from start"
+        tried.append((phase, round(delay, 2), "finished" if code is not None else "killed"))
+        assert code in (None, 0), (kind, delay, code)
         check_nothing_looks_complete_unless_it_is(root)
-    # The next run completes and removes every partial leftover of the killed ones.
-    duration, proc = timed(argv, tmp_path)
+    # The next run completes and removes every partial leftover of the killed ones, saying so.
+    # Files inside a partial folder go with it: count only the leftovers a run removes one by one.
+    left = [p for p in partials(root)
+            if not any(part.startswith(".partial-") for part in p.relative_to(root).parts[:-1])]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    leftovers = [p for p in root.rglob(".partial-*")] + [p for p in root.rglob(".*.partial")]
-    assert leftovers == [], leftovers
+    assert partials(root) == []
+    assert proc.stderr.count("left by an interrupted run") == len(left), (proc.stderr, left)
     assert "Traceback" not in proc.stderr
     check_nothing_looks_complete_unless_it_is(root)
+    print(kind, tried)
     return tried
 
 
