@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -272,15 +273,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: The names this module gives partial folders and files; nothing else is ever cleaned up.
+_PARTIAL_FOLDER = re.compile(r"^\.partial-.+-(?:old)?[0-9a-f]{8}-(\d{1,9})$")
+_PARTIAL_FILE = re.compile(r"^\..+\.[0-9a-f]{8}-(\d{1,9})\.partial$")
+
+
 def _partial_pid(name: str) -> int | None:
     """The process id in a partial name (``.partial-<name>-<token>-<pid>`` or ``.<name>.<token>-<pid>.partial``)."""
-    if name.startswith(PARTIAL_FOLDER_PREFIX):
-        tail = name.rpartition("-")[2]
-    elif name.startswith(".") and name.endswith(PARTIAL_FILE_SUFFIX):
-        tail = name.removesuffix(PARTIAL_FILE_SUFFIX).rpartition("-")[2]
-    else:
-        return None
-    return int(tail) if tail.isdigit() and len(tail) < 10 else None
+    match = _PARTIAL_FOLDER.match(name) or _PARTIAL_FILE.match(name)
+    return int(match.group(1)) if match else None
 
 
 def clean_stale(parent: Path, notify: Callable[[str], None] | None = None) -> list[Path]:

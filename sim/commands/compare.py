@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
+    from sim import safeio
     from sim.cli import UserError, progress_bar
     from sim.commands import check_out, check_workers, print_files
     from sim.store import unused_folder, utc_stamp
@@ -77,7 +78,13 @@ def handle(args: argparse.Namespace) -> int:
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
     stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"
-    folder = args.out or unused_folder(args.results_root / "compare", stem)
+    if len(stem.encode()) > safeio.MAX_NAME_BYTES - 8:
+        stem = f"{comparison.labels[0][:60]}-vs-{len(comparison.labels) - 1}-others-{utc_stamp()}"
+    folder = args.out
+    if folder is None:
+        safeio.check_name(stem, "comparison folder name")
+        parent = args.results_root / "compare"
+        folder = safeio.check_inside(unused_folder(parent, stem), args.results_root, "comparison folder")
     write_comparison(comparison, folder, force=args.force, plots=not args.no_plots)
     print(comparison.summary_text())
     print_files(folder)
