@@ -318,23 +318,25 @@ def test_stale_partials_of_dead_processes_are_removed_and_reported(small, tmp_pa
     (stale / "replications.parquet").write_bytes(b"half")
     stale_file = parent / f".report.html.1a2b3c4d-{dead}.partial"
     stale_file.write_text("half")
-    old = parent / f".partial-older-{os.getpid() + 1}"
+    old = parent / f".partial-older-0a0b0c0d-{os.getpid() + 1}"
     old.mkdir()
     (old / safeio.PARTIAL_MARKER).touch()
     os.utime(old, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     # Look-alikes that are not ours stay: no marker, or a live process.
-    lookalike = parent / f".partial-mine-{dead}"
+    lookalike = parent / f".partial-mine-0a0b0c0d-{dead}"
     lookalike.mkdir()
     (lookalike / "notes").write_text("mine")
+    untokened = parent / f".notes-{dead}.partial"
+    untokened.write_text("mine")
     live = parent / ".partial-live-1"  # process 1 is always alive
     live.mkdir()
     (live / safeio.PARTIAL_MARKER).touch()
     save_results(small, root=tmp_path, run_id="fresh")
     err = capsys.readouterr().err
     assert not stale.exists() and not stale_file.exists() and not old.exists()
-    assert (lookalike / "notes").read_text() == "mine" and live.exists()
+    assert (lookalike / "notes").read_text() == "mine" and live.exists() and untokened.read_text() == "mine"
     assert err.count("left by an interrupted run") == 3
-    assert sorted(p.name for p in parent.iterdir()) == sorted(["fresh", lookalike.name, live.name])
+    assert sorted(p.name for p in parent.iterdir()) == sorted(["fresh", lookalike.name, live.name, untokened.name])
 
 
 def test_a_results_root_that_cannot_be_filled_is_not_left_behind(small, tmp_path: Path,
