@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+import sim.batch.safeio
 import sim.batch.store
-import sim.safeio
-from sim import load_scenario, run, safeio
+from sim import load_scenario, run
+from sim.batch import safeio
 from sim.batch.store import StoreError, is_own_folder, load_results, save_results
 from sim.commands.main import main
 
@@ -356,4 +357,4 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "sim", "run", str(BASELINE), *QUICK, "--run-id", "a/b",
                            "--results-root", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert sim.safeio is safeio
+    assert sim.batch.safeio is safeio

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim import safeio
+from sim.batch import safeio
 from sim.scenario.errors import ScenarioError
 from sim.scenario.milestones import GATED_MILESTONES, MILESTONES
 
@@ -171,7 +171,7 @@ def write_folder(folder: str | Path, write: Callable[[Path], None], force: bool 
 
     ``write`` is called with an empty ``.partial-<name>-<token>-<pid>`` folder beside ``folder`` and fills it;
     only when it returns is the partial folder flushed and renamed to ``folder`` (see
-    :func:`sim.safeio.replace_folder`). If it raises (or the user interrupts), the partial folder is
+    :func:`sim.batch.safeio.replace_folder`). If it raises (or the user interrupts), the partial folder is
     removed, so nothing half-written ever looks finished. Callers that write a manifest write it last
     (:func:`write_manifest`): a folder with a manifest is complete.
 

@@ -56,8 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
-    from sim import safeio
     from sim.analysis.compare import ComparisonError, compare, parse_deadlines
+    from sim.batch import safeio
     from sim.batch.store import unused_folder, utc_stamp
     from sim.commands.errors import UserError
     from sim.commands.options import check_out, check_workers, print_files

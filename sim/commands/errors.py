@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from sim import safeio
+from sim.batch import safeio
 
 #: A problem with what was asked: input, arguments, a folder that is not a result.
 EXIT_USER_ERROR = 2

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim import safeio
+from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
 from sim.commands.errors import (
     EXIT_INTERRUPTED,

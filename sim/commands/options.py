@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim import safeio
+from sim.batch import safeio
 from sim.batch.store import command_line, creation_fields, is_own_folder, unused_folder, utc_stamp
 from sim.commands.errors import UserError, runs_int, seed_int, whole_number
 
@@ -82,7 +82,7 @@ def check_out(out: Path | None, force: bool) -> None:
     """Refuse an existing output folder before anything runs, so no long run is wasted.
 
     Raises:
-        sim.safeio.PathError: If ``out`` exists and ``force`` is false, or it is not a folder this
+        sim.batch.safeio.PathError: If ``out`` exists and ``force`` is false, or it is not a folder this
             program wrote (only those are replaced).
     """
     if out is not None:

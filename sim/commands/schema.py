@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.safeio import write_text
+from sim.batch.safeio import write_text
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

@@ -511,7 +511,7 @@ def save_png(fig: Figure, path: Path | str, results: Results | Sequence[Results]
     """Write a figure as a PNG carrying :func:`sim.output.provenance.png_metadata`, atomically.
 
     The image goes to a hidden partial file beside ``path`` and is renamed into place once complete
-    (:func:`sim.safeio.atomic_file`), so an interrupted write never leaves a truncated PNG under the
+    (:func:`sim.batch.safeio.atomic_file`), so an interrupted write never leaves a truncated PNG under the
     final name. An existing regular file is replaced; anything else there is refused.
 
     Args:
@@ -523,7 +523,7 @@ def save_png(fig: Figure, path: Path | str, results: Results | Sequence[Results]
     Returns:
         ``path``, as a :class:`pathlib.Path`.
     """
-    from sim.safeio import atomic_file
+    from sim.batch.safeio import atomic_file
 
     path = Path(path)
     with atomic_file(path, force=True, kind="figure") as partial:

@@ -28,8 +28,8 @@ import pandas as pd
 
 from sim.analysis.compare import config_diff, paired_differences
 from sim.batch.results import Results, wilson_interval
+from sim.batch.safeio import PathError, write_text
 from sim.output import text
-from sim.safeio import PathError, write_text
 from sim.scenario.milestones import MILESTONES
 
 #: Milestones whose share by each deadline the deadline table shows, with the column heading.
