@@ -8,7 +8,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 
 MIN_VENV := .venv-min
 
-.PHONY: run test test-fast test-min docs bench lint notebook clean
+.PHONY: run test test-fast test-min fuzz docs bench lint notebook clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ test-min:  ## the fast tests on the minimum versions of every dependency (builds
 # mkdocs 1.6's plugins print a notice about a future mkdocs 2 on every build; the variables silence it.
 docs: $(DOCS_STAMP)  ## the documentation site into site/ (mkdocs --strict: a warning fails the build)
 	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+fuzz: $(STAMP)  ## the fuzz and kill tests with ten times the cases and 40 more kill points
+	DEPLOYSIM_FUZZ=1 $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_kill.py tests/test_safety.py
 
 # Extra options for `make bench`, e.g. BENCH_ARGS="--quick" or BENCH_ARGS="--out bench/out/old.json".
 BENCH_ARGS ?=

@@ -219,7 +219,7 @@ def test_batches_that_cannot_be_paired_are_refused(short_baseline, base_results)
     other_seed = run(short_baseline, runs=RUNS, seed=SEED + 1)
     with pytest.raises(ComparisonError, match=r"seeds differ \(baseline seed 7, baseline#2 seed 8\)"):
         paired_differences(base_results, other_seed)
-    later = derive(short_baseline, {"start_date": "2024-05-01"})
+    later = derive(short_baseline, {"start_date": dt.date(2024, 5, 1)})
     with pytest.raises(ComparisonError, match=r"start dates differ \(baseline 2024-03-14, baseline#2 2024-05-01\)"):
         compare([short_baseline, later], runs=5)
 

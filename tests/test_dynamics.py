@@ -16,6 +16,7 @@ switch the setback process uses (see :func:`run_with_holds`).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 
@@ -329,7 +330,7 @@ def competing(last: str) -> tuple[Scenario, list[tuple[float, float]]]:
         "logistics.airport.closed_at_start": True,
         "logistics.airport.initial_closure_days": days["airport"],
         "funding.initial_balance_usd": 0,
-        "funding.pledges": {"donor": {"amount_usd": 1e12, "pledged_on": "2024-03-14",
+        "funding.pledges": {"donor": {"amount_usd": 1e12, "pledged_on": dt.date(2024, 3, 14),
                                       "tranche_lag_days": days["funding"]}},
         "gates": {"agreement": {"after": ["recon_done"], "opens_after_days": days["agreement"] - RECON_DONE}},
         "steps.departure": ["agreement"],
@@ -377,7 +378,8 @@ def test_a_hold_outside_the_recon_does_not_abort_it() -> None:
     assert rec.milestones["recon_done"] == RECON_DONE
 
 
-EXPIRES = "2024-05-13"  # day 60: two contingents have left by then (days 53 and 57), the third would leave on 61
+# Day 60: two contingents have left by then (days 53 and 57), the third would leave on 61.
+EXPIRES = dt.date(2024, 5, 13)
 
 
 def test_a_mandate_that_is_not_renewed_lapses_and_the_force_draws_down() -> None:
@@ -395,7 +397,7 @@ def test_officers_landing_after_the_drawdown_leave_too() -> None:
     """A flight in the air when the drawdown ends (5-day flight, lapse on day 54, 1-day drawdown) lands, and leaves."""
     scenario = deterministic(**{
         "logistics.airlift.flight_days": 5,
-        "mandate": {"expires_on": "2024-05-07", "renewal_probability": 0, "drawdown_days": 1},
+        "mandate": {"expires_on": dt.date(2024, 5, 7), "renewal_probability": 0, "drawdown_days": 1},
     })
     rec = traced(scenario)
     assert rec.milestones["mandate_lapsed"] == RECON_DONE + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def test_a_pledge_unlocks_the_next_contingent_when_it_lands() -> None:
     scenario = deterministic(**{
         "funding.initial_balance_usd": cost,
         "funding.costs.daily_per_officer_usd": 0,
-        "funding.pledges": {"canada": {"amount_usd": 4 * cost, "pledged_on": "2024-03-14", "tranches": 1,
+        "funding.pledges": {"canada": {"amount_usd": 4 * cost, "pledged_on": dt.date(2024, 3, 14), "tranches": 1,
                                        "tranche_lag_days": 100}},
     })
     rec = simulate(scenario, seed=5)

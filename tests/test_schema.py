@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import math
 import re
 import tomllib
 import typing
@@ -35,7 +36,8 @@ SCRIPT = ROOT / "scripts" / "scenario_reference.py"
 #: Keywords the checker applies.
 APPLIED = {
     "$ref", "type", "enum", "anyOf", "properties", "required", "additionalProperties", "items", "minItems",
-    "minimum", "maximum", "exclusiveMinimum", "pattern", "if", "then", "else",
+    "minimum", "maximum", "exclusiveMinimum", "pattern", "if", "then", "else", "maxItems", "maxLength",
+    "maxProperties",
 }
 #: Keywords that only annotate (draft-07 asserts no ``format`` by default).
 ANNOTATIONS = {"$schema", "title", "description", "default", "format", "definitions"}
@@ -72,6 +74,8 @@ def builtin_errors(instance: Any, schema: dict[str, Any], root: dict[str, Any], 
             out += builtin_errors(instance, schema[branch], root, path)
     if isinstance(instance, dict):
         properties = schema.get("properties", {})
+        if len(instance) > schema.get("maxProperties", math.inf):
+            out.append(f"{where}: more than {schema['maxProperties']} entries")
         out += [f"{where}: missing required {key!r}" for key in schema.get("required", []) if key not in instance]
         extra = schema.get("additionalProperties", True)
         for key, value in instance.items():
@@ -85,6 +89,8 @@ def builtin_errors(instance: Any, schema: dict[str, Any], root: dict[str, Any], 
     if isinstance(instance, list):
         if len(instance) < schema.get("minItems", 0):
             out.append(f"{where}: fewer than {schema['minItems']} items")
+        if len(instance) > schema.get("maxItems", math.inf):
+            out.append(f"{where}: more than {schema['maxItems']} items")
         if "items" in schema:
             for i, value in enumerate(instance):
                 out += builtin_errors(value, schema["items"], root, f"{path}[{i}]")
@@ -95,6 +101,8 @@ def builtin_errors(instance: Any, schema: dict[str, Any], root: dict[str, Any], 
             out.append(f"{where}: {instance} > {schema['maximum']}")
         if "exclusiveMinimum" in schema and instance <= schema["exclusiveMinimum"]:
             out.append(f"{where}: {instance} <= {schema['exclusiveMinimum']}")
+    if isinstance(instance, str) and len(instance) > schema.get("maxLength", math.inf):
+        out.append(f"{where}: longer than {schema['maxLength']} characters")
     if isinstance(instance, str) and "pattern" in schema and not re.search(schema["pattern"], instance):
         out.append(f"{where}: {instance!r} does not match {schema['pattern']}")
     return out
@@ -257,6 +265,11 @@ def test_schema_command_writes_and_refuses_to_overwrite(tmp_path: Path, capsys: 
     assert main(["schema", "--out", str(out)]) == 2
     assert "already exists; pass --force" in capsys.readouterr().err
     assert out.read_text() == "{}"
+    # --force replaces only a schema this command wrote; a file of another kind is left alone.
+    assert main(["schema", "--out", str(out), "--force"]) == 2
+    assert "not a schema file written by deploysim" in capsys.readouterr().err
+    assert out.read_text() == "{}"
+    out.write_text(schema_text().replace("deploysim validate", "an older deploysim validate"))
     assert main(["schema", "--out", str(out), "--force"]) == 0
     assert json.loads(out.read_text()) == scenario_schema()
     assert [p.name for p in tmp_path.iterdir()] == [out.name]

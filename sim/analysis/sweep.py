@@ -63,7 +63,10 @@ def parse_vary(items: Iterable[str]) -> dict[str, list[Any]]:
         for part in _split_top_level(text, key):
             if not part.strip():
                 raise ScenarioError([Problem("--vary", key, f"empty value in {text!r}")])
-            value = parse_value(part.strip())
+            try:
+                value = parse_value(part.strip())
+            except ValueError as exc:
+                raise ScenarioError([Problem("--vary", key, str(exc))]) from None
             if value in values:
                 raise ScenarioError([Problem("--vary", key, f"value {part.strip()} is given twice")])
             values.append(value)

@@ -186,6 +186,10 @@ def make_executor(workers: int | None) -> InProcess | ProcessPool:
     return InProcess() if workers == 1 else ProcessPool(workers)
 
 
+#: Largest batch seed: the tables store it as an unsigned 64-bit integer.
+MAX_SEED = 2**64 - 1
+
+
 def _chunks(scenario: Scenario, seed: int, runs: int, chunk_size: int) -> list[Chunk]:
     return [
         Chunk(scenario, seed, start, min(start + chunk_size, runs)) for start in range(0, runs, chunk_size)
@@ -220,7 +224,8 @@ def run(
         The batch's :class:`sim.batch.results.Results`.
 
     Raises:
-        ValueError: If ``runs`` < 1 or ``seed`` is negative.
+        ValueError: If ``runs`` < 1 or ``seed`` is not a whole number from 0 to 2**64 - 1 (checked
+            before any work).
 
     Example:
         >>> from sim import load_scenario, run
@@ -230,10 +235,13 @@ def run(
     """
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
     started = time.perf_counter()
-    executor = executor or make_executor(workers)
+    if executor is None:
+        # Never more workers than replications: the extra processes would only start and stop.
+        wanted = os.cpu_count() or 1 if workers is None or workers == 0 else workers
+        executor = make_executor(min(wanted, runs))
     n_workers = getattr(executor, "workers", 1)
     if chunk_size is None:
         chunk_size = max(1, min(250, -(-runs // (4 * n_workers))))

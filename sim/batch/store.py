@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+import math
 import platform
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sim.batch import safeio
+from sim.scenario.errors import ScenarioError
+from sim.scenario.milestones import GATED_MILESTONES, MILESTONES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,10 +33,14 @@ if TYPE_CHECKING:
 #: Packages whose versions every manifest records.
 RECORDED_PACKAGES = ("deploysim", "simpy", "numpy", "pandas", "matplotlib", "pydantic", "pyarrow")
 MANIFEST = "manifest.json"
+#: Every manifest says which program wrote it: only such folders may be replaced with ``--force``.
+WRITTEN_BY = "deploysim"
+#: Largest manifest read back, in bytes.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
-class StoreError(Exception):
-    """A results folder that cannot be written or read (exists already, missing, incomplete)."""
+class StoreError(safeio.PathError):
+    """A results folder that cannot be written or read (exists already, missing, incomplete, foreign)."""
 
 
 def default_run_id(results: Results, now: dt.datetime | None = None) -> str:
@@ -132,9 +139,13 @@ def save_results(
         ...     print(folder.name, back.runs, back.replications.equals(res.replications))
         demo 10 True
     """
+    if run_id is not None:
+        safeio.check_name(run_id, "run id")
     if folder is None:
+        safeio.check_name(results.scenario.name, "scenario name")
         base = Path(root) / results.scenario.name
         folder = base / run_id if run_id is not None else unused_folder(base, default_run_id(results))
+        safeio.check_inside(folder, Path(root), "run folder")
     folder = Path(folder)
     run_id = run_id or folder.name
 
@@ -165,44 +176,49 @@ def save_results(
 def write_folder(folder: str | Path, write: Callable[[Path], None], force: bool = False) -> Path:
     """Write an output folder atomically: fill a hidden partial folder, then rename it into place.
 
-    ``write`` is called with an empty ``.partial-<name>-<pid>`` folder beside ``folder`` and fills it;
-    only when it returns is the partial folder renamed to ``folder``. If it raises (or the user
-    interrupts), the partial folder is removed, so nothing half-written ever looks finished. Callers
-    that write a manifest write it last (:func:`write_manifest`): a folder with a manifest is complete.
+    ``write`` is called with an empty ``.partial-<name>-<token>-<pid>`` folder beside ``folder`` and fills it;
+    only when it returns is the partial folder flushed and renamed to ``folder`` (see
+    :func:`sim.batch.safeio.replace_folder`). If it raises (or the user interrupts), the partial folder is
+    removed, so nothing half-written ever looks finished. Callers that write a manifest write it last
+    (:func:`write_manifest`): a folder with a manifest is complete.
 
     Args:
         folder: The final folder.
         write: Fills the folder it is given.
-        force: Replace an existing ``folder``. Without it an existing folder is an error.
+        force: Replace an existing ``folder``, which must be one this program wrote
+            (:func:`is_own_folder`). Without it an existing folder is an error.
 
     Returns:
         The final folder, as a :class:`pathlib.Path`.
 
     Raises:
-        StoreError: If ``folder`` exists and ``force`` is false (checked before ``write`` is called).
+        StoreError: If ``folder`` exists and ``force`` is false or it is not this program's, or if
+            another process created it while ``write`` ran.
     """
-    folder = Path(folder)
-    if folder.exists() and not force:
-        raise StoreError(f"{folder} already exists; pass --force (force=True) to replace it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = folder.parent / f".partial-{folder.name}-{os.getpid()}"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir()
     try:
-        write(partial)
-        if folder.exists():
-            # Move the old folder aside first: a rename cannot replace a non-empty folder.
-            trash = folder.parent / f".trash-{folder.name}-{os.getpid()}"
-            os.replace(folder, trash)
-            os.replace(partial, folder)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(partial, folder)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        return safeio.replace_folder(Path(folder), write, force, is_ours=is_own_folder, kind="results folder")
+    except StoreError:
         raise
-    return folder
+    except safeio.PathError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def is_own_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a complete output folder this program wrote (its manifest says so)."""
+    manifest = folder / MANIFEST
+    if not safeio.is_regular_file(manifest):
+        return False
+    try:
+        if manifest.stat().st_size > MAX_MANIFEST_BYTES:
+            return False
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    versions = data.get("versions")
+    # Manifests written before ``written_by`` existed still name the package among their versions.
+    return data.get("written_by") == WRITTEN_BY or (isinstance(versions, dict) and WRITTEN_BY in versions)
 
 
 def utc_stamp(now: dt.datetime | None = None) -> str:
@@ -239,8 +255,18 @@ def creation_fields(command: list[str] | None) -> dict[str, object]:
 def write_manifest(folder: Path, manifest: Mapping[str, object]) -> Path:
     """Write ``manifest`` as ``folder/manifest.json`` (indented JSON); returns the file."""
     path = folder / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    text = json.dumps({"written_by": WRITTEN_BY, **manifest}, indent=2, default=_json_default)
+    with open(path, "x", encoding="utf-8") as stream:
+        stream.write(text + "\n")
     return path
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a manifest")
 
 
 def load_results(folder: str | Path) -> Results:
@@ -255,29 +281,160 @@ def load_results(folder: str | Path) -> Results:
 
         :func:`save_results` shows a round trip that runs.
     """
-    import pandas as pd
 
-    from sim.batch.results import Results
+    from sim.batch.results import DELAY_COLUMNS, Results
     from sim.scenario.loader import scenario_from_dict
 
     folder = Path(folder)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        what = "does not exist" if not folder.exists() else "holds no complete run (no manifest.json)"
-        raise StoreError(f"{folder} {what}")
-    manifest = json.loads(manifest_path.read_text())
-    scenario = scenario_from_dict(manifest["scenario"], source=str(manifest_path))
+    manifest = read_manifest(folder, kind="run")
+    source = str(folder / MANIFEST)
+    for key, kinds in (("seed", int), ("runs", int), ("scenario", dict)):
+        if key not in manifest:
+            raise StoreError(f"{source}: no '{key}'; this is not a complete run folder")
+        if not isinstance(manifest[key], kinds) or isinstance(manifest[key], bool):
+            raise StoreError(f"{source}: '{key}' should be {_KIND_WORDS[kinds]}, got {_json_word(manifest[key])}")
+    seed, runs = manifest["seed"], manifest["runs"]
+    if seed < 0 or runs < 1:
+        raise StoreError(f"{source}: seed must be 0 or more and runs at least 1, got seed {seed}, runs {runs}")
+    for key in ("run_id", "wall_time_s"):
+        value = manifest.get(key)
+        wanted = str if key == "run_id" else (int, float)
+        if value is not None and (not isinstance(value, wanted) or isinstance(value, bool)):
+            raise StoreError(f"{source}: '{key}' has the wrong type ({_json_word(value)})")
+    try:
+        scenario = scenario_from_dict(manifest["scenario"], source=source)
+    except ScenarioError as exc:
+        first = exc.problems[0] if exc.problems else "invalid"
+        raise StoreError(f"{source}: the stored scenario is not valid ({first})") from None
+    replications = _read_table(folder / "replications.parquet", _replication_columns(), runs)
+    bands = _read_table(folder / "bands.parquet", _band_columns(), None)
+    delays = folder / "delays.parquet"  # runs stored before the delay ledger have none
+    _check_values(folder, replications, bands, scenario.horizon_days)
+    wall = manifest.get("wall_time_s")
     return Results(
         scenario=scenario,
-        seed=int(manifest["seed"]),
-        runs=int(manifest["runs"]),
-        replications=pd.read_parquet(folder / "replications.parquet"),
-        bands=pd.read_parquet(folder / "bands.parquet"),
-        delays=pd.read_parquet(folder / "delays.parquet") if (folder / "delays.parquet").is_file() else None,
+        seed=seed,
+        runs=runs,
+        replications=replications,
+        bands=bands,
+        delays=_read_table(delays, DELAY_COLUMNS, None) if delays.is_file() else None,
         run_id=manifest.get("run_id", folder.name),
         path=folder,
-        wall_time_s=manifest.get("wall_time_s"),
+        wall_time_s=None if wall is None or not math.isfinite(wall) else float(wall),
     )
+
+
+_KIND_WORDS = {int: "a whole number", dict: "a JSON object", str: "text"}
+def _band_columns() -> tuple[str, ...]:
+    from sim.batch.results import BAND_QUANTILES
+
+    return ("series", "day", "date", "mean", *(f"p{round(q * 100)}" for q in BAND_QUANTILES))
+
+
+def _json_word(value: object) -> str:
+    """A JSON value for a message: its text, cut short."""
+    try:
+        return safeio.short(json.dumps(value), 60)
+    except (TypeError, ValueError):
+        return type(value).__name__
+
+
+def _replication_columns() -> tuple[str, ...]:
+    return ("replication", "seed", *(f"{m}_day" for m in MILESTONES), *(f"{m}_binding" for m in GATED_MILESTONES))
+
+
+def _check_values(folder: Path, replications: pd.DataFrame, bands: pd.DataFrame, horizon_days: int) -> None:
+    """Refuse tables whose values no run could have written (text for numbers, days off the horizon...)."""
+    import numpy as np
+    import pandas as pd
+
+    where = safeio.short(str(folder / "replications.parquet"))
+    if sorted(pd.to_numeric(replications["replication"], errors="coerce").fillna(-1)) != list(range(len(replications))):
+        raise StoreError(f"{where}: the replication column should number the runs 0, 1, 2, ...")
+    for name in MILESTONES:
+        column = replications[f"{name}_day"]
+        if not pd.api.types.is_float_dtype(column):
+            raise StoreError(f"{where}: column {name}_day should hold numbers of days")
+        reached = column.dropna()
+        if len(reached) and not reached.between(0, horizon_days).all():
+            raise StoreError(f"{where}: column {name}_day holds days outside 0 to {horizon_days}")
+    for column in replications.columns:
+        values = replications[column]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if numeric and np.isinf(values.to_numpy(dtype=float)).any():
+            raise StoreError(f"{where}: column {safeio.short(str(column), 60)} holds an infinite value")
+    where = safeio.short(str(folder / "bands.parquet"))
+    days = horizon_days + 1
+    if not len(bands) or len(bands) % days or bands["series"].value_counts().ne(days).any():
+        raise StoreError(f"{where}: expected {days} rows per series, found {len(bands)} rows")
+    for column in _band_columns()[1:]:
+        if column == "date":
+            continue
+        values = pd.to_numeric(bands[column], errors="coerce") if bands[column].dtype == object else bands[column]
+        if not pd.api.types.is_numeric_dtype(values) or not np.isfinite(values.to_numpy(dtype=float)).all():
+            raise StoreError(f"{where}: column {column} should hold finite numbers")
+    if "in_theatre" not in set(bands["series"].astype(str)):
+        raise StoreError(f"{where}: no in_theatre series")
+
+
+def read_manifest(folder: Path, kind: str = "run") -> dict:
+    """The manifest of an output folder, checked to be a JSON object written by this program.
+
+    Args:
+        folder: The folder.
+        kind: What the caller needs: ``"run"`` refuses comparisons, sweeps and the like.
+
+    Raises:
+        StoreError: If the folder is missing, is not a folder, or its manifest is missing, unreadable,
+            not JSON, not an object or of another kind.
+    """
+    shown = safeio.short(str(folder))
+    if not folder.exists():
+        raise StoreError(f"{shown} does not exist")
+    if not folder.is_dir():
+        raise StoreError(f"{shown} is {safeio.describe(folder)}, not a results folder")
+    path = folder / MANIFEST
+    if not path.exists():
+        raise StoreError(f"{shown} holds no complete run (no manifest.json)")
+    if not path.is_file():
+        raise StoreError(f"{safeio.short(str(path))} is {safeio.describe(path)}, not a file")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise StoreError(f"{safeio.short(str(path))} is larger than {MAX_MANIFEST_BYTES // 2**20} MiB")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise StoreError(f"{safeio.short(str(path))} is not UTF-8 text") from None
+    except (ValueError, RecursionError) as exc:
+        raise StoreError(f"{safeio.short(str(path))} is not valid JSON ({safeio.short(str(exc), 80)})") from None
+    if not isinstance(manifest, dict):
+        raise StoreError(f"{safeio.short(str(path))} should hold a JSON object")
+    found = manifest.get("kind")
+    if kind == "run" and found is not None:
+        raise StoreError(f"{shown} holds a {safeio.short(str(found), 40)} output, not a stored run")
+    return manifest
+
+
+def _read_table(path: Path, columns: tuple[str, ...], rows: int | None) -> pd.DataFrame:
+    """A Parquet table of a results folder, checked for its columns and (if given) its row count."""
+    import pandas as pd
+
+    shown = safeio.short(str(path))
+    if not path.is_file():
+        raise StoreError(f"{shown} is missing; the folder is incomplete")
+    try:
+        table = pd.read_parquet(path)
+    except MemoryError:
+        raise StoreError(f"{shown} is too large to read") from None
+    except Exception as exc:  # pyarrow raises many kinds for a corrupt file
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        raise StoreError(f"{shown} is not a readable Parquet table ({safeio.short(str(exc), 80)})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise StoreError(f"{shown} lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing[:5])}")
+    if rows is not None and len(table) != rows:
+        raise StoreError(f"{shown} has {len(table)} rows; the manifest says {rows} runs")
+    return table
 
 
 def command_line() -> list[str]:

@@ -59,15 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
     from sim.analysis.compare import ComparisonError, compare, parse_deadlines
+    from sim.batch import safeio
     from sim.batch.store import unused_folder, utc_stamp
     from sim.commands.errors import UserError
     from sim.commands.options import check_out, check_workers, print_files
 
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
     from sim.scenario.library import is_name
-
     for path in args.inputs:
         # A bare name is a library scenario; the loader says if it is not one.
         if not path.exists() and not is_name(path):
@@ -82,7 +82,13 @@ def handle(args: argparse.Namespace) -> int:
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
     stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"
-    folder = args.out or unused_folder(args.results_root / "compare", stem)
+    if len(stem.encode()) > safeio.MAX_NAME_BYTES - 8:
+        stem = f"{comparison.labels[0][:60]}-vs-{len(comparison.labels) - 1}-others-{utc_stamp()}"
+    folder = args.out
+    if folder is None:
+        safeio.check_name(stem, "comparison folder name")
+        parent = args.results_root / "compare"
+        folder = safeio.check_inside(unused_folder(parent, stem), args.results_root, "comparison folder")
     write_comparison(comparison, folder, force=args.force, plots=not args.no_plots)
     from sim.output.text import format_comparison
 

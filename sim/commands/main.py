@@ -8,15 +8,24 @@ with code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
-from sim.batch.store import StoreError
-from sim.commands.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, seed_int
+from sim.commands.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_MACHINE_ERROR,
+    EXIT_USER_ERROR,
+    MAX_ERROR_LINE,
+    UserError,
+    replication_int,
+    seed_int,
+)
 from sim.scenario.errors import ScenarioError
 
 # Only light modules above: --version, validate and schema must start fast (no pandas or matplotlib).
@@ -73,8 +82,9 @@ Gantt; trust-fund balance; binding gates) into the run's figures/ folder, replac
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+        # One line, like every other error: the usage is one --help away.
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {safeio.short(message, MAX_ERROR_LINE)} "
+                  f"(see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
-    p.add_argument("--replication", type=int, default=0, metavar="K", help="replication index (default 0)")
+    p.add_argument("--replication", type=replication_int, default=0, metavar="K",
+                   help="replication index (default 0)")
     p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value (TOML syntax); repeatable")
@@ -155,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results_dir", type=Path, help="a run folder, e.g. results/baseline/<run-id>")
     for module in _command_modules():
         module.register(sub)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    for command in sub.choices.values():
+        # SUPPRESS: a subcommand's default must not undo `deploysim --debug COMMAND`.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of an error")
     return parser
 
 
@@ -187,15 +203,27 @@ def _command_modules() -> list:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``deploysim`` and ``python -m sim``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``deploysim`` and ``python -m sim``; returns the exit code.
+
+    Every failure a user can cause or meet becomes one line on stderr (per problem, for a scenario
+    with several) and exit code 2 (a problem with what was asked) or 1 (the machine refused: disk
+    full, read-only, permission); Ctrl-C exits with 130. ``--debug`` shows tracebacks instead.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USER_ERROR)
     handlers = {"run": _cmd_run, "trace": _cmd_trace, "validate": _cmd_validate, "plot": _cmd_plot}
     try:
+        check_argument_text(args)
         handler = getattr(args, "handler", None) or handlers[args.command]
         return handler(args)
-    except (ScenarioError, StoreError, UserError) as exc:
-        for line in str(exc).splitlines():
-            print(f"deploysim: error: {line}", file=sys.stderr)
+    except (ScenarioError, safeio.PathError, UserError) as exc:
+        if debug:
+            raise
+        print_error(str(exc))
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("deploysim: interrupted; no partial results were kept", file=sys.stderr)
@@ -204,6 +232,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `head`) left early; stay quiet rather than print a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:
+        if debug:
+            raise
+        print_error(safeio.os_error_line(exc))
+        return EXIT_MACHINE_ERROR if safeio.is_machine_error(exc) else EXIT_USER_ERROR
+    except MemoryError:
+        if debug:
+            raise
+        print_error("out of memory; ask for fewer runs or a shorter horizon")
+        return EXIT_MACHINE_ERROR
+    except Exception as exc:
+        if debug:
+            raise
+        print_error(f"internal error ({type(exc).__name__}: {exc}); please report it, "
+                    "with the command, and rerun with --debug for the details")
+        return EXIT_MACHINE_ERROR
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    # Built once per process: building it imports every command module and costs more than most commands.
+    return build_parser()
+
+
+def print_error(text: str) -> None:
+    """Print each line of ``text`` as ``deploysim: error: ...`` on stderr, long lines cut."""
+    for line in str(text).splitlines() or [""]:
+        print(f"deploysim: error: {safeio.short(line, MAX_ERROR_LINE)}", file=sys.stderr)
+
+
+def check_argument_text(args: argparse.Namespace) -> None:
+    """Refuse any path or text argument holding a NUL byte, before it reaches the file system."""
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str | Path) and "\0" in str(item):
+                raise UserError(f"--{name.replace('_', '-')}: holds a NUL byte")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -220,10 +284,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_deadlines(deadlines, scenario)
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
+    safeio.check_name(scenario.name, "scenario name")
     target = args.out
+    if args.run_id is not None:
+        safeio.check_name(args.run_id, "--run-id")
     if target is None and args.run_id is not None:
-        target = args.results_root / scenario.name / args.run_id
+        target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
     results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
@@ -271,13 +338,23 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     if out is None:
         # The resolved scenario's digest in the name: a changed scenario never overwrites another's picture.
         digest = hashlib.sha256(json.dumps(scenario.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        safeio.check_name(scenario.name, "scenario name")
         out = args.results_root / scenario.name / "traces" / f"seed{args.seed}-rep{args.replication}-{digest[:8]}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    timeline(record, scenario).savefig(partial, format="png", dpi=120)
-    partial.replace(out)
+        safeio.check_inside(out, args.results_root, "trace file")
+    with safeio.atomic_file(out, force=True, is_ours=_is_own_png, kind="timeline") as partial:
+        timeline(record, scenario).savefig(partial, format="png", dpi=120, metadata={"Software": "deploysim"})
     print(f"\nTimeline: {out}")
     return 0
+
+
+def _is_own_png(path: Path) -> bool:
+    """Whether ``path`` is a PNG this program drew (its metadata names deploysim)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(65536)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") and b"deploysim" in head
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -289,8 +366,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             scenario = load_scenario(file)
         except ScenarioError as exc:
             bad += 1
-            for line in str(exc).splitlines():
-                print(f"deploysim: error: {line}", file=sys.stderr)
+            print_error(str(exc))
         else:
             print(f"ok: {file} (scenario '{scenario.name}', from {scenario.start_date}, {scenario.horizon_days} days)")
     return EXIT_USER_ERROR if bad else 0

@@ -10,14 +10,19 @@ its manifest and the listing of the files written.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.batch.store import command_line, creation_fields, unused_folder, utc_stamp
-from sim.commands.errors import UserError, positive_int, seed_int
+from sim.batch import safeio
+from sim.batch.store import command_line, creation_fields, is_own_folder, unused_folder, utc_stamp
+from sim.commands.errors import UserError, runs_int, seed_int, whole_number
 
 if TYPE_CHECKING:
     from sim.scenario.schema import Scenario
+
+#: Most worker processes, even with --many-workers.
+MAX_WORKERS = 1024
 
 
 def add_batch_options(
@@ -38,9 +43,12 @@ def add_batch_options(
         seed_help: Help of ``--seed``, its default included.
         set_help: Help of ``--set`` (its values land in ``args.overrides``); None: no ``--set``.
     """
-    parser.add_argument("--runs", type=positive_int, default=runs, help=runs_help)
+    parser.add_argument("--runs", type=runs_int, default=runs, help=runs_help)
     parser.add_argument("--seed", type=seed_int, default=seed, help=seed_help)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes; 0 = one per CPU (default 1)")
+    parser.add_argument("--workers", type=whole_number(0, f"a whole number from 0 to {MAX_WORKERS}", MAX_WORKERS),
+                        default=1, help="worker processes; 0 = one per CPU (default 1; at most 4 per CPU)")
+    parser.add_argument("--many-workers", action="store_true",
+                        help="allow more than 4 worker processes per CPU")
     if set_help is not None:
         parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
 
@@ -56,20 +64,29 @@ def add_output_options(parser: argparse.ArgumentParser, out_help: str, quiet: bo
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def check_workers(workers: int) -> None:
-    """Raise a UserError for a negative worker count (0 means one per CPU)."""
+def check_workers(workers: int, runs: int | None = None, many: bool = False) -> None:
+    """Refuse a worker count that is negative or, without ``many``, above 4 per CPU.
+
+    More workers than runs are never started (the batch runner uses at most one per run), so
+    ``runs`` only makes the message clearer.
+    """
     if workers < 0:
         raise UserError(f"--workers must be 0 (one per CPU) or more, got {workers}")
+    limit = 4 * (os.cpu_count() or 1)
+    if workers > limit and not many:
+        raise UserError(f"--workers {workers} is more than 4 per CPU ({limit} here); pass --many-workers "
+                        "if you mean it")
 
 
 def check_out(out: Path | None, force: bool) -> None:
     """Refuse an existing output folder before anything runs, so no long run is wasted.
 
     Raises:
-        UserError: If ``out`` is given, exists and ``force`` is false.
+        sim.batch.safeio.PathError: If ``out`` exists and ``force`` is false, or it is not a folder this
+            program wrote (only those are replaced).
     """
-    if out is not None and out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to replace it")
+    if out is not None:
+        safeio.check_replaceable(out, force, is_own_folder, kind="results folder")
 
 
 def output_folder(args: argparse.Namespace, scenario: Scenario, kind: str) -> Path:
@@ -81,6 +98,7 @@ def output_folder(args: argparse.Namespace, scenario: Scenario, kind: str) -> Pa
     check_out(args.out, args.force)
     if args.out is not None:
         return args.out
+    safeio.check_name(scenario.name, "scenario name")
     return unused_folder(args.results_root / scenario.name, f"{kind}-{utc_stamp()}")
 
 

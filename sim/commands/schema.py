@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.batch.safeio import write_text
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -75,11 +77,19 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"{out} already exists; pass --force to replace it")
     if not out.parent.exists():
         raise UserError(f"{out.parent} does not exist")
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(out)
+    write_text(out, text, force=args.force, is_ours=_is_schema, kind="schema file")
     print(out)
     return 0
+
+
+def _is_schema(path: Path) -> bool:
+    """Whether ``path`` holds a schema this command wrote (only those are replaced with ``--force``)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and b'"title": "deploysim scenario"' in head
 
 
 def schema_text() -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.store import write_folder, write_manifest
-from sim.commands.errors import UserError, positive_int
+from sim.commands.errors import MAX_RUNS, UserError, positive_int
 from sim.commands.options import (
     add_batch_options,
     add_output_options,
@@ -78,6 +78,7 @@ def handle(args: argparse.Namespace) -> int:
         check_outcome,
         is_power_of_two,
         scenario_distributions,
+        sobol_evaluations,
         sobol_indices,
         tornado,
         uncertain_inputs,
@@ -88,18 +89,27 @@ def handle(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, args.overrides)
     check_outcome(scenario, args.outcome)
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
     inputs = _split_list(args.inputs) or None
     keys = uncertain_inputs(scenario) if inputs is None else inputs
     if not keys:
         raise UserError(f"scenario '{scenario.name}' has no uncertain inputs (every value is fixed)")
     if args.method == "sobol":
-        if not is_power_of_two(args.sobol_n):
-            raise UserError(f"--sobol-n must be a power of two (2, 4, ..., 64, 128...), got {args.sobol_n}")
+        n = args.sobol_n
+        if not is_power_of_two(n):
+            raise UserError(f"--sobol-n must be a power of two (2, 4, ..., 64, 128...), got {n}")
+        evaluations = sobol_evaluations(len(keys), n, 1) * args.sobol_replications if n <= 2**20 else MAX_RUNS + 1
+        if evaluations > MAX_RUNS:
+            raise UserError(f"--sobol-n {n} with {args.sobol_replications} replications needs more than "
+                            f"{MAX_RUNS:,} replications; ask for a smaller --sobol-n")
         try:
             import SALib  # noqa: F401
         except ModuleNotFoundError:
             raise UserError("--method sobol needs SALib: pip install 'deploysim[sobol]'") from None
+    total = args.runs * (1 + 2 * len(keys))
+    if total > MAX_RUNS:
+        raise UserError(f"{len(keys)} inputs at {args.runs:,} runs each make {total:,} replications; at most "
+                        f"{MAX_RUNS:,} are allowed (ask for fewer runs or fewer --inputs)")
     target = output_folder(args, scenario, "sensitivity")
     table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, workers=args.workers,
                     progress=not args.quiet)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.store import write_folder, write_manifest
-from sim.commands.errors import UserError
+from sim.commands.errors import MAX_RUNS, UserError
 from sim.commands.options import (
     add_batch_options,
     add_output_options,
@@ -26,6 +26,9 @@ from sim.scenario.milestones import MILESTONES, unknown_milestone
 
 if TYPE_CHECKING:
     pass
+
+#: Most grid points one sweep may have.
+MAX_POINTS = 1000
 
 EXAMPLES = """\
 examples:
@@ -80,8 +83,14 @@ def handle(args: argparse.Namespace) -> int:
     if both:
         raise UserError(f"{both[0]} is given to both --set and --vary; give it to one")
     check_milestone(args.milestone)
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
     target = output_folder(args, scenario, "sweep")
+    points = 1
+    for values in vary.values():
+        points *= len(values)
+    if points > MAX_POINTS or points * args.runs > MAX_RUNS:
+        raise UserError(f"the grid has {points:,} points of {args.runs:,} runs each; at most {MAX_POINTS:,} points "
+                        f"and {MAX_RUNS:,} runs in all are allowed")
     result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
 
     figure_name = f"sweep_{args.milestone}.png"

@@ -512,8 +512,9 @@ def constraint_styles(results: Results, constraints: Iterable[str]) -> dict[str,
 def save_png(fig: Figure, path: Path | str, results: Results | Sequence[Results], dpi: float = 120) -> Path:
     """Write a figure as a PNG carrying :func:`sim.output.provenance.png_metadata`, atomically.
 
-    The image goes to a hidden ``.<name>.partial`` file beside ``path`` and is renamed into place
-    once complete, so an interrupted write never leaves a truncated PNG under the final name.
+    The image goes to a hidden partial file beside ``path`` and is renamed into place once complete
+    (:func:`sim.batch.safeio.atomic_file`), so an interrupted write never leaves a truncated PNG under the
+    final name. An existing regular file is replaced; anything else there is refused.
 
     Args:
         fig: The figure to write.
@@ -524,14 +525,11 @@ def save_png(fig: Figure, path: Path | str, results: Results | Sequence[Results]
     Returns:
         ``path``, as a :class:`pathlib.Path`.
     """
+    from sim.batch.safeio import atomic_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_file(path, force=True, kind="figure") as partial:
         fig.savefig(partial, format="png", dpi=dpi, metadata=png_metadata(results))
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path
 
 

@@ -16,10 +16,8 @@ import inspect
 import io
 import json
 import math
-import os
 import re
 import struct
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ import pandas as pd
 
 from sim.analysis.compare import config_diff, paired_differences
 from sim.batch.results import Results, wilson_interval
+from sim.batch.safeio import PathError, write_text
 from sim.output import text
 from sim.scenario.milestones import MILESTONES
 
@@ -522,17 +521,20 @@ def write_report(
     runs = [load_results(folder) for folder in results_dirs]
     text = build_report(runs, deadlines)
     _check_writable(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(partial, 0o644)
-        os.replace(partial, out)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-    return out
+        return write_text(out, text, force=force, is_ours=_is_report, kind="report")
+    except PathError as exc:
+        raise ReportError(str(exc)) from None
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` holds an HTML report this program wrote (only those are replaced)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().lower().startswith(b"<!doctype html") and b"deploysim" in head
 
 
 def _check_writable(out: Path, force: bool) -> None:
@@ -602,7 +604,7 @@ def _about(results: Results) -> list[tuple[str, str]]:
     if isinstance(versions, dict) and versions:
         shown = [f"{name} {versions[name]}" for name in _VERSIONS_SHOWN if versions.get(name)]
         rows.append(("Versions", ", ".join(shown)))
-    if manifest.get("command"):
+    if isinstance(manifest.get("command"), list):
         rows.append(("Command", " ".join(str(a) for a in manifest["command"])))
     return rows
 
@@ -612,9 +614,10 @@ def _manifest(results: Results) -> dict:
         return {}
     path = Path(results.path) / "manifest.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
         return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def _deadline_table(results: Results, deadlines: Sequence[Deadline]) -> Table:

@@ -57,11 +57,17 @@ def _upper_tail(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
+def as_tuple(value: Any) -> Any:
+    """Before strict validation: a TOML array (a list) may fill a tuple field."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 class _Dist(BaseModel):
     """Common base: frozen, unknown keys rejected."""
 
     # NaN and infinity are refused: TOML can write them, but no parameter means either.
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    # Strict: a number must be written as a number, never as text.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
     def sample(self, rng: np.random.Generator) -> float:
         """Draw one value by inverting the CDF at one uniform draw.
@@ -363,8 +369,8 @@ class Empirical(_Dist):
     """Resample observed ``values``, optionally with ``weights`` (which need not sum to one)."""
 
     dist: Literal["empirical"]
-    values: tuple[float, ...] = Field(min_length=1)
-    weights: tuple[float, ...] | None = None
+    values: Annotated[tuple[float, ...], BeforeValidator(as_tuple)] = Field(min_length=1, max_length=100_000)
+    weights: Annotated[tuple[float, ...], BeforeValidator(as_tuple)] | None = Field(default=None, max_length=100_000)
 
     @model_validator(mode="after")
     def _check_weights(self) -> Empirical:

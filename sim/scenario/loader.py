@@ -9,8 +9,13 @@ that names the file, the key path, the line and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
+import json
+import math
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,8 +29,17 @@ from sim.scenario import library
 # Problem and ScenarioError live in a module without pydantic (the CLI catches them before loading
 # anything heavy); this module is where users import them from.
 from sim.scenario.errors import Problem, ScenarioError
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import Scenario, reference_problems
 from sim.scenario.walk import annotation_at, is_distribution, keys_of
+
+#: Largest scenario file read, in bytes.
+MAX_FILE_BYTES = 1024 * 1024
+#: Deepest nesting of tables and arrays a scenario (or a --set value) may have.
+MAX_DEPTH = 24
+#: Most files one ``extends`` chain may hold.
+MAX_CHAIN = 32
+#: Longest value shown in a message, in characters.
+MAX_SHOWN = 60
 
 
 @dataclass
@@ -139,8 +153,27 @@ def override_keys(overrides: Mapping[str, Any] | Iterable[str] | None) -> list[s
 
 
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
-    """Validate a plain mapping (e.g. the resolved scenario saved in a results manifest)."""
-    return _validate(dict(data), [_Layer(Path(source), "", dict(data))], override_keys=set())
+    """Validate a plain mapping (e.g. the resolved scenario saved in a results manifest).
+
+    The mapping is read as JSON would be (dates may be written ``"2024-03-14"``), otherwise as strictly
+    as a scenario file.
+    """
+    raw = dict(data)
+    if _depth(raw) > MAX_DEPTH:
+        raise ScenarioError([Problem(source, "", f"nested deeper than {MAX_DEPTH} levels")])
+    try:
+        text = json.dumps(raw, default=_json_value)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError([Problem(source, "", f"cannot be read as JSON data: {exc}")]) from None
+    return _validate(raw, [_Layer(Path(source), "", raw)], override_keys=set(), json_text=text)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 # -- files and extends ---------------------------------------------------------------------------
@@ -153,24 +186,30 @@ def _read_chain(path: Path) -> list[_Layer]:
     current: Path | None = path
     while current is not None:
         child = layers[-1] if layers else None
-        resolved = current.resolve()
+        # realpath, unlike Path.resolve, does not raise on a symbolic-link loop; reading then reports it.
+        resolved = Path(os.path.realpath(current))
         if resolved in seen:
             # Blame the line that closes the loop: the last file read extends one already read.
             chain = _chain([*seen, resolved])
             raise ScenarioError([_extends_problem(child, f"extends cycle: {chain}")])
         seen.append(resolved)
+        if len(seen) > MAX_CHAIN:
+            raise ScenarioError([_extends_problem(child, f"the extends chain is longer than {MAX_CHAIN} files")])
         try:
-            text = current.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = _read_text(current)
+        except (OSError, UnicodeDecodeError, _Unreadable) as exc:
             if isinstance(exc, FileNotFoundError):
                 reason = "no such file" + _similar_file(current)
             elif isinstance(exc, UnicodeDecodeError):
                 reason = "not UTF-8 text"
+            elif isinstance(exc, _Unreadable):
+                reason = str(exc)
             else:
-                reason = f"cannot read: {exc.strerror}"
+                reason = f"cannot read: {exc.strerror or exc}"
+            shown = _short(str(current), 200)
             if child is None:
-                raise ScenarioError([Problem(str(current), "", reason)]) from None
-            message = f"cannot use the file it extends, {current}: {reason}"
+                raise ScenarioError([Problem(shown, "", reason)]) from None
+            message = f"cannot use the file it extends, {shown}: {reason}"
             raise ScenarioError([_extends_problem(child, message)]) from None
         try:
             data = tomllib.loads(text)
@@ -179,17 +218,103 @@ def _read_chain(path: Path) -> list[_Layer]:
             line = int(m.group(1)) if m else None
             msg = re.sub(r"\(at line \d+, (column \d+)\)", r"(\1)", str(exc))
             key = ".".join(_key_at(text, line)) if line else ""
-            raise ScenarioError([Problem(str(current), key, f"not valid TOML: {msg}", line)]) from None
+            raise ScenarioError([Problem(str(current), _short(key, 200), f"not valid TOML: {msg}", line)]) from None
+        except RecursionError:
+            raise ScenarioError([Problem(str(current), "", f"nested deeper than {MAX_DEPTH} levels")]) from None
+        deep = _too_deep(data)
+        if deep is not None:
+            raise ScenarioError([Problem(str(current), _short(".".join(deep), 200),
+                                         f"nested deeper than {MAX_DEPTH} levels", _find_line(text, deep))])
         layer = _Layer(current, text, data)
         layers.append(layer)
         parent = data.get("extends")
         if parent is not None and not isinstance(parent, str):
             raise ScenarioError([_extends_problem(layer, "expected a file name in quotes")])
+        if parent is not None and ("\0" in parent or not parent.strip()):
+            raise ScenarioError([_extends_problem(layer, "expected a file name, got an empty name or a NUL byte")])
         try:
             current = library.resolve(parent, relative_to=current.parent) if parent else None
         except library.NotInLibrary as exc:
             raise ScenarioError([_extends_problem(layer, str(exc))]) from None
     return layers
+
+
+class _Unreadable(Exception):
+    """A scenario path that is not a regular file of a sensible size."""
+
+
+def _read_text(path: Path) -> str:
+    """The text of a scenario file, refusing anything but a regular file of at most MAX_FILE_BYTES.
+
+    Folders, devices, named pipes and sockets are refused before they are opened (a pipe or an
+    endless device would hang or fill memory); the file is opened non-blocking and checked again,
+    in case it was swapped meanwhile. A UTF-8 byte-order mark is dropped.
+    """
+    try:
+        st = os.stat(path)
+    except ValueError:
+        raise _Unreadable("not a usable file name") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _Unreadable(f"is {_kind_of(st.st_mode)}, not a scenario file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise _Unreadable(f"is larger than {MAX_FILE_BYTES // 1024} KiB; a scenario file is much smaller")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise _Unreadable("is not a regular file")
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _Unreadable(f"is larger than {MAX_FILE_BYTES // 1024} KiB; a scenario file is much smaller")
+    return data.decode("utf-8").removeprefix("\ufeff")
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH + 1) -> int:
+    """How deeply tables and arrays nest in ``value`` (a scalar is 0), counted no further than ``limit``."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+        if depth >= limit:
+            continue
+        if isinstance(node, Mapping):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def _too_deep(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The key path (tables only) where ``data`` first nests deeper than MAX_DEPTH, or None."""
+    if _depth(data) <= MAX_DEPTH:
+        return None
+    path: list[str] = []
+    node: Any = data
+    for _ in range(MAX_DEPTH):
+        if not isinstance(node, Mapping):
+            break
+        deeper = [(k, v) for k, v in node.items() if _depth(v, MAX_DEPTH) >= MAX_DEPTH - len(path) - 1]
+        if not deeper:
+            break
+        key, node = deeper[0]
+        path.append(str(key))
+    return tuple(path)
+
+
+def _short(text: str, limit: int = MAX_SHOWN) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _chain(paths: list[Path]) -> str:
@@ -232,17 +357,31 @@ def _parse_overrides(overrides: Mapping[str, Any] | Iterable[str] | None) -> lis
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ScenarioError([Problem("--set", item, "expected KEY=VALUE, e.g. funding.runway_days=60")])
-        pairs.append((key, parse_value(text.strip())))
+            raise ScenarioError([Problem("--set", _short(item), "expected KEY=VALUE, e.g. funding.runway_days=60")])
+        if len(key) > 200 or key.count(".") > MAX_DEPTH:
+            raise ScenarioError([Problem("--set", _short(key), "key too long or nested too deeply")])
+        try:
+            value = parse_value(text.strip())
+        except ValueError as exc:
+            raise ScenarioError([Problem("--set", _short(key), str(exc))]) from None
+        pairs.append((key, value))
     return pairs
 
 
 def parse_value(text: str) -> Any:
-    """Parse an override value as TOML; a bare word that is not TOML is taken as a string."""
+    """Parse an override value as TOML; a bare word that is not TOML is taken as a string.
+
+    Raise a ValueError if the value nests tables or arrays deeper than :data:`MAX_DEPTH` levels.
+    """
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        value = None
+    if value is None or _depth(value) > MAX_DEPTH:
+        raise ValueError(f"value nested deeper than {MAX_DEPTH} levels")
+    return value
 
 
 def _apply_overrides(raw: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -272,11 +411,28 @@ def _apply_overrides(raw: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[
 # -- validation and messages ---------------------------------------------------------------------
 
 
-def _validate(raw: dict[str, Any], layers: list[_Layer], override_keys: set[str]) -> Scenario:
+def _validate(
+    raw: dict[str, Any], layers: list[_Layer], override_keys: set[str], json_text: str | None = None
+) -> Scenario:
+    """Validate ``raw`` (or, given, its JSON text) into a Scenario; every problem at once, in file order.
+
+    The cross-reference checks (:func:`sim.scenario.reference_problems`) run on the raw data too, so
+    they are reported together with type and range errors rather than only once those are fixed.
+    """
+    if _depth(raw) > MAX_DEPTH:
+        raise ScenarioError([Problem("scenario", "", f"nested deeper than {MAX_DEPTH} levels")])
     try:
+        if json_text is not None:
+            return Scenario.model_validate_json(json_text)
         return Scenario.model_validate(raw)
     except pydantic.ValidationError as exc:
-        problems = [_problem(err, raw, layers, override_keys) for err in exc.errors()]
+        errors = []
+        for err in exc.errors():
+            lines = str(err.get("msg", "")).splitlines() if err["type"] == "value_error" else []
+            errors.extend({**err, "msg": line} for line in lines) if len(lines) > 1 else errors.append(err)
+        if json_text is None:
+            errors += [{"type": "value_error", "loc": (), "msg": m} for m in reference_problems(raw)]
+        problems = [_problem(err, raw, layers, override_keys) for err in errors]
         raise ScenarioError(_unique(problems)) from None
 
 
@@ -412,21 +568,59 @@ class _Context(dict):
 
     def __getitem__(self, key: str) -> Any:
         value = super().__getitem__(key)
-        return _show(value) if isinstance(value, float) else value
+        if isinstance(value, float):
+            return f"{value:g}" if float(f"{value:g}") == value else repr(value)
+        return value
 
     def __missing__(self, key: str) -> str:
         return "?"
 
 
-def _show(value: Any) -> str:
-    """A value as it would be written in TOML, for 'got ...' in a message."""
+def _show(value: Any, limit: int = MAX_SHOWN) -> str:
+    """A value as it would be written in TOML, for 'got ...' in a message; cut to ``limit`` characters."""
+    return _short(_toml(value, limit), limit)
+
+
+def _toml(value: Any, budget: int) -> str:
+    """TOML text of ``value``; stops expanding tables and arrays once ``budget`` characters are spent."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, float) and float(f"{value:g}") == value:
-        return f"{value:g}"
-    return repr(value)
+        return json.dumps(_short(value, budget), ensure_ascii=False)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, int):
+        text = str(value) if value.bit_length() < 1000 else f"{str(value)[:20]}..."
+        return text
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        parts, used = [], 0
+        for k, v in value.items():
+            if used > budget:
+                parts.append("...")
+                break
+            part = f"{k} = {_toml(v, budget - used)}"
+            parts.append(part)
+            used += len(part) + 2
+        return "{ " + ", ".join(parts) + " }" if parts else "{}"
+    if isinstance(value, list | tuple):
+        parts, used = [], 0
+        for v in value:
+            if used > budget:
+                parts.append("...")
+                break
+            part = _toml(v, budget - used)
+            parts.append(part)
+            used += len(part) + 2
+        return "[" + ", ".join(parts) + "]"
+    if value is None:
+        return "nothing"
+    return _short(str(value), budget)
 
 
 def _locate(loc: tuple[str, ...], layers: list[_Layer], overrides: set[str]) -> tuple[str, int | None]:

@@ -13,9 +13,9 @@ import datetime as dt
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from sim.scenario.distributions import Distribution, Duration
+from sim.scenario.distributions import Distribution, Duration, as_tuple
 from sim.scenario.milestones import MILESTONES
 
 
@@ -28,12 +28,37 @@ def _share(d: Any) -> Any:
 #: A distribution of a share between 0 and 1 (e.g. the part of a pledge that is paid).
 Share = Annotated[Distribution, AfterValidator(_share)]
 
+#: Earliest and latest calendar date a scenario may use: every date it computes stays in the calendar.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2200, 12, 31)
+#: Most contingents one contributor's pledge may be split into (pledged officers / contingent size).
+MAX_CONTINGENTS = 1000
+#: Most officers any one count may hold.
+MAX_OFFICERS = 100_000
+#: Most events of one kind per year (setbacks, blocks, closures): at most one a day.
+MAX_PER_YEAR = 365.0
+#: Most US dollars any one amount may hold.
+MAX_USD = 1e13
+
+
+def _in_calendar(day: dt.date) -> dt.date:
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(f"expected a date from {EARLIEST_DATE} to {LATEST_DATE}, got {day}")
+    return day
+
+
+#: A TOML date (not text, not a date-time) from 1900 to 2200.
+CalendarDate = Annotated[dt.date, AfterValidator(_in_calendar)]
+#: Names of gates or milestones, written as a TOML array.
+Names = Annotated[tuple[str, ...], BeforeValidator(as_tuple), Field(max_length=200)]
+
 
 class Section(BaseModel):
     """Base of every scenario table: frozen, unknown keys, NaN and infinity rejected."""
 
+    # Strict: a boolean is a TOML boolean, a number a number, a date a TOML date; nothing is coerced.
     model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False, validate_default=True
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False, validate_default=True, strict=True
     )
 
 
@@ -49,6 +74,7 @@ class Governance(Section):
     setbacks_per_year: float = Field(
         default=0.0,
         ge=0,
+        le=MAX_PER_YEAR,
         description="Rate of setbacks (a government falls, a council splits) once the administration is viable, "
         "per 365 days. Each puts the lead contributor on hold.",
     )
@@ -69,11 +95,11 @@ class Reconnaissance(Section):
 class Pledge(Section):
     """One donor's pledge to the trust fund, paid in equal tranches after drawn lags."""
 
-    amount_usd: float = Field(ge=0, description="Amount pledged to the trust fund, US dollars.")
-    pledged_on: dt.date = Field(
+    amount_usd: float = Field(ge=0, le=MAX_USD, description="Amount pledged to the trust fund, US dollars.")
+    pledged_on: CalendarDate = Field(
         description="Date of the pledge. Lags count from the later of this and the start date."
     )
-    tranches: int = Field(default=1, ge=1, description="Number of equal tranches the pledge is paid in.")
+    tranches: int = Field(default=1, ge=1, le=120, description="Number of equal tranches the pledge is paid in.")
     tranche_lag_days: Duration = Field(
         description="Days from the pledge (or the previous tranche) until a tranche is paid."
     )
@@ -101,23 +127,26 @@ class Costs(Section):
 class Funding(Section):
     """The trust fund, its donors and the rule that gates each departure on money."""
 
-    initial_balance_usd: float = Field(ge=0, description="Trust-fund balance on the start date, US dollars.")
+    initial_balance_usd: float = Field(
+        ge=0, le=MAX_USD, description="Trust-fund balance on the start date, US dollars."
+    )
     runway_days: float = Field(
         ge=0,
+        le=36500,
         description="Days of running costs (at the strength after the departure) the fund must hold "
         "beyond a contingent's deployment cost before that contingent may leave.",
     )
     billing_interval_days: float = Field(
-        default=30.0, gt=0, description="Days between settlements of running costs."
+        default=30.0, ge=1, le=36500, description="Days between settlements of running costs (at least 1)."
     )
     costs: Costs = Field(description="What the mission spends from the trust fund, US dollars.")
-    pledges: dict[str, Pledge] = Field(default_factory=dict, description="Donor pledges by donor name.")
+    pledges: dict[str, Pledge] = Field(default_factory=dict, max_length=200, description="Donor pledges by donor name.")
 
 
 class Training(Section):
     """Force generation: officers trained in cohorts, limited by the number of training seats."""
 
-    capacity_officers: int = Field(gt=0, description="Officers who can be in training at once.")
+    capacity_officers: int = Field(gt=0, le=MAX_OFFICERS, description="Officers who can be in training at once.")
     duration_days: Duration = Field(description="Days one cohort takes to train.")
     starts: Literal["at_start", "after_viable_administration"] = Field(
         default="at_start",
@@ -130,9 +159,9 @@ class Force(Section):
     """The lead contributor and how its pledge is split into contingents."""
 
     lead_contributor: str = Field(description="Name of the lead contributing country.")
-    pledged_officers: int = Field(gt=0, description="Officers the lead contributor pledged.")
+    pledged_officers: int = Field(gt=0, le=MAX_OFFICERS, description="Officers the lead contributor pledged.")
     contingent_size: int = Field(
-        gt=0, description="Officers selected, trained and flown together as one contingent."
+        gt=0, le=MAX_OFFICERS, description="Officers selected, trained and flown together as one contingent."
     )
     training: Training = Field(description="Training of the lead contributor's officers.")
     tour_days: Duration = Field(
@@ -141,11 +170,13 @@ class Force(Section):
     replacement_lead_days: float = Field(
         default=120.0,
         ge=0,
+        le=36500,
         description="Days before a tour ends that the replacement contingent's training starts.",
     )
     max_extension_days: float = Field(
         default=60.0,
         ge=0,
+        le=36500,
         description="Days an outgoing contingent stays past its tour waiting for relief before it leaves anyway.",
     )
     withdraw_after_arrears_days: float | None = Field(
@@ -162,13 +193,14 @@ class Force(Section):
                 f"training.capacity_officers ({self.training.capacity_officers}) must be at least "
                 f"contingent_size ({self.contingent_size}), or no contingent can ever train"
             )
+        _check_contingents(self.pledged_officers, self.contingent_size)
         return self
 
 
 class Contributor(Section):
     """Another country's pledge of officers, which may be delivered in full, in part or not at all."""
 
-    pledged_officers: int = Field(gt=0, description="Officers pledged.")
+    pledged_officers: int = Field(gt=0, le=MAX_OFFICERS, description="Officers pledged.")
     delivers: float = Field(
         ge=0, le=1, description="Probability that any of the pledge is delivered (drawn once per replication), 0 to 1."
     )
@@ -179,7 +211,7 @@ class Contributor(Section):
         description="Days from the lead contributor's first arrival until this contributor's first contingent "
         "is ready to leave."
     )
-    contingent_size: int = Field(gt=0, description="Officers per contingent.")
+    contingent_size: int = Field(gt=0, le=MAX_OFFICERS, description="Officers per contingent.")
     days_between_contingents: Duration = Field(
         default=30.0, description="Days between this contributor's successive contingents being ready."
     )
@@ -188,13 +220,18 @@ class Contributor(Section):
         default=None, gt=0, description="Withdraws after this many days of unbroken arrears (omit: never)."
     )
 
+    @model_validator(mode="after")
+    def _few_contingents(self) -> Contributor:
+        _check_contingents(self.pledged_officers, self.contingent_size)
+        return self
+
 
 class Gate(Section):
     """A named precondition: opens after its dependencies and a drawn time; may be blocked again later."""
 
-    description: str = Field(default="", description="What the gate stands for, and its source.")
+    description: str = Field(default="", max_length=10_000, description="What the gate stands for, and its source.")
     open_at_start: bool = Field(default=False, description="Whether the gate is already open on the start date.")
-    after: tuple[str, ...] = Field(
+    after: Names = Field(
         default=(),
         description="Gates or milestones that must be open or reached before this gate's clock starts.",
     )
@@ -202,7 +239,8 @@ class Gate(Section):
         default=0.0, description="Days from its dependencies being met until the gate opens."
     )
     blocks_per_year: float = Field(
-        default=0.0, ge=0, description="Rate of new blocks (e.g. court orders) while open, per 365 days."
+        default=0.0, ge=0, le=MAX_PER_YEAR,
+        description="Rate of new blocks (e.g. court orders) while open, per 365 days.",
     )
     block_days: Duration = Field(default=0.0, description="Days one block lasts.")
 
@@ -210,12 +248,12 @@ class Gate(Section):
 class Steps(Section):
     """Which gates each step of the deployment needs."""
 
-    reconnaissance: tuple[str, ...] = Field(default=(), description="Gates the reconnaissance needs.")
-    base_construction: tuple[str, ...] = Field(default=(), description="Gates base construction needs.")
-    departure: tuple[str, ...] = Field(
+    reconnaissance: Names = Field(default=(), description="Gates the reconnaissance needs.")
+    base_construction: Names = Field(default=(), description="Gates base construction needs.")
+    departure: Names = Field(
         default=(), description="Gates every departure of the lead contributor's contingents needs."
     )
-    partner_departure: tuple[str, ...] = Field(
+    partner_departure: Names = Field(
         default=(),
         description="Gates every departure of another contributor's contingents needs (the lead's national "
         "clearances do not bind them).",
@@ -225,11 +263,11 @@ class Steps(Section):
 class Mandate(Section):
     """The international authorisation the force operates under, renewed or not at each expiry."""
 
-    expires_on: dt.date = Field(description="Date the current authorisation expires.")
+    expires_on: CalendarDate = Field(description="Date the current authorisation expires.")
     renewal_probability: float = Field(
         ge=0, le=1, description="Probability that each expiry brings a renewal, 0 to 1."
     )
-    term_days: float = Field(default=365.0, gt=0, description="Days each renewal adds.")
+    term_days: float = Field(default=365.0, ge=1, le=36500, description="Days each renewal adds (at least 1).")
     drawdown_days: Duration = Field(
         default=90.0, description="Days after a lapse until every officer has left theatre."
     )
@@ -238,7 +276,7 @@ class Mandate(Section):
 class BaseStage(Section):
     """One step of base construction."""
 
-    capacity_officers: int = Field(gt=0, description="Officers this stage can house.")
+    capacity_officers: int = Field(gt=0, le=MAX_OFFICERS, description="Officers this stage can house.")
     cost_usd: Duration = Field(description="Cost of the stage, paid from the trust fund before work starts, US$.")
     duration_days: Duration = Field(description="Days the stage takes to build once paid for.")
 
@@ -246,13 +284,17 @@ class BaseStage(Section):
 class Base(Section):
     """Housing in theatre: officers can land only if there is room for them."""
 
-    initial_capacity_officers: int = Field(default=0, ge=0, description="Officers housed before any construction.")
+    initial_capacity_officers: int = Field(
+        default=0, ge=0, le=MAX_OFFICERS, description="Officers housed before any construction."
+    )
     starts_after: Literal["start", "administration_viable", "recon_done"] = Field(
         default="recon_done",
         description="What construction waits for: 'start' (nothing), 'administration_viable' (a viable "
         "administration) or 'recon_done' (the reconnaissance's findings).",
     )
-    stages: tuple[BaseStage, ...] = Field(default=(), description="Construction stages, built one after another.")
+    stages: Annotated[tuple[BaseStage, ...], BeforeValidator(as_tuple)] = Field(
+        default=(), max_length=100, description="Construction stages, built one after another."
+    )
 
 
 class Attrition(Section):
@@ -268,7 +310,9 @@ class Attrition(Section):
     arrears_resignation_multiplier: float = Field(
         default=1.0, ge=1, description="Factor (at least 1) on the resignation rate while pay is in arrears."
     )
-    interval_days: float = Field(default=30.0, gt=0, description="Days between counts of losses.")
+    interval_days: float = Field(
+        default=30.0, ge=1, le=36500, description="Days between counts of losses (at least 1)."
+    )
 
 
 class Airport(Section):
@@ -279,7 +323,7 @@ class Airport(Section):
         default=0.0, description="Days until the closure in force on the start date ends."
     )
     closures_per_year: float = Field(
-        ge=0, description="Rate at which new closures begin while the airport is open, per 365 days."
+        ge=0, le=MAX_PER_YEAR, description="Rate at which new closures begin while the airport is open, per 365 days."
     )
     closure_days: Duration = Field(description="Days one new closure lasts.")
 
@@ -287,7 +331,7 @@ class Airport(Section):
 class Airlift(Section):
     """Aircraft that carry contingents into theatre."""
 
-    seats_per_flight: int = Field(gt=0, description="Officers one flight can carry.")
+    seats_per_flight: int = Field(gt=0, le=MAX_OFFICERS, description="Officers one flight can carry.")
     days_between_flights: Duration = Field(
         description="Days the airlift needs between two departures (turnaround)."
     )
@@ -304,22 +348,25 @@ class Logistics(Section):
 class Scenario(Section):
     """A fully resolved scenario: everything one replication needs, and nothing else."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Short name; names the results folder.")
-    description: str = Field(default="", description="What question this scenario answers.")
-    start_date: dt.date = Field(description="Day 0 of the simulation: what is known is as of this date.")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100,
+        description="Short name (letters, digits, '_', '-', '.'; not starting with '.'); names the results folder.",
+    )
+    description: str = Field(default="", max_length=10_000, description="What question this scenario answers.")
+    start_date: CalendarDate = Field(description="Day 0 of the simulation: what is known is as of this date.")
     horizon_days: int = Field(gt=0, le=36500, description="Days simulated after the start date.")
     mission_size_officers: int = Field(
-        default=2500, gt=0, description="The mission's planned strength across all contributors."
+        default=2500, gt=0, le=1_000_000, description="The mission's planned strength across all contributors."
     )
     governance: Governance = Field(description="The political transition the deployment waits for.")
     reconnaissance: Reconnaissance = Field(description="The lead contributor's assessment mission.")
-    gates: dict[str, Gate] = Field(default_factory=dict, description="Named preconditions by name.")
+    gates: dict[str, Gate] = Field(default_factory=dict, max_length=200, description="Named preconditions by name.")
     steps: Steps = Field(default_factory=Steps, description="Which gates each step needs.")
     mandate: Mandate | None = Field(default=None, description="The authorisation and its renewals (omit: none).")
     funding: Funding = Field(description="The trust fund, its donors and what the mission costs.")
     force: Force = Field(description="The lead contributor's force: pledge, contingents, training, tours.")
     contributors: dict[str, Contributor] = Field(
-        default_factory=dict, description="Other contributing countries by name."
+        default_factory=dict, max_length=100, description="Other contributing countries by name."
     )
     base: Base = Field(default_factory=Base, description="Housing in theatre (omit: unlimited).")
     attrition: Attrition = Field(default_factory=Attrition, description="Losses in theatre.")
@@ -327,24 +374,9 @@ class Scenario(Section):
 
     @model_validator(mode="after")
     def _names_resolve(self) -> Scenario:
-
-        for name, gate in self.gates.items():
-            for dep in gate.after:
-                if dep not in self.gates and dep not in MILESTONES:
-                    raise ValueError(
-                        f"gates.{name}.after names '{dep}', which is neither a gate nor a milestone "
-                        f"(gates: {', '.join(sorted(self.gates)) or 'none'}){_hint(dep, [*self.gates, *MILESTONES])}"
-                    )
-        for step in ("reconnaissance", "base_construction", "departure", "partner_departure"):
-            for gate in getattr(self.steps, step):
-                if gate not in self.gates:
-                    raise ValueError(
-                        f"steps.{step} names gate '{gate}', which is not defined under [gates] "
-                        f"(gates: {', '.join(sorted(self.gates)) or 'none'}){_hint(gate, self.gates)}"
-                    )
-        _check_acyclic({n: [d for d in g.after if d in self.gates] for n, g in self.gates.items()})
-        if self.force.lead_contributor in self.contributors:
-            raise ValueError(f"contributors.{self.force.lead_contributor} repeats the lead contributor")
+        problems = reference_problems(self.model_dump(mode="python", by_alias=True))
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -359,6 +391,67 @@ class Scenario(Section):
     def day_of(self, date: dt.date) -> float:
         """Simulation day of a calendar date (negative before the start)."""
         return float((date - self.start_date).days)
+
+
+def _check_contingents(officers: int, size: int) -> None:
+    """Raise a ValueError if a pledge would be split into more than :data:`MAX_CONTINGENTS` contingents."""
+    count = -(-officers // size)
+    if count > MAX_CONTINGENTS:
+        raise ValueError(
+            f"contingent_size: {officers} officers in contingents of {size} make {count} contingents; at most "
+            f"{MAX_CONTINGENTS} are allowed (use larger contingents)"
+        )
+
+
+def reference_problems(data: Any) -> list[str]:
+    """Every cross-reference problem of a scenario's data, one message each, starting with the key it is about.
+
+    Works on raw (not yet validated) data as well as on a valid scenario's dump, skipping whatever
+    has the wrong shape, so that a file's reference problems are reported together with its other
+    errors: names in ``gates.<g>.after`` and ``steps.*`` that are not defined, cycles among gates,
+    the lead contributor repeated among ``contributors``, and a mandate expiring before the start.
+    """
+    if not isinstance(data, dict):
+        return []
+    problems: list[str] = []
+    gates = data.get("gates") if isinstance(data.get("gates"), dict) else {}
+    listed = ", ".join(sorted(map(str, gates))) or "none"
+    deps: dict[str, list[str]] = {}
+    for name, gate in gates.items():
+        after = gate.get("after", ()) if isinstance(gate, dict) else ()
+        after = after if isinstance(after, list | tuple) else ()
+        deps[name] = [d for d in after if isinstance(d, str) and d in gates]
+        for dep in after:
+            if isinstance(dep, str) and dep not in gates and dep not in MILESTONES:
+                problems.append(
+                    f"gates.{name}.after names '{dep}', which is neither a gate nor a milestone "
+                    f"(gates: {listed}){_hint(dep, [*gates, *MILESTONES])}"
+                )
+    steps = data.get("steps") if isinstance(data.get("steps"), dict) else {}
+    for step in ("reconnaissance", "base_construction", "departure", "partner_departure"):
+        named = steps.get(step, ())
+        for gate in named if isinstance(named, list | tuple) else ():
+            if isinstance(gate, str) and gate not in gates:
+                problems.append(
+                    f"steps.{step} names gate '{gate}', which is not defined under [gates] "
+                    f"(gates: {listed}){_hint(gate, gates)}"
+                )
+    try:
+        _check_acyclic(deps)
+    except ValueError as exc:
+        problems.append(str(exc))
+    force = data.get("force") if isinstance(data.get("force"), dict) else {}
+    contributors = data.get("contributors") if isinstance(data.get("contributors"), dict) else {}
+    lead = force.get("lead_contributor")
+    if isinstance(lead, str) and lead in contributors:
+        problems.append(f"contributors.{lead} repeats the lead contributor")
+    mandate = data.get("mandate") if isinstance(data.get("mandate"), dict) else {}
+    start, expiry = data.get("start_date"), mandate.get("expires_on")
+    if (isinstance(start, dt.date) and isinstance(expiry, dt.date) and not isinstance(start, dt.datetime)
+            and not isinstance(expiry, dt.datetime) and expiry < start):
+        problems.append(f"mandate.expires_on is {expiry}, before start_date ({start}): the mandate would "
+                        "have lapsed before the simulation starts")
+    return problems
 
 
 def _hint(word: str, candidates: Any) -> str:
