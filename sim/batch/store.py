@@ -155,7 +155,7 @@ def save_results(
         write_parquet(results.bands, partial / "bands.parquet", labels)
         results.summary().to_csv(partial / "summary.csv", index=False, float_format="%.6g")
         if results.delays is not None:
-            results.delays.to_parquet(partial / "delays.parquet", index=False)
+            write_parquet(results.delays, partial / "delays.parquet", labels)
             results.delay_summary().to_csv(partial / "delays_summary.csv", index=False, float_format="%.6g")
         if extra is not None:
             extra(partial)
