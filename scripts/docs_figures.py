@@ -25,6 +25,7 @@ from sim.analysis.sweep import sweep
 from sim.batch.results import Results
 from sim.output.analysis_figures import sweep_figure, tornado_figure
 from sim.output.compare_figures import overlay_fan, overlay_scurves
+from sim.output.delays import delays_chart
 from sim.output.plots import binding_chart, contributors_chart, fan_chart, fund_fan, gantt, milestone_scurves, save_png
 from sim.output.timeline import timeline
 
@@ -71,6 +72,7 @@ EXAMPLES: dict[str, tuple[Callable[..., Figure], str | tuple[str, ...]]] = {
     "milestones_scurve.png": (milestone_scurves, "baseline"),
     "milestones_gantt.png": (gantt, "baseline"),
     "binding_shares.png": (binding_chart, "baseline"),
+    "where_the_days_went.png": (delays_chart, "baseline"),
     "fund_balance.png": (fund_fan, "baseline"),
     "trace_timeline.png": (trace_timeline, "baseline"),
     "compare_in_theatre.png": (overlay_fan, ("baseline", "donors_pay_late")),

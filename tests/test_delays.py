@@ -8,6 +8,7 @@ the administration (not as the base), and of two parallel paths only the critica
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def test_a_serial_chain_gives_each_cause_exactly_its_days() -> None:
 def test_a_short_airlift_wait_after_a_long_funding_wait() -> None:
     scenario = deterministic(**{
         "funding.initial_balance_usd": 0,
-        "funding.pledges": {"donor": {"amount_usd": 1e12, "pledged_on": "2024-03-14", "tranche_lag_days": 100}},
+        "funding.pledges": {"donor": {"amount_usd": 1e12, "pledged_on": dt.date(2024, 3, 14), "tranche_lag_days": 100}},
     })
     # Money arrives on day 100, 47 days after the recon is done; then the airlift spaces the departures.
     assert path_days(scenario, "first_arrival") == {**SERIAL, "funding": 47.0, "flight": 1.0}
@@ -223,3 +224,14 @@ def test_paired_changes_per_cause_add_up_to_the_paired_change_of_the_milestone()
     # Reopening the airport takes the airport's days off the first landing's path and adds none.
     assert table.loc[("first_arrival", "airport"), "mean_days"] == 0.0
     assert table.loc[("first_arrival", "airport"), "mean_diff_days"] < 0
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
+def test_every_removal_is_a_valid_scenario(path: Path) -> None:
+    from sim.analysis.explain import removals
+    from sim.scenario.loader import derive
+
+    scenario = load_scenario(path)
+    for cause, changes in removals(scenario).items():
+        derive(scenario, changes)  # raises ScenarioError if a removal breaks a bound of the schema
+        assert cause

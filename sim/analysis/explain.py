@@ -30,6 +30,8 @@ from sim.scenario.loader import derive
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
 
+#: A trust fund that never runs short: the schema's largest starting balance (US$).
+MONEY_WITHOUT_LIMIT = 1e13
 #: Bootstrap resamples for the P50 shift's interval.
 BOOTSTRAP = 400
 
@@ -47,7 +49,7 @@ def removals(scenario: Scenario) -> dict[str, dict[str, Any]]:
         "administration": {"governance.viable_administration_days": 0},
         "hold": {"governance.setbacks_per_year": 0},
         "reconnaissance": {"reconnaissance.lead_time_days": 0, "reconnaissance.duration_days": 0},
-        "funding": {"funding.initial_balance_usd": 1e15},
+        "funding": {"funding.initial_balance_usd": MONEY_WITHOUT_LIMIT},
         "training": {"force.training.duration_days": 0,
                      "force.training.capacity_officers": max(force.pledged_officers, force.training.capacity_officers)},
         "airlift": {"logistics.airlift.days_between_flights": 0},
