@@ -281,6 +281,21 @@ class Deployment:
         """
         self._leave(force, contingent, officers, "lost", notify=notify)
 
+    def lose_at_once(self, force: ContributorForce, losses: list[tuple[Contingent, int]]) -> None:
+        """Officers of several of ``force``'s contingents lost at this instant: one change of its strength.
+
+        Waiters are not woken: the caller calls :meth:`strength_fell` once, after every force's losses.
+        When tracing, each contingent's loss stays a change of its own, so the ledger shows each one.
+        """
+        if self.mission.tracing:
+            for contingent, officers in losses:
+                self._leave(force, contingent, officers, "lost", notify=False)
+            return
+        total = sum(self._leave(force, c, k, "lost", notify=False, set_strength=False) for c, k in losses)
+        if total:
+            # Several changes at one instant leave the same series, officer-days and accruals as their sum.
+            self._set(force, -total)
+
     def strength_fell(self) -> None:
         """Wake departures waiting for base places or money: officers have left theatre."""
         self.mission.base.places_freed()
@@ -306,13 +321,16 @@ class Deployment:
         m.log("deployment", "withdrawal", reason, kind="withdrawal")
 
     def _leave(self, force: ContributorForce, contingent: Contingent, officers: int, column: str,
-               keep_places: bool = False, notify: bool = True) -> None:
+               keep_places: bool = False, notify: bool = True, set_strength: bool = True) -> int:
+        """Officers leave theatre; returns how many did. With ``set_strength`` false the caller records
+        the change of strength (:meth:`_set`) itself."""
         officers = min(officers, contingent.landed)
         if officers <= 0:
-            return
+            return 0
         contingent.landed -= officers
         force.count(column, officers, snapshot=False)
-        self._set(force, -officers)
+        if set_strength:
+            self._set(force, -officers)
         relief = contingent.relief
         if keep_places:
             pass
@@ -324,6 +342,7 @@ class Deployment:
             self.strength_fell()
         if contingent.landed == 0 and (contingent.arrived or column != "lost"):
             contingent.gone = True
+        return officers
 
     def _set(self, force: ContributorForce, delta: int) -> None:
         m = self.mission

@@ -14,7 +14,7 @@ import math
 from typing import TYPE_CHECKING
 
 from sim.model.critical import EMPTY, extend
-from sim.model.force import ContributorForce
+from sim.model.force import Contingent, ContributorForce
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -75,6 +75,7 @@ class Operations:
             p_lost, p_injury, p_casualty = arrears if fund.in_arrears else normal
             any_lost = False
             for force in forces:
+                lost_here: list[tuple[Contingent, int]] = []
                 for contingent in force.contingents:
                     officers = contingent.landed
                     if officers <= 0:
@@ -87,11 +88,13 @@ class Operations:
                     losses["injuries"] += injuries
                     losses["casualties"] += casualties
                     losses["resignations"] += lost - injuries - casualties
-                    any_lost = True
-                    deployment.lose(force, contingent, lost, notify=False)
+                    lost_here.append((contingent, lost))
                     if m.tracing:
                         m.log("operations", f"{contingent.label} loses officers", f"{lost} lost this interval",
                               kind="losses", contingent=contingent.label, officers=lost)
+                if lost_here:
+                    any_lost = True
+                    deployment.lose_at_once(force, lost_here)
             if any_lost:
                 # Waiters for base places or money are woken once for all of this instant's losses.
                 deployment.strength_fell()
