@@ -59,8 +59,9 @@ bench: $(STAMP)  ## benchmarks (never part of the tests); writes bench/out/bench
 	$(BIN)/python bench/bench_replication.py $(BENCH_ARGS)
 	$(BIN)/python bench/bench_startup.py
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff over the tree and mypy over the package
 	$(BIN)/ruff check .
+	$(BIN)/mypy sim
 
 # Extra options for `make notebook`, e.g. JUPYTER_ARGS=--no-browser. Jupyter refuses to run as root
 # without --allow-root (as in containers and on this project's machines), so it is added for root.

@@ -16,7 +16,7 @@ import copy
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from sim.batch.safeio import write_text
 
@@ -159,9 +159,9 @@ def _number_branch(field: Any) -> dict[str, Any]:
     from sim.scenario.schema import Share
 
     # The validators Duration and Share attach are what mark a field as one; the last one is theirs.
-    if Duration.__metadata__[-1] in field.metadata:
+    if get_args(Duration)[-1] in field.metadata:
         return {"type": "number", "minimum": 0}
-    if Share.__metadata__[-1] in field.metadata:
+    if get_args(Share)[-1] in field.metadata:
         return {"type": "number", "minimum": 0, "maximum": 1}
     return {"type": "number"}
 

@@ -426,7 +426,7 @@ def _validate(
             return Scenario.model_validate_json(json_text)
         return Scenario.model_validate(raw)
     except pydantic.ValidationError as exc:
-        errors = []
+        errors: list[Any] = []
         for err in exc.errors():
             lines = str(err.get("msg", "")).splitlines() if err["type"] == "value_error" else []
             errors.extend({**err, "msg": line} for line in lines) if len(lines) > 1 else errors.append(err)

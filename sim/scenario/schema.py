@@ -403,6 +403,12 @@ def _check_contingents(officers: int, size: int) -> None:
         )
 
 
+def _table(data: dict, key: str) -> dict:
+    """``data[key]`` if it is a table, else an empty one (raw data may have any shape)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def reference_problems(data: Any) -> list[str]:
     """Every cross-reference problem of a scenario's data, one message each, starting with the key it is about.
 
@@ -414,7 +420,7 @@ def reference_problems(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return []
     problems: list[str] = []
-    gates = data.get("gates") if isinstance(data.get("gates"), dict) else {}
+    gates = _table(data, "gates")
     listed = ", ".join(sorted(map(str, gates))) or "none"
     deps: dict[str, list[str]] = {}
     for name, gate in gates.items():
@@ -427,7 +433,7 @@ def reference_problems(data: Any) -> list[str]:
                     f"gates.{name}.after names '{dep}', which is neither a gate nor a milestone "
                     f"(gates: {listed}){_hint(dep, [*gates, *MILESTONES])}"
                 )
-    steps = data.get("steps") if isinstance(data.get("steps"), dict) else {}
+    steps = _table(data, "steps")
     for step in ("reconnaissance", "base_construction", "departure", "partner_departure"):
         named = steps.get(step, ())
         for gate in named if isinstance(named, list | tuple) else ():
@@ -440,12 +446,12 @@ def reference_problems(data: Any) -> list[str]:
         _check_acyclic(deps)
     except ValueError as exc:
         problems.append(str(exc))
-    force = data.get("force") if isinstance(data.get("force"), dict) else {}
-    contributors = data.get("contributors") if isinstance(data.get("contributors"), dict) else {}
+    force = _table(data, "force")
+    contributors = _table(data, "contributors")
     lead = force.get("lead_contributor")
     if isinstance(lead, str) and lead in contributors:
         problems.append(f"contributors.{lead} repeats the lead contributor")
-    mandate = data.get("mandate") if isinstance(data.get("mandate"), dict) else {}
+    mandate = _table(data, "mandate")
     start, expiry = data.get("start_date"), mandate.get("expires_on")
     if (isinstance(start, dt.date) and isinstance(expiry, dt.date) and not isinstance(start, dt.datetime)
             and not isinstance(expiry, dt.datetime) and expiry < start):
