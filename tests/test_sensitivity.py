@@ -276,3 +276,19 @@ def test_cli_bad_input_gives_one_line_and_exit_code_2(tmp_path: Path, capsys, ex
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [expected]
     assert not (tmp_path / "x").exists()
+
+
+def test_the_tornado_says_which_swings_are_within_noise(additive) -> None:
+    from sim.output.tables import format_tornado
+
+    table = tornado(additive, "first_arrival", runs=20, seed=5)
+    table.loc[table["input"] == "reconnaissance.duration_days", ["within_noise", "runs_to_resolve"]] = [True, 812.0]
+    text = format_tornado(table, additive)
+    line = next(row for row in text.splitlines() if "reconnaissance.duration_days" in row)
+    assert "noise (~812 runs)" in line
+    assert "cannot tell it from Monte Carlo error" in text
+    fig = tornado_figure(table)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert sum("(within noise)" in label for label in labels) == 1
+    faint = [p for p in fig.axes[0].patches if p.get_gid() == "low:reconnaissance.duration_days"]
+    assert faint and faint[0].get_alpha() == 0.35

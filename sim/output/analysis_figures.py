@@ -298,8 +298,11 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True, ax: A
         for which, offset, colour in (("low", height / 2, LOW_COLOUR), ("high", -height / 2, HIGH_COLOUR)):
             delta = getattr(row, f"{which}_delta")
             late = is_milestone and math.isnan(getattr(row, f"{which}_median"))
+            # A swing the batch cannot tell from Monte Carlo error is drawn faint.
+            faint = bool(getattr(row, "within_noise", False))
             ax.barh(yi + offset, delta, left=base, height=height, color=colour, edgecolor="white" if late else colour,
-                    hatch="///" if late else None, linewidth=0.5, gid=f"{which}:{row.input}")
+                    hatch="///" if late else None, linewidth=0.5, gid=f"{which}:{row.input}",
+                    alpha=0.35 if faint else 1.0)
             if abs(delta) < 0.01 * span and not late:
                 continue
             text = _delta_text(delta, unit, late)
@@ -308,6 +311,7 @@ def tornado_figure(table: pd.DataFrame, top: int = 15, dates: bool = True, ax: A
                         color="0.25")
     ax.axvline(base, color=OKABE_ITO["black"], linewidth=1.3, gid="baseline", zorder=3)
     labels = [f"{row.label}: {format_value(row.input, row.low_value)} → {format_value(row.input, row.high_value)}"
+              + (" (within noise)" if getattr(row, "within_noise", False) else "")
               for row in shown.itertuples(index=False)]
     ax.set_yticks(y, labels)
     ax.tick_params(axis="y", length=0)

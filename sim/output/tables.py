@@ -95,18 +95,29 @@ def format_tornado(table: pd.DataFrame, scenario: Scenario) -> str:
         f"Baseline median: {base_text}. Each input held at its P{low_q} and P{high_q}; others drawn as usual.",
         "",
         f"{'Rank':>4}  {'Input':<{width}}  {'P' + str(low_q):>9} {'P' + str(high_q):>9}  "
-        f"{'at P' + str(low_q):>11} {'at P' + str(high_q):>11}  {'swing':>8}",
+        f"{'at P' + str(low_q):>11} {'at P' + str(high_q):>11}  {'swing':>8}  {'95% CI of the swing':<22}",
     ]
+    noisy = "within_noise" in table.columns
     for row in table.itertuples(index=False):
         low_text = format_value(row.input, row.low_value)
         high_text = format_value(row.input, row.high_value)
         flag = " *" if row.censored else ""
+        interval = ""
+        if noisy:
+            interval = f"{_delta(row.swing_ci95_low, unit)} to {_delta(row.swing_ci95_high, unit)}"
+            if row.within_noise:
+                more = row.runs_to_resolve
+                interval += " noise" + (f" (~{more:,.0f} runs)" if math.isfinite(more) else "")
         lines.append(
             f"{row.rank:>4}  {row.input:<{width}}  {low_text:>9} {high_text:>9}  "
-            f"{_delta(row.low_delta, unit):>11} {_delta(row.high_delta, unit):>11}  {_amount(row.swing, unit):>8}{flag}"
+            f"{_delta(row.low_delta, unit):>11} {_delta(row.high_delta, unit):>11}  {_amount(row.swing, unit):>8}  "
+            f"{interval}{flag}".rstrip()
         )
     lines.append("")
     lines.append("'at P10' and 'at P90': change in the median from the baseline. Ranked by swing = |at P90 - at P10|.")
+    if noisy and table["within_noise"].any():
+        lines.append("noise: the swing's 95% interval (paired bootstrap over the shared runs) holds 0, so this batch "
+                     "cannot tell it from Monte Carlo error; in brackets, about how many runs per batch would.")
     if table["censored"].any():
         lines.append("* a median after the horizon, counted at the horizon: the change is a lower bound.")
     return "\n".join(lines)
