@@ -107,6 +107,16 @@ def test_quantile_dates_are_the_dates_by_which_that_share_of_runs_got_there(stor
         assert before < q <= by, (text, before, by)
 
 
+def test_the_parameter_table_gives_every_value_its_source(page: Page) -> None:
+    from sim.scenario.parameters import parameter_table
+
+    table = parameter_table("baseline")
+    for row in table.itertuples():
+        cells = page.rows[f"parameter-{row.key}"]
+        assert cells[:4] == [row.key, row.value, row.unit, row.basis]
+    assert page.rows["parameter-funding.pledges.canada.amount_usd"][3] == "source"
+
+
 def test_where_the_days_went_quotes_the_run_s_delay_table(stored: Path, page: Page) -> None:
     results = load_results(stored)
     table = results.delay_summary(["first_arrival"]).set_index("cause")

@@ -558,6 +558,7 @@ def _run_section(results: Results, deadlines: Sequence[Deadline], level: int, an
                  paragraphs=[_DELAY_NOTE], note=True)] if results.delays is not None else []),
         Block("What held each milestone back", table=_binding_table(results)),
         Block("Totals", table=_totals_table(results)),
+        _parameter_block(results),
         Block("Figures", figures=[_figure_view(figure) for figure in report_figures(results)]),
     ]
     if level > 1:
@@ -681,6 +682,26 @@ def _delay_sentence(results: Results, milestone: str, what: str) -> str:
     top = [f"{r.cause} {r.mean_days:.0f}" for r in table.head(4).itertuples() if r.mean_days >= 0.5]
     return (f"Of the {table['milestone_mean_day'].iloc[0]:.0f} days {what} takes on average (over the runs that reach "
             f"it), the largest shares go to {_join(top)} days.")
+
+
+def _parameter_block(results: Results) -> Block:
+    """Every value of the run's scenario with its unit and its source or "judgement", when the run's
+    scenario is a library scenario as shipped (the table reads the comments beside each value)."""
+    from sim.scenario.library import library_names
+    from sim.scenario.loader import load_scenario
+    from sim.scenario.parameters import parameter_table
+
+    name = results.scenario.name
+    if name not in library_names() or load_scenario(name) != results.scenario:
+        return Block("Parameters", paragraphs=[
+            "This run's scenario is not a library scenario as shipped, so its sources are not at hand here: "
+            "deploysim show SCENARIO --table lists every value with the comment beside it in the file."], note=True)
+    table = parameter_table(name)
+    rows = [[Cell(r.key), Cell(r.value), Cell(r.unit), Cell(r.basis), Cell(r.source)] for r in table.itertuples()]
+    return Block("Parameters", table=Table(
+        ["Key", "Value", "Unit", "Basis", "Source or reasoning (the comment beside the value)"], rows, numeric_from=5,
+        css="parameters", caption=f"Every value of scenario '{name}' and what it rests on, read from "
+        f"{table.attrs['file']} and the files it extends.", row_ids=[f"parameter-{k}" for k in table["key"]]))
 
 
 def _binding_table(results: Results) -> Table:
