@@ -7,6 +7,7 @@ import circle.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from sim.batch import safeio
 
@@ -49,3 +50,9 @@ runs_int = whole_number(1, f"a whole number from 1 to {MAX_RUNS:,}", MAX_RUNS)
 MAX_SEED = 2**64 - 1
 seed_int = whole_number(0, "a non-negative whole number below 2**64", MAX_SEED)
 replication_int = whole_number(0, "a whole number from 0 to 1,000,000,000", 10**9)
+
+
+def print_error(text: str) -> None:
+    """Print each line of ``text`` as ``deploysim: error: ...`` on stderr, long lines cut."""
+    for line in str(text).splitlines() or [""]:
+        print(f"deploysim: error: {safeio.short(line, MAX_ERROR_LINE)}", file=sys.stderr)

@@ -1,0 +1,106 @@
+"""``deploysim run``: a scenario's Monte Carlo batch, its printed forecast and its stored run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sim.batch import safeio
+from sim.batch.defaults import DEFAULT_SEED
+from sim.commands.errors import UserError
+from sim.commands.options import add_batch_options
+
+RUN_EXAMPLES = """\
+examples:
+  deploysim run scenarios/baseline.toml
+  deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
+  deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
+  deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
+  deploysim run scenarios/baseline.toml --deadline "mandate end=2024-10-02"
+
+Prints P10/P50/P90 dates per milestone and what held the deployment back; writes manifest.json,
+replications.parquet, bands.parquet, summary.csv and figures/ to results/<scenario>/<run-id>/.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``run`` subcommand."""
+    p = subparsers.add_parser(
+        "run",
+        help="run a scenario's Monte Carlo batch; write tables and plots",
+        description="Run a scenario's Monte Carlo batch, print the milestone forecast and store tables and plots "
+        "in results/<scenario>/<run-id>/.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    add_batch_options(p, runs=1000, runs_help="replications (default 1000)",
+                      seed=DEFAULT_SEED, seed_help=f"batch seed (default {DEFAULT_SEED})")
+    p.add_argument("--out", type=Path, help="write to this folder instead of results/<scenario>/<run-id>")
+    p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
+    p.add_argument("--run-id", help="name of the run folder (default: UTC time, seed and runs)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a scenario value (TOML syntax), e.g. --set funding.runway_days=60; repeatable",
+    )
+    p.add_argument(
+        "--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
+        help="also report the chance of each milestone by this date, e.g. mandate_end=2024-10-02; repeatable",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing run folder")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit code."""
+    from sim.analysis.compare import ComparisonError, check_deadlines, deadline_probabilities, parse_deadlines
+    from sim.batch.runner import run
+    from sim.batch.store import command_line, save_results
+    from sim.commands.options import check_out, check_workers, print_files
+    from sim.output.text import format_deadlines
+    from sim.scenario.loader import load_scenario
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    try:
+        deadlines = parse_deadlines(args.deadlines)
+        check_deadlines(deadlines, scenario)
+    except ComparisonError as exc:
+        raise UserError(str(exc)) from None
+    check_workers(args.workers, args.runs, args.many_workers)
+    safeio.check_name(scenario.name, "scenario name")
+    target = args.out
+    if args.run_id is not None:
+        safeio.check_name(args.run_id, "--run-id")
+    if target is None and args.run_id is not None:
+        target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
+    check_out(target, args.force)
+    results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
+
+    def extra(tmp: Path) -> None:
+        if deadline_table is not None:
+            deadline_table.to_csv(tmp / "deadlines.csv", index=False, float_format="%.6g")
+        if not args.no_plots:
+            from sim.commands.plot import write_figures
+
+            write_figures(results, tmp)
+
+    folder = save_results(
+        results,
+        folder=target,
+        root=args.results_root,
+        run_id=args.run_id,
+        force=args.force,
+        extra=extra,
+        command=command_line(),
+    )
+    from sim.output.tables import format_forecast
+
+    print(format_forecast(results))
+    if deadline_table is not None:
+        print()
+        print(format_deadlines(deadline_table))
+    print_files(folder)
+    return 0
