@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Z95, Results, censored_quantile, wilson_interval
-from sim.batch.runner import DEFAULT_SEED
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
 from sim.scenario.walk import leaves

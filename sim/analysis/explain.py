@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.compare import restricted_days, t95
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Z95, Results, censored_quantile
-from sim.batch.runner import DEFAULT_SEED
 from sim.scenario.loader import derive
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario

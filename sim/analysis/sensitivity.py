@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.sweep import derive_values, key_label, resolve_workers, run_batches
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, censored_quantile
-from sim.batch.runner import DEFAULT_SEED
 from sim.model import simulate
 from sim.model.record import TOTALS
 from sim.scenario.distributions import DIST_KINDS, Bernoulli, Fixed

@@ -17,9 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results
-from sim.batch.runner import DEFAULT_SEED, make_executor, run
+from sim.batch.runner import make_executor, run
 
 # The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
 from sim.scenario.loader import Problem, ScenarioError, derive, parse_value, unknown_key
