@@ -152,6 +152,11 @@ def _release(events: Sequence, i: int) -> str | None:
         if events[j].day != day:
             return None
         if events[j].kind in RELEASE_KINDS:
+            other = events[j].contingent
+            if events[j].kind == "flight_leaves" and other and other != events[i].contingent:
+                # Contingents of one contributor leave in turn: another's departure is not a release of
+                # money or room, only the end of the wait for this one's turn.
+                return f"until its turn came, once {other} had left"
             return f"until: {events[j].event}"
     return None
 

@@ -82,7 +82,8 @@ class Deployment:
         else:
             first = [self.lead_arrival]
             gates = m.gates.for_step("partner_departure")
-        return [*first, m.mandate.switch, *gates, force.active]
+        # Withdrawal comes first: it is for good, so a contributor that has withdrawn waits for nothing else.
+        return [force.active, *first, m.mandate.switch, *gates]
 
     def _rollout(self, force: ContributorForce):
         waiting_for = "training" if force.is_lead else "partner readiness"
@@ -93,6 +94,8 @@ class Deployment:
             get = force.ready.get()
             binding = None if get.triggered else waiting_for
             contingent = yield get
+            if not force.active.is_open():
+                return  # withdrawn: nothing more is sent
             if binding is not None:
                 chain = contingent.chain
             chain = yield from self._send(force, contingent, binding, chain)
@@ -174,6 +177,8 @@ class Deployment:
         mission = self.mission
 
         def log(condition: str) -> None:
+            if condition == "withdrawn":
+                return  # a contributor that has withdrawn takes no more steps, waiting included
             mission.log("deployment", f"{contingent.label} waits", f"for {condition}", kind="waits",
                         contingent=contingent.label, condition=condition)
 
@@ -318,7 +323,7 @@ class Deployment:
                 self._leave(f, contingent, contingent.landed, "withdrawn")
         m.base.places_freed()
         m.fund.strength_fell()
-        m.log("deployment", "withdrawal", reason, kind="withdrawal")
+        m.log("deployment", "withdrawal", reason, kind="withdrawal", name="all" if force is None else force.name)
 
     def _leave(self, force: ContributorForce, contingent: Contingent, officers: int, column: str,
                keep_places: bool = False, notify: bool = True, set_strength: bool = True) -> int:
