@@ -173,9 +173,8 @@ def test_fixed_scenario_story_follows_from_its_durations(fixed) -> None:
     assert flights == [53, 57, 61, 65, 69]
     # Why each contingent waited: the first for the recon, the next ones for the one ahead, then the aircraft.
     assert "Kenya #1 funded (balance $999999.8M) - waited 23 d since trained, until: team back and reported" in story
-    assert "Kenya #2 funded (balance $999999.6M) - waited 23 d since trained, until its turn came, once Kenya #1 had left" in (
-        story
-    )
+    assert ("Kenya #2 funded (balance $999999.6M) - waited 23 d since trained, "
+            "until its turn came, once Kenya #1 had left") in story
     assert "flight leaves with Kenya #2 (200 officers) - waited 4 d after funding, for the aircraft" in story
     assert "Peak in theatre: 1,000 officers (Kenya 1,000)" in story
     assert "Still waiting at the horizon" not in story
