@@ -31,11 +31,13 @@ def test_save_then_load_round_trips(small, tmp_path: Path) -> None:
     folder = save_results(small, root=tmp_path)
     assert folder.parent == tmp_path / "baseline"
     assert {p.name for p in folder.iterdir()} == {"manifest.json", "replications.parquet", "bands.parquet",
-                                                   "summary.csv", "delays.parquet", "delays_summary.csv"}
+                                                   "summary.csv", "delays.parquet", "delays_summary.csv",
+                                                   "strength.parquet", "strength_summary.csv"}
     loaded = load_results(folder)
     pd.testing.assert_frame_equal(loaded.replications, small.replications)
     pd.testing.assert_frame_equal(loaded.bands, small.bands)
     pd.testing.assert_frame_equal(loaded.delays, small.delays)
+    pd.testing.assert_frame_equal(loaded.strength, small.strength)
     assert loaded.scenario == small.scenario
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["seed"] == 1 and manifest["runs"] == 30

@@ -23,7 +23,7 @@ import pandas as pd
 
 from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
-from sim.batch.results import Z95, Results, censored_quantile, wilson_interval
+from sim.batch.results import Z95, Results, censored_quantile, planned_strength, wilson_interval
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
 from sim.scenario.walk import leaves
@@ -208,6 +208,138 @@ def parse_deadlines(items: Sequence[str]) -> dict[str, dt.date]:
             raise ComparisonError(f"deadline {item!r}: the name {name!r} is given twice")
         deadlines[name] = date
     return deadlines
+
+
+#: ``strength>=X@DATE`` or ``strength.<contributor>>=X@DATE``: at least X officers in theatre on DATE.
+_STRENGTH_TARGET = re.compile(r"^strength(?:\.(?P<who>[^\s>=@]+))?\s*>=\s*(?P<officers>\d+)\s*@\s*(?P<date>\S+)$")
+
+
+@dataclass(frozen=True)
+class StrengthTarget:
+    """A deadline on officers present: at least ``officers`` in theatre at the end of ``date``.
+
+    Attributes:
+        text: As written (``strength>=500@2024-12-31``), the target's name in tables.
+        contributor: ``all`` (every contributor) or one contributor's name.
+        officers: The number of officers to reach.
+        date: The date.
+    """
+
+    text: str
+    contributor: str
+    officers: int
+    date: dt.date
+
+
+def parse_strength_target(text: str) -> StrengthTarget | None:
+    """Read ``strength>=X@DATE`` (every contributor) or ``strength.<name>>=X@DATE`` (one contributor);
+    None if ``text`` is not of that form (it may be a ``NAME=DATE`` milestone deadline).
+
+    Raises:
+        ComparisonError: If it is of that form but the date is not a real date written YYYY-MM-DD.
+
+    Example:
+        >>> target = parse_strength_target("strength.Kenya>=600@2024-12-31")
+        >>> target.contributor, target.officers, target.date
+        ('Kenya', 600, datetime.date(2024, 12, 31))
+        >>> parse_strength_target("mandate end=2024-10-02") is None
+        True
+    """
+    match = _STRENGTH_TARGET.match(text.strip())
+    if match is None:
+        return None
+    value = match["date"]
+    try:
+        if not _DEADLINE_DATE.match(value):
+            raise ValueError
+        date = dt.date.fromisoformat(value)
+    except ValueError:
+        raise ComparisonError(f"deadline {text!r}: {value} is not a date (expected strength>=OFFICERS@YYYY-MM-DD)") \
+            from None
+    return StrengthTarget(text.strip(), match["who"] or "all", int(match["officers"]), date)
+
+
+def split_deadlines(items: Sequence[str]) -> tuple[dict[str, dt.date], list[StrengthTarget]]:
+    """Read ``--deadline`` items: ``NAME=YYYY-MM-DD`` (every milestone by that date) and
+    ``strength>=X@YYYY-MM-DD`` / ``strength.<contributor>>=X@YYYY-MM-DD`` (officers present).
+
+    Raises:
+        ComparisonError: If an item is of neither form, a date does not exist, or a name repeats.
+
+    Example:
+        >>> split_deadlines(["mandate end=2024-10-02", "strength>=500@2024-12-31"])[1][0].officers
+        500
+    """
+    targets: list[StrengthTarget] = []
+    rest: list[str] = []
+    for item in items:
+        target = parse_strength_target(item)
+        if target is None:
+            if item.strip().startswith("strength") and ">=" in item:
+                raise ComparisonError(f"deadline {item!r}: expected strength>=OFFICERS@YYYY-MM-DD "
+                                      "or strength.<contributor>>=OFFICERS@YYYY-MM-DD")
+            rest.append(item)
+        elif target.text in {t.text for t in targets}:
+            raise ComparisonError(f"deadline {item!r} is given twice")
+        else:
+            targets.append(target)
+    return parse_deadlines(rest), targets
+
+
+def check_strength_targets(targets: Sequence[StrengthTarget], scenario: Scenario) -> None:
+    """Refuse targets outside the simulated period or naming a contributor the scenario does not have.
+
+    Raises:
+        ComparisonError: If one is.
+    """
+    check_deadlines({t.text: t.date for t in targets}, scenario)
+    known = planned_strength(scenario)
+    for target in targets:
+        if target.contributor not in known:
+            raise ComparisonError(f"deadline '{target.text}': no contributor '{target.contributor}' in scenario "
+                                  f"'{scenario.name}' (known: {', '.join(known)})")
+
+
+def strength_probabilities(results: Results, targets: Sequence[StrengthTarget],
+                           base: Results | None = None) -> pd.DataFrame:
+    """Per target: the probability of at least X officers in theatre at the end of its date.
+
+    The share of replications meeting the target, with a 95% Wilson interval; given ``base`` (a batch
+    run with the same seed), the paired change, as :func:`deadline_probabilities` gives it.
+
+    Returns:
+        Columns ``scenario, target, contributor, officers, date, probability, ci95_low, ci95_high, n``,
+        with ``base`` also ``change, change_ci95_low, change_ci95_high``.
+
+    Raises:
+        ComparisonError: If a target is outside the simulated period, names an unknown contributor, or
+            its date was not kept by a stored batch (rerun it with the target as a deadline).
+    """
+    check_strength_targets(targets, results.scenario)
+    if base is not None:
+        check_comparable([base, results])
+        base, results = _by_replication(base), _by_replication(results)
+
+    def meets(batch: Results, target: StrengthTarget) -> np.ndarray:
+        try:
+            return batch.strength_on(target.date, target.contributor) >= target.officers
+        except (KeyError, ValueError) as exc:
+            raise ComparisonError(f"deadline '{target.text}' for {batch.name}: {exc.args[0]}") from None
+
+    rows = []
+    for target in targets:
+        hit = meets(results, target)
+        low, high = wilson_interval(int(hit.sum()), hit.size)
+        row: dict[str, object] = {
+            "scenario": results.name, "target": target.text, "contributor": target.contributor,
+            "officers": target.officers, "date": pd.Timestamp(target.date), "probability": float(hit.mean()),
+            "ci95_low": low, "ci95_high": high, "n": hit.size,
+        }
+        if base is not None:
+            change = hit.astype(float) - meets(base, target).astype(float)
+            row["change"], row["change_ci95_low"], row["change_ci95_high"] = _mean_ci(change, Z95)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def check_deadlines(deadlines: Mapping[str, dt.date], scenario: Scenario) -> None:
@@ -452,6 +584,8 @@ class Comparison:
         deadlines: Columns of :func:`deadline_probabilities` for every batch (the change against the
             first for the later ones), or None without deadlines.
         deadline_dates: The deadlines asked for.
+        strength_deadlines: Columns of :func:`strength_probabilities` for every batch (the change against
+            the first for the later ones), or None without ``strength>=X@DATE`` deadlines.
     """
 
     results: list[Results]
@@ -460,6 +594,7 @@ class Comparison:
     differences: pd.DataFrame
     deadlines: pd.DataFrame | None = None
     deadline_dates: dict[str, dt.date] | None = None
+    strength_deadlines: pd.DataFrame | None = None
 
     @property
     def base(self) -> Results:
@@ -531,6 +666,7 @@ def compare(
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     deadlines: Mapping[str, dt.date] | None = None,
     progress: Progress = True,
+    strength_targets: Sequence[StrengthTarget] = (),
 ) -> Comparison:
     """Run (or load) each scenario with one seed and compare every one with the first, paired.
 
@@ -542,6 +678,8 @@ def compare(
         workers: Worker processes for each run (see :func:`sim.batch.runner.run`).
         overrides: Dotted-key overrides applied to every scenario (not to stored batches), as ``--set``.
         deadlines: Name -> date; adds :attr:`Comparison.deadlines`.
+        strength_targets: Officers-present targets (see :func:`split_deadlines`); adds
+            :attr:`Comparison.strength_deadlines`. Scenarios run here keep their dates.
         progress: True: one progress bar over all scenarios to run, once it has run a second; False:
             none; a function: called with the replications finished so far, over all scenarios to run.
 
@@ -587,6 +725,8 @@ def compare(
     _check_facts(_unique([fact[0].name for fact in facts]), facts)
     if deadlines:
         check_deadlines(deadlines, facts[0][0])
+    check_strength_targets(strength_targets, facts[0][0])
+    dates = [t.date for t in strength_targets]
     done = 0
     results: list[Results] = []
     with progress_callback(progress, runs * sum(isinstance(i, Scenario) for i in resolved)) as report:
@@ -599,12 +739,13 @@ def compare(
             if isinstance(item, Results):
                 results.append(item)
                 continue
-            results.append(run(item, runs=runs, seed=seed, workers=workers, progress=advance))
+            results.append(run(item, runs=runs, seed=seed, workers=workers, progress=advance, strength_dates=dates))
             done += runs
-    return comparison_of(results, deadlines)
+    return comparison_of(results, deadlines, strength_targets)
 
 
-def comparison_of(results_list: Sequence[Results], deadlines: Mapping[str, dt.date] | None = None) -> Comparison:
+def comparison_of(results_list: Sequence[Results], deadlines: Mapping[str, dt.date] | None = None,
+                  strength_targets: Sequence[StrengthTarget] = ()) -> Comparison:
     """Compare batches already run with one seed (the first is the reference).
 
     Raises:
@@ -627,6 +768,14 @@ def comparison_of(results_list: Sequence[Results], deadlines: Mapping[str, dt.da
             for label, r in zip(labels[1:], results_list[1:], strict=True)
         ]
         deadline_table = pd.concat(frames, ignore_index=True)
+    strength_table = None
+    if strength_targets:
+        frames = [strength_probabilities(base, strength_targets).assign(scenario=labels[0])]
+        frames += [
+            strength_probabilities(r, strength_targets, base=base).assign(scenario=label)
+            for label, r in zip(labels[1:], results_list[1:], strict=True)
+        ]
+        strength_table = pd.concat(frames, ignore_index=True)
     return Comparison(
         results=results_list,
         labels=labels,
@@ -634,24 +783,11 @@ def comparison_of(results_list: Sequence[Results], deadlines: Mapping[str, dt.da
         differences=pd.concat(differences, ignore_index=True),
         deadlines=deadline_table,
         deadline_dates=dict(deadlines) if deadlines else None,
+        strength_deadlines=strength_table,
     )
 
 
 # -- text ----------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 # -- figures -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,70 @@ BAND_QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
 MILESTONE_QUANTILES = (0.10, 0.50, 0.80, 0.90)
 #: Two-sided 95% normal quantile.
 Z95 = 1.959963984540054
+#: Columns of :attr:`Results.strength`: officers in theatre at the end of each checkpoint date.
+STRENGTH_COLUMNS = ("replication", "date", "day", "contributor", "officers")
+#: Months between the default checkpoint dates of officers in theatre.
+CHECKPOINT_MONTHS = 6
+
+
+def checkpoint_dates(scenario: Scenario, extra: Iterable[dt.date] = ()) -> list[dt.date]:
+    """The dates at which each replication's officers in theatre are kept: every
+    :data:`CHECKPOINT_MONTHS` calendar months from the start date up to the horizon, plus ``extra``
+    (those inside the simulated period), sorted.
+
+    Example:
+        >>> from sim import load_scenario
+        >>> [d.isoformat() for d in checkpoint_dates(load_scenario("baseline"))]
+        ['2024-09-14', '2025-03-14', '2025-09-14', '2026-03-14']
+    """
+    start, end = scenario.start_date, scenario.date_of(scenario.horizon_days)
+    dates = set()
+    months = CHECKPOINT_MONTHS
+    while True:
+        date = (pd.Timestamp(start) + pd.DateOffset(months=months)).date()
+        if date > end:
+            break
+        dates.add(date)
+        months += CHECKPOINT_MONTHS
+    dates.update(d for d in extra if start <= d <= end)
+    return sorted(dates)
+
+
+def strength_frame(daily: dict[str, np.ndarray], scenario: Scenario, dates: Iterable[dt.date]) -> pd.DataFrame:
+    """Officers in theatre per replication at the end of each date, in total (``all``) and per contributor.
+
+    Args:
+        daily: Series name -> (replications, horizon + 1) values at the end of each day.
+        scenario: The scenario that ran (for the day of each date and the contributors' names).
+        dates: The dates, inside the simulated period.
+    """
+    dates = list(dates)
+    frames = []
+    for name, values in daily.items():
+        if name != "in_theatre" and not name.startswith("in_theatre."):
+            continue
+        contributor = "all" if name == "in_theatre" else name.removeprefix("in_theatre.")
+        for date in dates:
+            day = int(scenario.day_of(date))
+            column = values[:, day]
+            frames.append(pd.DataFrame({
+                "replication": np.arange(len(column)),
+                # The same dtype as the bands' dates, so a stored table reads back equal.
+                "date": pd.Timestamp(scenario.start_date) + pd.to_timedelta(np.full(len(column), day), unit="D"),
+                "day": day, "contributor": contributor, "officers": np.nan_to_num(column).astype(np.int64),
+            }))
+    if not frames:
+        return pd.DataFrame({c: [] for c in STRENGTH_COLUMNS})
+    frame = pd.concat(frames, ignore_index=True)
+    frame["contributor"] = frame["contributor"].astype("string")
+    return frame.sort_values(["date", "replication"], kind="stable").reset_index(drop=True)
+
+
+def planned_strength(scenario: Scenario) -> dict[str, int]:
+    """The officers each contributor pledged, and the mission's planned strength as ``all``."""
+    plans = {"all": scenario.mission_size_officers, scenario.force.lead_contributor: scenario.force.pledged_officers}
+    plans.update({name: c.pledged_officers for name, c in scenario.contributors.items()})
+    return plans
 
 
 def bands_from_daily(daily: dict[str, np.ndarray], start_date: dt.date) -> pd.DataFrame:
@@ -101,6 +166,9 @@ class Results:
         delays: Where the days went: one row per replication, milestone reached and cause on its
             critical path (columns ``replication, milestone, cause, days``); the days of one
             replication's milestone add up to its day. None for runs stored before it was recorded.
+        strength: Officers in theatre at the end of each checkpoint date, per replication, in total
+            (contributor ``all``) and per contributor (columns :data:`STRENGTH_COLUMNS`; the dates are
+            :func:`checkpoint_dates` plus any asked for). None for runs stored before it was recorded.
     """
 
     scenario: Scenario
@@ -113,6 +181,7 @@ class Results:
     path: Path | None = None
     wall_time_s: float | None = None
     delays: pd.DataFrame | None = None
+    strength: pd.DataFrame | None = None
 
     @property
     def name(self) -> str:
@@ -303,6 +372,70 @@ class Results:
                 }
             )
         return pd.DataFrame(rows)
+
+    def strength_summary(self) -> pd.DataFrame:
+        """Officers present (not cumulative landings) against plan at each checkpoint date.
+
+        One row per date and contributor (``all`` first, against the mission's planned strength; each
+        contributor against its pledge): the mean and P10/P50/P90 of officers in theatre at the end of
+        the date, the plan, the median as a share of it, and the share of runs at or above the plan.
+
+        Raises:
+            ValueError: If the batch kept no checkpoints (a run stored before they were recorded).
+
+        Example:
+            >>> from sim import load_scenario, run
+            >>> res = run(load_scenario("baseline"), runs=20, seed=1, progress=False)
+            >>> table = res.strength_summary()
+            >>> list(table.columns)
+            ['date', 'day', 'contributor', 'plan', 'mean', 'p10', 'p50', 'p90', 'p50_share_of_plan', 'p_at_plan']
+            >>> table.iloc[0]["contributor"], int(table.iloc[0]["plan"])
+            ('all', 2500)
+        """
+        strength = self._strength()
+        plans = planned_strength(self.scenario)
+        order = {name: i for i, name in enumerate(plans)}
+        rows = []
+        for (date, contributor), group in strength.groupby(["date", "contributor"], sort=False):
+            officers = group["officers"].to_numpy(dtype=float)
+            plan = plans.get(str(contributor), 0)
+            p10, p50, p90 = np.quantile(officers, [0.1, 0.5, 0.9])
+            rows.append({
+                "date": date, "day": int(group["day"].iloc[0]), "contributor": str(contributor), "plan": plan,
+                "mean": float(officers.mean()), "p10": p10, "p50": p50, "p90": p90,
+                "p50_share_of_plan": p50 / plan if plan else math.nan,
+                "p_at_plan": float((officers >= plan).mean()) if plan else math.nan,
+            })
+        table = pd.DataFrame(rows)
+        table["_order"] = table["contributor"].map(order)
+        return table.sort_values(["date", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+
+    def strength_on(self, date: dt.date, contributor: str = "all") -> np.ndarray:
+        """Per replication: officers in theatre at the end of ``date`` (``all`` or one contributor).
+
+        Raises:
+            KeyError: If the date is not a checkpoint of this batch and no daily series were kept
+                (run it with ``strength_dates=[date]`` or ``keep_daily=True``), or the contributor is unknown.
+        """
+        plans = planned_strength(self.scenario)
+        if contributor not in plans:
+            raise KeyError(f"unknown contributor {contributor!r}; known: {', '.join(plans)}")
+        series = "in_theatre" if contributor == "all" else f"in_theatre.{contributor}"
+        if self.daily is not None and series in self.daily:
+            day = int(self.scenario.day_of(date))
+            return np.nan_to_num(self.daily[series][:, day]).astype(np.int64)
+        strength = self._strength()
+        rows = strength[(strength["date"] == pd.Timestamp(date)) & (strength["contributor"] == contributor)]
+        if rows.empty:
+            kept = ", ".join(sorted({d.date().isoformat() for d in strength["date"]}))
+            raise KeyError(f"officers in theatre on {date} were not kept by this batch (kept: {kept}); "
+                           "run it again with that date as a strength deadline")
+        return rows.sort_values("replication")["officers"].to_numpy()
+
+    def _strength(self) -> pd.DataFrame:
+        if self.strength is None:
+            raise ValueError("this batch kept no officers-in-theatre checkpoints (stored before they were recorded)")
+        return self.strength
 
     def binding_shares(self) -> pd.DataFrame:
         """How often each constraint was binding, per milestone (share of replications reaching it).

@@ -8,6 +8,7 @@ workers or the chunk size.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import os
 import time
@@ -22,7 +23,7 @@ import pandas as pd
 
 from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
-from sim.batch.results import Results, bands_from_daily, delays_frame
+from sim.batch.results import Results, bands_from_daily, checkpoint_dates, delays_frame, strength_frame
 from sim.model import simulate
 from sim.model.record import series_names
 from sim.scenario.milestones import GATED_MILESTONES
@@ -205,6 +206,7 @@ def run(
     chunk_size: int | None = None,
     keep_daily: bool = False,
     progress: Progress = True,
+    strength_dates: Iterable[dt.date] = (),
 ) -> Results:
     """Run a Monte Carlo batch of one scenario.
 
@@ -217,6 +219,9 @@ def run(
         executor: An explicit executor (see :class:`Executor`).
         chunk_size: Replications per chunk sent to a worker (default: about four chunks per worker).
         keep_daily: Also keep every replication's daily series in ``results.daily``.
+        strength_dates: Dates (besides the default checkpoints every six months) at which to keep each
+            replication's officers in theatre in ``results.strength``, for deadlines such as
+            ``strength>=500@2024-12-31``.
         progress: True: a progress bar once the batch has run a second (a widget in a notebook);
             False: none; a function: called with the number of replications finished after each chunk.
 
@@ -271,6 +276,7 @@ def run(
         daily=daily if keep_daily else None,
         wall_time_s=time.perf_counter() - started,
         delays=delays_frame([row for chunk in delays for row in chunk]),
+        strength=strength_frame(daily, scenario, checkpoint_dates(scenario, strength_dates)),
     )
 
 

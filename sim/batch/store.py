@@ -98,6 +98,10 @@ def manifest_of(results: Results, run_id: str, command: list[str] | None = None)
             "path, the days it took (they add up to the milestone's day)",
             "delays_summary.csv": "per milestone and cause: mean days over the runs reaching the milestone, share of "
             "those runs where it took any days, P50/P90 days among them",
+            "strength.parquet": "officers in theatre at the end of each checkpoint date, per replication, in "
+            "total (contributor 'all') and per contributor",
+            "strength_summary.csv": "per checkpoint date and contributor: officers present against plan (mean, "
+            "P10/P50/P90, the plan, the median's share of it, the share of runs at or above it)",
         },
         "scenario": results.scenario.model_dump(mode="json", by_alias=True),
     }
@@ -157,6 +161,9 @@ def save_results(
         if results.delays is not None:
             write_parquet(results.delays, partial / "delays.parquet", labels)
             results.delay_summary().to_csv(partial / "delays_summary.csv", index=False, float_format="%.6g")
+        if results.strength is not None:
+            write_parquet(results.strength, partial / "strength.parquet", labels)
+            results.strength_summary().to_csv(partial / "strength_summary.csv", index=False, float_format="%.6g")
         if extra is not None:
             extra(partial)
         write_manifest(partial, manifest_of(results, run_id, command))
@@ -282,7 +289,7 @@ def load_results(folder: str | Path) -> Results:
         :func:`save_results` shows a round trip that runs.
     """
 
-    from sim.batch.results import DELAY_COLUMNS, Results
+    from sim.batch.results import DELAY_COLUMNS, STRENGTH_COLUMNS, Results
     from sim.scenario.loader import scenario_from_dict
 
     folder = Path(folder)
@@ -309,6 +316,7 @@ def load_results(folder: str | Path) -> Results:
     replications = _read_table(folder / "replications.parquet", _replication_columns(), runs)
     bands = _read_table(folder / "bands.parquet", _band_columns(), None)
     delays = folder / "delays.parquet"  # runs stored before the delay ledger have none
+    strength = folder / "strength.parquet"  # nor before the checkpoints of officers in theatre
     _check_values(folder, replications, bands, scenario.horizon_days)
     wall = manifest.get("wall_time_s")
     return Results(
@@ -318,6 +326,7 @@ def load_results(folder: str | Path) -> Results:
         replications=replications,
         bands=bands,
         delays=_read_table(delays, DELAY_COLUMNS, None) if delays.is_file() else None,
+        strength=_read_table(strength, STRENGTH_COLUMNS, None) if strength.is_file() else None,
         run_id=manifest.get("run_id", folder.name),
         path=folder,
         wall_time_s=None if wall is None or not math.isfinite(wall) else float(wall),

@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         set_help="override a value of every scenario (TOML syntax), e.g. --set horizon_days=365; repeatable",
     )
     p.add_argument("--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
-                   help="add the probability of each milestone by this date, e.g. mandate_end=2024-10-02; "
-                   "repeatable")
+                   help="add the probability of each milestone by this date, e.g. mandate_end=2024-10-02, or of at "
+                   "least X officers in theatre on a date, e.g. strength>=500@2024-12-31; repeatable")
     add_output_options(p, out_help="output folder (default results/compare/<first>-vs-<others>-<time>)", quiet=True)
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.set_defaults(handler=handle)
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``deploysim compare``; returns the exit code."""
-    from sim.analysis.compare import ComparisonError, compare, parse_deadlines
+    from sim.analysis.compare import ComparisonError, compare, split_deadlines
     from sim.batch import safeio
     from sim.batch.store import unused_folder, utc_stamp
     from sim.commands.errors import UserError
@@ -74,10 +74,10 @@ def handle(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: no such file or folder")
     check_out(args.out, args.force)
     try:
-        deadlines = parse_deadlines(args.deadlines)
+        deadlines, targets = split_deadlines(args.deadlines)
         comparison = compare(
             args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
-            deadlines=deadlines, progress=not args.quiet,
+            deadlines=deadlines, progress=not args.quiet, strength_targets=targets,
         )
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
@@ -93,6 +93,11 @@ def handle(args: argparse.Namespace) -> int:
     from sim.output.text import format_comparison
 
     print(format_comparison(comparison))
+    if comparison.strength_deadlines is not None:
+        from sim.output.text import format_strength_deadlines
+
+        print()
+        print(format_strength_deadlines(comparison.strength_deadlines, comparison.labels))
     delays = comparison_delays(comparison)
     if delays is not None:
         print()
@@ -150,6 +155,9 @@ def write_comparison(comparison: Comparison, folder: Path, force: bool = False, 
         comparison.differences.to_csv(partial / "differences.csv", index=False, float_format="%.6g")
         if comparison.deadlines is not None:
             comparison.deadlines.to_csv(partial / "deadlines.csv", index=False, float_format="%.6g")
+        if comparison.strength_deadlines is not None:
+            comparison.strength_deadlines.to_csv(partial / "strength_deadlines.csv", index=False,
+                                                 float_format="%.6g")
         delays = comparison_delays(comparison)
         if delays is not None:
             delays.to_csv(partial / "delay_changes.csv", index=False, float_format="%.6g")

@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
-        help="also report the chance of each milestone by this date, e.g. mandate_end=2024-10-02; repeatable",
+        help="also report the chance of each milestone by this date, e.g. mandate_end=2024-10-02, or of at least "
+        "X officers in theatre on a date, e.g. strength>=500@2024-12-31 or strength.Kenya>=600@2024-12-31; "
+        "repeatable",
     )
     p.add_argument("--force", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
@@ -55,17 +57,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code."""
-    from sim.analysis.compare import ComparisonError, check_deadlines, deadline_probabilities, parse_deadlines
+    from sim.analysis.compare import (
+        ComparisonError,
+        check_deadlines,
+        check_strength_targets,
+        deadline_probabilities,
+        split_deadlines,
+        strength_probabilities,
+    )
     from sim.batch.runner import run
     from sim.batch.store import command_line, save_results
     from sim.commands.options import check_out, check_workers, print_files
-    from sim.output.text import format_deadlines
+    from sim.output.text import format_deadlines, format_strength, format_strength_deadlines
     from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     try:
-        deadlines = parse_deadlines(args.deadlines)
+        deadlines, targets = split_deadlines(args.deadlines)
         check_deadlines(deadlines, scenario)
+        check_strength_targets(targets, scenario)
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
     check_workers(args.workers, args.runs, args.many_workers)
@@ -76,12 +86,16 @@ def handle(args: argparse.Namespace) -> int:
     if target is None and args.run_id is not None:
         target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
-    results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet,
+                  strength_dates=[t.date for t in targets])
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
+    strength_table = strength_probabilities(results, targets) if targets else None
 
     def extra(tmp: Path) -> None:
         if deadline_table is not None:
             deadline_table.to_csv(tmp / "deadlines.csv", index=False, float_format="%.6g")
+        if strength_table is not None:
+            strength_table.to_csv(tmp / "strength_deadlines.csv", index=False, float_format="%.6g")
         if not args.no_plots:
             from sim.commands.plot import write_figures
 
@@ -99,8 +113,15 @@ def handle(args: argparse.Namespace) -> int:
     from sim.output.tables import format_forecast
 
     print(format_forecast(results))
+    strength = results.strength_summary()
+    print()
+    print(format_strength(strength[strength["contributor"].isin(["all", scenario.force.lead_contributor])]))
+    print("  (every contributor: strength_summary.csv)")
     if deadline_table is not None:
         print()
         print(format_deadlines(deadline_table))
+    if strength_table is not None:
+        print()
+        print(format_strength_deadlines(strength_table))
     print_files(folder)
     return 0

@@ -358,7 +358,9 @@ class Deployment:
         self.peak = max(self.peak, self.in_theatre)
         self.series.set(now, self.in_theatre)
         force.ledger["in_theatre"] += delta
-        force.peak = max(force.peak, force.ledger["in_theatre"])
+        if force.ledger["in_theatre"] > force.peak:
+            force.peak = force.ledger["in_theatre"]
+            force.peak_day = now
         force.series.set(now, force.ledger["in_theatre"])
         m.ledger_snapshot(force)
         m.fund.officers_changed(self.in_theatre)
@@ -375,6 +377,7 @@ class Deployment:
         totals = {
             "peak_in_theatre": float(self.peak),
             "peak_in_theatre_lead": float(lead.peak),
+            "peak_day_lead": lead.peak_day,
             "officer_days": self._officer_days,
             "contingents_flown": float(self.contingents_flown),
             "flights": float(sum(f.airlift.flights for f in m.forces)),

@@ -10,6 +10,7 @@ their contingents become ready after a drawn delay from the lead's first arrival
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -93,6 +94,8 @@ class ContributorForce:
         self.contingents: list[Contingent] = []
         self.series = StepSeries(0)
         self.peak = 0
+        #: The day its strength first reached ``peak`` (NaN until an officer lands).
+        self.peak_day = math.nan
         self.delivered = 0
         self.rng = mission.rng("force", name)
 

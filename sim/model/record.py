@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 TOTALS: dict[str, str] = {
     "peak_in_theatre": "Most officers in theatre at once, all contributors",
     "peak_in_theatre_lead": "Most of the lead contributor's officers in theatre at once",
+    "peak_day_lead": "Day the lead contributor's strength first reached its peak (NaN: none ever landed)",
     "officer_days": "Officer-days in theatre up to the horizon, all contributors",
     "contingents_flown": "Contingents that departed (replacements included)",
     "flights": "Flights flown into theatre",

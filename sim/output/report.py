@@ -554,6 +554,8 @@ def _run_section(results: Results, deadlines: Sequence[Deadline], level: int, an
         blocks.append(Block("Deadlines", table=_deadline_table(results, chosen)))
     blocks += [
         Block("Milestones", table=_milestone_table(results)),
+        *([Block("Officers present against plan", table=_strength_table(results))]
+          if results.strength is not None else []),
         *([Block("Where the days went", table=_delay_table(results),
                  paragraphs=[_DELAY_NOTE], note=True)] if results.delays is not None else []),
         Block("What held each milestone back", table=_binding_table(results)),
@@ -657,6 +659,23 @@ _DELAY_NOTE = ("Each milestone's days from the start date are split along its cr
                "a late administration shows as the administration, not as the base it delayed; a wait for something "
                "simply open or shut (the airport, a hold, money, an aircraft) counts the days waited. The mean days "
                "of a milestone's causes add up to its mean day over the runs that reach it.")
+
+
+def _strength_table(results: Results) -> Table:
+    """Per checkpoint date, all contributors and the lead: officers in theatre against plan."""
+    table = results.strength_summary()
+    table = table[table["contributor"].isin(["all", results.scenario.force.lead_contributor])]
+    rows = [[Cell(format_date(row.date)),
+             Cell("all contributors" if row.contributor == "all" else str(row.contributor)),
+             Cell(f"{row.plan:,}"), Cell(f"{row.p10:,.0f}"), Cell(f"{row.p50:,.0f}"), Cell(f"{row.p90:,.0f}"),
+             Cell(format_share(row.p50_share_of_plan)), Cell(format_share(row.p_at_plan))]
+            for row in table.itertuples()]
+    return Table(
+        ["Date", "Who", "Plan", "P10", "P50", "P90", "Median against plan", "Runs at plan"], rows, numeric_from=2,
+        css="strength",
+        caption="Officers in theatre at the end of each date (present, not landed so far): the plan is the "
+        "mission's planned strength for all contributors and the pledge for the lead.",
+    )
 
 
 def _delay_table(results: Results) -> Table:

@@ -156,6 +156,49 @@ def format_comparison(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
+def format_strength_deadlines(table: pd.DataFrame, labels: Sequence[str] | None = None) -> str:
+    """Officers-present targets as printed: per target, the probability per scenario.
+
+    Args:
+        table: Rows of :func:`sim.analysis.compare.strength_probabilities` (one batch or several).
+        labels: Scenario order (default: order of appearance); the first is the reference of ``change``.
+    """
+    labels = list(labels) if labels is not None else list(dict.fromkeys(table["scenario"]))
+    paired = len(labels) > 1 and "change" in table
+    out = ["Probability of at least so many officers in theatre at the end of a date, with its 95% CI"
+           + (f", and the change against '{labels[0]}'" if paired else "")]
+    width = max(24, *(len(label) + 2 for label in labels))
+    for _, rows in table.groupby("target", sort=False):
+        first = rows.iloc[0]
+        who = "all contributors" if first["contributor"] == "all" else str(first["contributor"])
+        date = pd.Timestamp(first["date"]).date()
+        title = f"{int(first['officers']):,} or more officers of {who} on {date}"
+        if len(labels) == 1:
+            out.append(f"  {title:<52} {_probability_text(first):>22}")
+            continue
+        out.append(f"  {title}")
+        rows = rows.set_index("scenario")
+        for label in labels:
+            if label not in rows.index:
+                continue
+            row = rows.loc[label]
+            text = f"    {label:<{width - 2}} {_probability_text(row):<22}"
+            if paired and label != labels[0]:
+                text += f" change {row['change']:+.0%} [{row['change_ci95_low']:+.0%}, {row['change_ci95_high']:+.0%}]"
+            out.append(text)
+    return "\n".join(out)
+
+
+def format_strength(table: pd.DataFrame) -> str:
+    """Officers present against plan at each checkpoint date (:meth:`Results.strength_summary`)."""
+    out = ["Officers in theatre (present, not cumulative) against plan, at the end of each date",
+           f"  {'date':<10}  {'who':<18} {'plan':>6} {'P10':>6} {'P50':>6} {'P90':>6} {'P50/plan':>9} {'at plan':>8}"]
+    for row in table.itertuples():
+        out.append(f"  {pd.Timestamp(row.date).date()!s:<10}  {row.contributor!s:<18} {row.plan:>6,} {row.p10:>6,.0f} "
+                   f"{row.p50:>6,.0f} {row.p90:>6,.0f} {row.p50_share_of_plan:>9.0%} {row.p_at_plan:>8.0%}")
+    return "\n".join(out)
+
+
 def format_deadlines(table: pd.DataFrame, labels: Sequence[str] | None = None) -> str:
     """Deadline probabilities as printed: per deadline, each milestone's probability per scenario.
 
