@@ -80,6 +80,38 @@ def check_invariants(scenario, rec) -> None:
         if f"with {lead} #" in e.event:
             assert not inside(e.day, holds), e
 
+    check_no_step_after_withdrawal(scenario, rec)
+
+
+#: What may still happen to a contributor's contingents after it has withdrawn: flights already in the
+#: air land, and their officers leave at once.
+AFTER_WITHDRAWAL = frozenset({"flight_lands", "withdrawn_on_landing"})
+
+
+def check_no_step_after_withdrawal(scenario, rec) -> None:
+    """No contributor trains, readies, waits, is funded or flies after it has withdrawn."""
+    withdrawn: dict[str, float] = {}
+    contributors = [scenario.force.lead_contributor, *scenario.contributors]
+    in_air: dict[str, int] = {}
+    for event in rec.trace:
+        if event.kind == "contributor_withdraws" and event.name:
+            withdrawn.setdefault(event.name, event.day)
+        elif event.kind == "withdrawal":
+            for name in contributors if event.name in (None, "all") else [event.name]:
+                withdrawn.setdefault(name, event.day)
+        if not event.contingent:
+            continue
+        owner = event.contingent.rsplit(" #", 1)[0]
+        if event.kind == "flight_leaves":
+            in_air[owner] = in_air.get(owner, 0) + 1
+        elif event.kind == "flight_lands":
+            in_air[owner] = in_air.get(owner, 0) - 1
+        if owner in withdrawn and event.day >= withdrawn[owner] and event.kind not in AFTER_WITHDRAWAL:
+            # The instant of the withdrawal itself may still see the step that triggered it.
+            assert event.day == withdrawn[owner] and event.kind in {"losses"}, (owner, withdrawn[owner], event)
+    for owner in withdrawn:
+        assert in_air.get(owner, 0) >= 0
+
 
 def _at(series: tuple[np.ndarray, np.ndarray], days: np.ndarray) -> np.ndarray:
     """A step series' values at given days (right-continuous)."""

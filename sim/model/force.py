@@ -159,13 +159,17 @@ class LeadForce(ContributorForce):
             m.env.process(self._train_initial(self.new_contingent(size), duration, chain))
 
     def _train_initial(self, contingent: Contingent, duration: float, chain: Chain):
-        yield from self._train(contingent, duration, chain)
-        yield self.ready.put(contingent)
+        if (yield from self._train(contingent, duration, chain)):
+            yield self.ready.put(contingent)
 
     def _train(self, contingent: Contingent, duration: float, chain: Chain):
         m = self.mission
         # Waiting for a seat and the course itself are both training.
         yield self.seats.get(contingent.planned)
+        if not self.active.is_open():
+            # Withdrawn while waiting for a seat: no course starts.
+            yield self.seats.put(contingent.planned)
+            return False
         chain = extend(chain, "training", m.now)
         span = m.begin_span("Training", contingent.label)
         if m.tracing:
@@ -173,11 +177,15 @@ class LeadForce(ContributorForce):
                   kind="training_starts", contingent=contingent.label, officers=contingent.planned)
         yield m.env.timeout(duration)
         yield self.seats.put(contingent.planned)
+        if not self.active.is_open():
+            m.end_span(span)
+            return False  # withdrawn during the course: its officers never become ready
         contingent.chain = extend(chain, "training", m.now)
         self.count("trained", contingent.planned)
         m.end_span(span)
         if m.tracing:
             m.log("force", f"{contingent.label} trained", kind="trained", contingent=contingent.label)
+        return True
 
     def prepare_replacement(self, outgoing: Contingent, chain: Chain):
         replacement = self.new_contingent(outgoing.planned, outgoing)
@@ -217,6 +225,8 @@ class PartnerForce(ContributorForce):
         for i, size in enumerate(self.sizes):
             if i > 0:
                 yield m.env.timeout(gaps[i - 1])
+            if not self.active.is_open():
+                return  # withdrawn: no more contingents
             chain = extend(chain, "partner readiness", m.now)
             contingent = self.new_contingent(size)
             contingent.chain = chain
@@ -228,6 +238,8 @@ class PartnerForce(ContributorForce):
 
     def prepare_replacement(self, outgoing: Contingent, chain: Chain):
         yield from ()  # nothing to wait for: partners prepare replacements during the tour
+        if not self.active.is_open():
+            return self.new_contingent(outgoing.planned, outgoing)  # never sent: its sender waits for good
         replacement = self.new_contingent(outgoing.planned, outgoing)
         replacement.chain = chain
         self.count("trained", replacement.planned)
