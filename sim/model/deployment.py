@@ -95,6 +95,7 @@ class Deployment:
             contingent = yield get
             if binding is not None:
                 chain = contingent.chain
+                binding = contingent.ready_after or binding
             chain = yield from self._send(force, contingent, binding, chain)
 
     def _needed(self, contingent: Contingent) -> int:
@@ -355,6 +356,7 @@ class Deployment:
         force.ledger["in_theatre"] += delta
         force.peak = max(force.peak, force.ledger["in_theatre"])
         force.series.set(now, force.ledger["in_theatre"])
+        force.strength_changed.fire()
         m.ledger_snapshot(force)
         m.fund.officers_changed(self.in_theatre)
 
