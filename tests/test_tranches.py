@@ -212,3 +212,25 @@ def test_invariants_and_paths_hold_with_tranches_on_the_baseline(changes) -> Non
         decided += int(rec.totals["tranches_decided"])
     # Tranche 1 is decided in every run; later ones in most, or the later tranches went untested.
     assert decided - 50 > 25 * (len(changes["force.tranches"]) - 1)
+
+
+@pytest.mark.parametrize("changes", [TWO_TRANCHES, THREE_TRANCHES], ids=["two", "three"])
+def test_every_removal_of_a_tranche_cause_is_a_valid_scenario(changes) -> None:
+    from sim.analysis.explain import removals
+    from sim.scenario.loader import derive
+
+    scenario = load_scenario(BASELINE, changes)
+    available = removals(scenario)
+    assert {"tranche decision", "mission strength"} <= set(available)
+    for changed in available.values():
+        derive(scenario, changed)  # raises ScenarioError if a removal breaks a bound of the schema
+
+
+def test_removing_the_decision_delay_shifts_the_milestone_by_its_ledger_days() -> None:
+    from sim.analysis.explain import removals
+    from sim.scenario.loader import derive
+
+    scenario = with_tranches(ANNOUNCED, {"officers": 600, "after": ["recon_done"], "decision_days": 7})
+    removed = derive(scenario, removals(scenario)["tranche decision"])
+    before, after = simulate(scenario).milestones["lead_100pct"], simulate(removed).milestones["lead_100pct"]
+    assert before - after == days_by_cause(simulate(scenario).critical_paths["lead_100pct"])["tranche decision"] == 7
