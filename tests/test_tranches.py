@@ -141,7 +141,7 @@ def test_a_decision_waiting_for_money_in_hand_waits_for_the_deposit() -> None:
 
 def test_a_decision_waiting_for_strength_in_theatre() -> None:
     """Tranche 2 waits for 400 of the lead in theatre: tranche 1's second flight lands on day 58."""
-    rec = traced(with_tranches(ANNOUNCED, {"officers": 600, "min_lead_in_theatre": 400}))
+    rec = traced(with_tranches(ANNOUNCED, {"officers": 600, "min_lead_in_theatre_officers": 400}))
     strong = RECON_DONE + TURNAROUND + FLIGHT
     assert rec.totals["tranche_2_decided_day"] == strong
     assert rec.milestones["lead_100pct"] == strong + TRAINING + 2 * TURNAROUND + FLIGHT
@@ -189,7 +189,7 @@ TWO_TRANCHES = {"force.tranches": [
 THREE_TRANCHES = {"force.tranches": [
     {"officers": 200, "decided": True},
     {"officers": 400, "after": ["recon_done"], "decision_days": {"dist": "lognormal", "median": 30, "p90": 90}},
-    {"officers": 400, "min_lead_in_theatre": 400, "training_starts": "at_start",
+    {"officers": 400, "min_lead_in_theatre_officers": 400, "training_starts": "at_start",
      "training_days": {"dist": "pert", "low": 20, "mode": 40, "high": 90}},
 ]}
 

@@ -76,8 +76,8 @@ def removals(scenario: Scenario) -> dict[str, dict[str, Any]]:
         tranches = [{k: v for k, v in t.model_dump(mode="json").items() if v is not None} for t in force.tranches]
         out["training"]["force.tranches"] = [{**t, "training_days": 0} for t in tranches]
         out["tranche decision"] = {"force.tranches": [{**t, "decision_days": 0} for t in tranches]}
-        out["mission strength"] = {"force.tranches": [{k: v for k, v in t.items() if k != "min_lead_in_theatre"}
-                                                      for t in tranches]}
+        strength = "min_lead_in_theatre_officers"
+        out["mission strength"] = {"force.tranches": [{k: v for k, v in t.items() if k != strength} for t in tranches]}
     return out
 
 

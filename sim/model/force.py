@@ -220,8 +220,8 @@ class LeadForce(ContributorForce):
         conditions: list[Condition] = [self._dependency(name) for name in tranche.after]
         if tranche.min_balance_usd is not None:
             conditions.append(m.fund.holds(tranche.min_balance_usd))
-        if tranche.min_lead_in_theatre is not None:
-            needed = tranche.min_lead_in_theatre
+        if tranche.min_lead_in_theatre_officers is not None:
+            needed = tranche.min_lead_in_theatre_officers
             conditions.append(Predicate("mission strength", lambda: self.ledger["in_theatre"] >= needed,
                                         self.strength_changed.wait))
         return conditions

@@ -169,7 +169,7 @@ class Tranche(Section):
 
     A tranche already decided on the start date (``decided``, an announced promise) deploys as the
     pledge does without tranches. Otherwise its decision waits for everything named in ``after``,
-    for ``min_balance_usd`` in the trust fund and for ``min_lead_in_theatre`` of the lead's officers
+    for ``min_balance_usd`` in the trust fund and for ``min_lead_in_theatre_officers`` of the lead's officers
     in theatre, all at once, then for a drawn ``decision_days``. Raise a ValueError if a decided
     tranche also names a condition or a delay, or if only one of ``shortened_training_share`` and
     ``pressure_below_officers`` is given, or if training is shortened for a tranche trained at the start.
@@ -191,7 +191,7 @@ class Tranche(Section):
         description="Money in hand the decision waits for: the trust fund's balance at least this, US dollars "
         "(omit: no wait).",
     )
-    min_lead_in_theatre: int | None = Field(
+    min_lead_in_theatre_officers: int | None = Field(
         default=None, ge=0, le=MAX_OFFICERS,
         description="State of the mission the decision waits for: at least this many of the lead's officers in "
         "theatre (omit: no wait).",
@@ -222,7 +222,7 @@ class Tranche(Section):
     @model_validator(mode="after")
     def _consistent(self) -> Tranche:
         if self.decided:
-            given = [k for k in ("after", "min_balance_usd", "min_lead_in_theatre")
+            given = [k for k in ("after", "min_balance_usd", "min_lead_in_theatre_officers")
                      if getattr(self, k) not in (None, ())]
             if self.decision_days.quantile(1.0 - 1e-12) > 0:
                 given.append("decision_days")
