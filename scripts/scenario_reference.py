@@ -35,6 +35,8 @@ UNIT_KEYS = {
     "contingent_size": "officers",
     "seats_per_flight": "officers",
     "tranches": "tranches",
+    "officers": "officers",
+    "shortened_training_share": "share of the training time",
     "delivers": "probability",
     "renewal_probability": "probability",
     "paid_share": "share of the pledge",

@@ -40,7 +40,9 @@ def removals(scenario: Scenario) -> dict[str, dict[str, Any]]:
     """For each cause that can be removed, the scenario changes (dotted keys) that remove it.
 
     Gates are removed by name (open from the start, never blocked). ``base`` (waiting for room) is
-    removed by room for every officer from the start, which removes ``base construction`` too.
+    removed by room for every officer from the start, which removes ``base construction`` too. With
+    tranches, ``tranche decision`` is removed by decisions without delay and ``mission strength`` by
+    decisions that need no officers in theatre.
     Causes that are not delays (``tour``, ``arrears``) have no removal.
     """
     force = scenario.force
@@ -70,6 +72,12 @@ def removals(scenario: Scenario) -> dict[str, dict[str, Any]]:
         }
     for name in scenario.gates:
         out[name] = {f"gates.{name}.open_at_start": True, f"gates.{name}.blocks_per_year": 0}
+    if force.tranches:
+        tranches = [{k: v for k, v in t.model_dump(mode="json").items() if v is not None} for t in force.tranches]
+        out["training"]["force.tranches"] = [{**t, "training_days": 0} for t in tranches]
+        out["tranche decision"] = {"force.tranches": [{**t, "decision_days": 0} for t in tranches]}
+        strength = "min_lead_in_theatre_officers"
+        out["mission strength"] = {"force.tranches": [{k: v for k, v in t.items() if k != strength} for t in tranches]}
     return out
 
 

@@ -159,9 +159,12 @@ def _number_branch(field: Any) -> dict[str, Any]:
     from sim.scenario.schema import Share
 
     # The validators Duration and Share attach are what mark a field as one; the last one is theirs.
-    if get_args(Duration)[-1] in field.metadata:
+    # An optional one (``Duration | None``) carries them on its first type.
+    options = get_args(field.annotation)
+    metadata = [*field.metadata, *(get_args(options[0])[1:] if options else ())]
+    if get_args(Duration)[-1] in metadata:
         return {"type": "number", "minimum": 0}
-    if get_args(Share)[-1] in field.metadata:
+    if get_args(Share)[-1] in metadata:
         return {"type": "number", "minimum": 0, "maximum": 1}
     return {"type": "number"}
 
@@ -177,6 +180,13 @@ def _accept_numbers(definition: dict[str, Any], model: type[BaseModel], dist_nam
             del prop["oneOf"]
             prop.pop("discriminator", None)
             prop["anyOf"] = [_number_branch(by_key[key]), *members]
+            continue
+        # An optional distribution (``Duration | None``): its distribution branch, flattened the same way.
+        for i, option in enumerate(prop.get("anyOf", [])):
+            members = option.get("oneOf", []) if isinstance(option, dict) else []
+            if members and all(_ref_name(m) in dist_names for m in members):
+                prop["anyOf"][i:i + 1] = [_number_branch(by_key[key]), *members]
+                break
 
 
 def _tidy_distribution(definition: dict[str, Any]) -> None:

@@ -98,6 +98,7 @@ class Deployment:
                 return  # withdrawn: nothing more is sent
             if binding is not None:
                 chain = contingent.chain
+                binding = contingent.ready_after or binding
             chain = yield from self._send(force, contingent, binding, chain)
 
     def _needed(self, contingent: Contingent) -> int:
@@ -362,6 +363,7 @@ class Deployment:
             force.peak = force.ledger["in_theatre"]
             force.peak_day = now
         force.series.set(now, force.ledger["in_theatre"])
+        force.strength_changed.fire()
         m.ledger_snapshot(force)
         m.fund.officers_changed(self.in_theatre)
 

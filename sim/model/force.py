@@ -2,7 +2,10 @@
 
 The lead contributor's pledge is split into contingents of ``contingent_size`` officers (the last may
 be smaller). Cohorts take seats from a SimPy Container of ``capacity_officers`` training seats,
-train for a drawn time and join the contributor's ``ready`` store. Replacements for rotation are
+train for a drawn time and join the contributor's ``ready`` store. A pledge given in **tranches**
+(``force.tranches``) is split tranche by tranche: each tranche's contingents are ready once its own
+political decision is taken (a wait for milestones, gates, money in hand and the lead's strength in
+theatre, then a drawn delay) and they have trained, before or after that decision. Replacements for rotation are
 trained the same way. Other contributors deliver their pledge with a drawn probability and share;
 their contingents become ready after a drawn delay from the lead's first arrival, one every
 ``days_between_contingents``, and their replacements are ready when a tour ends.
@@ -16,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.model.conditions import Switch
-from sim.model.critical import EMPTY, Chain, extend
+from sim.model.conditions import Condition, Milestone, Predicate, Signal, Switch, wait_all
+from sim.model.critical import EMPTY, Chain, after_waits, extend
 from sim.model.logistics import Airlift
 from sim.model.record import LEDGER
 from sim.model.series import StepSeries
@@ -25,6 +28,7 @@ from sim.model.series import StepSeries
 if TYPE_CHECKING:
     from sim.model.mission import Mission
     from sim.scenario.distributions import _Dist
+    from sim.scenario.schema import Tranche
 
 
 @dataclass(eq=False)
@@ -44,6 +48,7 @@ class Contingent:
         arrived: True once its last flight has landed.
         gone: True once it has left theatre for good.
         chain: The critical path to its latest step: ready, then landed (see :mod:`sim.model.critical`).
+        ready_after: What it waited for last before it was ready (the rollout's binding if it waits for it).
     """
 
     number: int
@@ -58,6 +63,7 @@ class Contingent:
     arrived: bool = False
     gone: bool = False
     chain: Chain = EMPTY
+    ready_after: str | None = None
 
     @property
     def label(self) -> str:
@@ -78,6 +84,7 @@ class ContributorForce:
         contingents: Every contingent formed so far.
         series: Its officers in theatre over time.
         delivered: Officers of its initial contingents landed so far (losses and rotations aside).
+        strength_changed: Fires when its officers in theatre change (only if something waits for it).
     """
 
     def __init__(self, mission: Mission, name: str, is_lead: bool, sizes: list[int], tour_days: _Dist):
@@ -97,6 +104,7 @@ class ContributorForce:
         #: The day its strength first reached ``peak`` (NaN until an officer lands).
         self.peak_day = math.nan
         self.delivered = 0
+        self.strength_changed = Signal(mission.env)
         self.rng = mission.rng("force", name)
 
     @property
@@ -126,26 +134,142 @@ class ContributorForce:
         """Start forming the initial contingents."""
         raise NotImplementedError
 
+    def totals(self) -> dict[str, float]:
+        """This contributor's totals for the record (none by default)."""
+        return {}
+
     def prepare_replacement(self, outgoing: Contingent, chain: Chain):
         """Process fragment: form and make ready a replacement for ``outgoing``, whose preparation
         begins at the end of ``chain``; returns it, its ``chain`` ending when it is ready."""
         raise NotImplementedError
 
 
+def split(officers: int, size: int) -> list[int]:
+    """Contingent sizes of ``officers`` split into contingents of ``size`` (the last may be smaller)."""
+    sizes = [size] * (officers // size)
+    if officers % size:
+        sizes.append(officers % size)
+    return sizes
+
+
 class LeadForce(ContributorForce):
-    """The lead contributor, whose cohorts are trained under a limit of training seats."""
+    """The lead contributor, whose cohorts are trained under a limit of training seats.
+
+    Attributes:
+        tranche_sizes: Contingent sizes of each tranche of the pledge (one tranche if none are given).
+        decided_days: Day each tranche was decided (NaN until then); empty without tranches.
+    """
 
     def __init__(self, mission: Mission):
         force = mission.scenario.force
-        sizes = [force.contingent_size] * (force.pledged_officers // force.contingent_size)
-        if force.pledged_officers % force.contingent_size:
-            sizes.append(force.pledged_officers % force.contingent_size)
+        self.tranche_sizes = [split(t.officers, force.contingent_size) for t in force.tranches] or [
+            split(force.pledged_officers, force.contingent_size)]
+        sizes = [size for tranche in self.tranche_sizes for size in tranche]
         super().__init__(mission, force.lead_contributor, True, sizes, force.tour_days)
         seats = force.training.capacity_officers
         self.seats = simpy.Container(mission.env, init=seats, capacity=seats)
+        self.decided_days = [math.nan] * len(force.tranches)
 
     def start(self) -> None:
-        self.mission.env.process(self._generate())
+        m = self.mission
+        tranches = m.scenario.force.tranches
+        if not tranches:
+            m.env.process(self._generate())
+            return
+        # A stream of its own, drawn in a fixed order, so that a scenario without tranches keeps its draws.
+        rng = m.rng("force", self.name, "tranches")
+        default = m.scenario.force.training.duration_days
+        for k, (tranche, sizes) in enumerate(zip(tranches, self.tranche_sizes, strict=True), start=1):
+            delay = tranche.decision_days.sample(rng)
+            training = default if tranche.training_days is None else tranche.training_days
+            durations = [training.sample(rng) for _ in sizes]
+            m.env.process(self._tranche(k, tranche, sizes, delay, durations))
+
+    def _tranche(self, k: int, tranche: Tranche, sizes: list[int], delay: float, durations: list[float]):
+        """Process: tranche ``k``'s decision, and the training of its contingents before or after it."""
+        m = self.mission
+        decision = Milestone(f"tranche {k} decision", m.env.event())
+        if tranche.training_starts == "at_start":
+            m.env.process(self._train_ahead(sizes, durations, decision))
+        chain = EMPTY
+        if not tranche.decided:
+            waits: list = []
+            yield from wait_all(self._decision_conditions(tranche), waits=waits)
+            chain = after_waits(EMPTY, waits)
+            if delay > 0:
+                yield m.env.timeout(delay)
+                chain = extend(chain, "tranche decision", m.now)
+        decision.chain = chain
+        self.decided_days[k - 1] = float(m.now)
+        decision.event.succeed()
+        if m.tracing:
+            m.log("force", f"{self.name} tranche {k} decided", f"{tranche.officers} officers", kind="tranche_decided",
+                  name=self.name, officers=tranche.officers)
+        if tranche.training_starts == "at_start":
+            return
+        share = 1.0
+        below = tranche.pressure_below_officers
+        # Under pressure (too few officers in theatre when it is decided), training is cut short.
+        if tranche.shortened_training_share is not None and below is not None and self.ledger["in_theatre"] < below:
+            share = tranche.shortened_training_share
+        chain = yield from self._training_may_start(chain)
+        for size, duration in zip(sizes, durations, strict=True):
+            m.env.process(self._train_initial(self.new_contingent(size), duration * share, chain))
+
+    def _decision_conditions(self, tranche: Tranche) -> list[Condition]:
+        """What a tranche's decision waits for: each named gate's first opening or milestone, money, strength."""
+        m = self.mission
+        conditions: list[Condition] = [self._dependency(name) for name in tranche.after]
+        if tranche.min_balance_usd is not None:
+            conditions.append(m.fund.holds(tranche.min_balance_usd))
+        if tranche.min_lead_in_theatre_officers is not None:
+            needed = tranche.min_lead_in_theatre_officers
+            conditions.append(Predicate("mission strength", lambda: self.ledger["in_theatre"] >= needed,
+                                        self.strength_changed.wait))
+        return conditions
+
+    def _dependency(self, name: str) -> Predicate:
+        """A gate's first opening or a milestone, as a task: a decision that waited for it inherits its path."""
+        m = self.mission
+        if name in m.gates.switches:
+            opened = m.gates[name].ever_opened
+            return Predicate(name, lambda: opened.triggered, lambda: opened, lambda _day: m.gates.first_opening(name))
+        reached = m.milestone_event(name)
+        return Predicate(name, lambda: reached.triggered, lambda: reached, lambda _day: m.chains.get(name))
+
+    def _training_may_start(self, chain: Chain):
+        """Process fragment: wait until ``force.training.starts`` allows training; returns the chain then."""
+        m = self.mission
+        if m.scenario.force.training.starts == "after_viable_administration":
+            waits: list = []
+            yield from wait_all([m.governance.administration], waits=waits)
+            chain = after_waits(chain, waits)
+        return chain
+
+    def _train_ahead(self, sizes: list[int], durations: list[float], decision: Milestone):
+        """Process: a tranche trained ahead of its decision; each contingent is ready once both are done."""
+        m = self.mission
+        chain = yield from self._training_may_start(EMPTY)
+        for size, duration in zip(sizes, durations, strict=True):
+            m.env.process(self._train_then_wait(self.new_contingent(size), duration, chain, decision))
+
+    def _train_then_wait(self, contingent: Contingent, duration: float, chain: Chain, decision: Milestone):
+        yield from self._train(contingent, duration, chain)
+        if not decision.is_open():
+            waits: list = []
+            yield from wait_all([decision], waits=waits)
+            contingent.chain = after_waits(contingent.chain, waits)
+            contingent.ready_after = "tranche decision"
+        yield self.ready.put(contingent)
+
+    def totals(self) -> dict[str, float]:
+        """With tranches: how many were decided, and the day each was (NaN if not by the horizon)."""
+        if not self.decided_days:
+            return {}
+        totals = {"tranches_decided": float(sum(not math.isnan(day) for day in self.decided_days))}
+        for k, day in enumerate(self.decided_days, start=1):
+            totals[f"tranche_{k}_decided_day"] = day
+        return totals
 
     def _generate(self):
         m = self.mission

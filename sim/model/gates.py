@@ -37,6 +37,10 @@ class Gates:
     def __getitem__(self, name: str) -> Switch:
         return self.switches[name]
 
+    def first_opening(self, name: str) -> Chain:
+        """The critical path to gate ``name``'s first opening (empty for a gate open at the start, or not yet open)."""
+        return self._first_opening.get(name, EMPTY)
+
     def for_step(self, step: str) -> list[Switch]:
         """The gates a step (``reconnaissance``, ``base_construction``, ``departure``, ``partner_departure``) needs."""
         return [self.switches[name] for name in getattr(self.mission.scenario.steps, step)]

@@ -150,6 +150,7 @@ class Mission:
             **self.gates.totals(horizon),
             **self.base.totals(),
             **self.operations.totals(),
+            **self.forces[0].totals(),
         }
         milestones = {k: v for k, v in self.milestones.items() if v <= horizon}
         series = {

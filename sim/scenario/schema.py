@@ -13,7 +13,16 @@ import datetime as dt
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.scenario.distributions import Distribution, Duration, as_tuple
 from sim.scenario.milestones import MILESTONES
@@ -155,6 +164,78 @@ class Training(Section):
     )
 
 
+class Tranche(Section):
+    """One tranche of the lead contributor's pledge: its own political decision, funding check and training.
+
+    A tranche already decided on the start date (``decided``, an announced promise) deploys as the
+    pledge does without tranches. Otherwise its decision waits for everything named in ``after``,
+    for ``min_balance_usd`` in the trust fund and for ``min_lead_in_theatre_officers`` of the lead's officers
+    in theatre, all at once, then for a drawn ``decision_days``. Raise a ValueError if a decided
+    tranche also names a condition or a delay, or if only one of ``shortened_training_share`` and
+    ``pressure_below_officers`` is given, or if training is shortened for a tranche trained at the start.
+    """
+
+    officers: int = Field(gt=0, le=MAX_OFFICERS, description="Officers in this tranche (split into contingents of "
+                          "force.contingent_size; the tranches add up to force.pledged_officers).")
+    decided: bool = Field(
+        default=False,
+        description="Whether the decision is already taken on the start date (an announced promise); then no "
+        "condition or delay may be given.",
+    )
+    after: Names = Field(
+        default=(),
+        description="Gates (first opening) or milestones the decision waits for; none: no wait.",
+    )
+    min_balance_usd: float | None = Field(
+        default=None, ge=0, le=MAX_USD,
+        description="Money in hand the decision waits for: the trust fund's balance at least this, US dollars "
+        "(omit: no wait).",
+    )
+    min_lead_in_theatre_officers: int | None = Field(
+        default=None, ge=0, le=MAX_OFFICERS,
+        description="State of the mission the decision waits for: at least this many of the lead's officers in "
+        "theatre (omit: no wait).",
+    )
+    decision_days: Duration = Field(
+        default=0.0, description="Days of political delay once the decision's conditions hold, until it is taken."
+    )
+    training_starts: Literal["at_decision", "at_start"] = Field(
+        default="at_decision",
+        description="When the tranche trains: 'at_decision' once it is decided, 'at_start' ahead of the decision "
+        "(as force.training.starts says); either way no earlier than force.training.starts allows, and its "
+        "contingents are ready only once both training and decision are done.",
+    )
+    training_days: Duration | None = Field(
+        default=None, description="Days one of its cohorts takes to train (omit: force.training.duration_days)."
+    )
+    shortened_training_share: float | None = Field(
+        default=None, gt=0, le=1,
+        description="Share (0 to 1) of the drawn training time its cohorts take when the tranche is decided under "
+        "pressure (omit: never shortened); only with training_starts = 'at_decision'.",
+    )
+    pressure_below_officers: int | None = Field(
+        default=None, gt=0, le=MAX_OFFICERS,
+        description="The decision is under pressure when the lead has fewer than this many officers in theatre at "
+        "the moment it is taken (given together with shortened_training_share).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Tranche:
+        if self.decided:
+            given = [k for k in ("after", "min_balance_usd", "min_lead_in_theatre_officers")
+                     if getattr(self, k) not in (None, ())]
+            if self.decision_days.quantile(1.0 - 1e-12) > 0:
+                given.append("decision_days")
+            if given:
+                raise ValueError(f"a tranche already decided waits for nothing, but it gives {', '.join(given)}")
+        if (self.shortened_training_share is None) != (self.pressure_below_officers is None):
+            raise ValueError("shortened_training_share and pressure_below_officers go together: give both or neither")
+        if self.shortened_training_share is not None and self.training_starts == "at_start":
+            raise ValueError("shortened_training_share needs training_starts = 'at_decision': pressure is judged "
+                             "when the tranche is decided, and a tranche trained at the start has already trained")
+        return self
+
+
 class Force(Section):
     """The lead contributor and how its pledge is split into contingents."""
 
@@ -185,6 +266,12 @@ class Force(Section):
         description="The lead contributor withdraws once running costs have been in arrears this many days "
         "without a break (omit: never).",
     )
+    tranches: Annotated[tuple[Tranche, ...], BeforeValidator(as_tuple)] = Field(
+        default=(),
+        max_length=100,
+        description="The pledge deployed in tranches, each with its own decision, funding check and training "
+        "(omit: the whole pledge is one tranche decided on the start date).",
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> Force:
@@ -194,7 +281,22 @@ class Force(Section):
                 f"contingent_size ({self.contingent_size}), or no contingent can ever train"
             )
         _check_contingents(self.pledged_officers, self.contingent_size)
+        if self.tranches:
+            _check_contingents(sum(-(-t.officers // self.contingent_size) * self.contingent_size
+                                   for t in self.tranches), self.contingent_size)
         return self
+
+    @field_validator("tranches")
+    @classmethod
+    def _tranches_add_up(cls, tranches: tuple[Tranche, ...], info: ValidationInfo) -> tuple[Tranche, ...]:
+        """Raise a ValueError unless the tranches (if any) add up to ``pledged_officers``."""
+        pledged = info.data.get("pledged_officers")
+        total = sum(t.officers for t in tranches)
+        if tranches and pledged is not None and total != pledged:
+            listed = " + ".join(str(t.officers) for t in tranches)
+            raise ValueError(f"the tranches' officers add up to {total} ({listed}), but force.pledged_officers "
+                             f"is {pledged}; they must be equal")
+        return tranches
 
 
 class Contributor(Section):
@@ -414,8 +516,9 @@ def reference_problems(data: Any) -> list[str]:
 
     Works on raw (not yet validated) data as well as on a valid scenario's dump, skipping whatever
     has the wrong shape, so that a file's reference problems are reported together with its other
-    errors: names in ``gates.<g>.after`` and ``steps.*`` that are not defined, cycles among gates,
-    the lead contributor repeated among ``contributors``, and a mandate expiring before the start.
+    errors: names in ``gates.<g>.after``, ``steps.*`` and ``force.tranches[k].after`` that are not
+    defined, cycles among gates, the lead contributor repeated among ``contributors``, and a mandate
+    expiring before the start.
     """
     if not isinstance(data, dict):
         return []
@@ -447,6 +550,15 @@ def reference_problems(data: Any) -> list[str]:
     except ValueError as exc:
         problems.append(str(exc))
     force = _table(data, "force")
+    tranches = force.get("tranches", ())
+    for k, tranche in enumerate(tranches if isinstance(tranches, list | tuple) else (), start=1):
+        after = tranche.get("after", ()) if isinstance(tranche, dict) else ()
+        for dep in after if isinstance(after, list | tuple) else ():
+            if isinstance(dep, str) and dep not in gates and dep not in MILESTONES:
+                problems.append(
+                    f"force.tranches: tranche {k}'s after names '{dep}', which is neither a gate nor a milestone "
+                    f"(gates: {listed}){_hint(dep, [*gates, *MILESTONES])}"
+                )
     contributors = _table(data, "contributors")
     lead = force.get("lead_contributor")
     if isinstance(lead, str) and lead in contributors:
