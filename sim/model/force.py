@@ -199,6 +199,8 @@ class LeadForce(ContributorForce):
             if delay > 0:
                 yield m.env.timeout(delay)
                 chain = extend(chain, "tranche decision", m.now)
+        if not self.active.is_open():
+            return  # withdrawn before the decision: no more tranches
         decision.chain = chain
         self.decided_days[k - 1] = float(m.now)
         decision.event.succeed()
@@ -254,7 +256,8 @@ class LeadForce(ContributorForce):
             m.env.process(self._train_then_wait(self.new_contingent(size), duration, chain, decision))
 
     def _train_then_wait(self, contingent: Contingent, duration: float, chain: Chain, decision: Milestone):
-        yield from self._train(contingent, duration, chain)
+        if not (yield from self._train(contingent, duration, chain)):
+            return  # withdrawn
         if not decision.is_open():
             waits: list = []
             yield from wait_all([decision], waits=waits)
