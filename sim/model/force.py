@@ -4,7 +4,8 @@ The lead contributor's pledge is split into contingents of ``contingent_size`` o
 be smaller). Cohorts take seats from a SimPy Container of ``capacity_officers`` training seats,
 train for a drawn time and join the contributor's ``ready`` store. Replacements for rotation are
 trained the same way. Other contributors deliver their pledge with a drawn probability and share;
-their contingents become ready after a drawn delay from the lead's first arrival, one every
+their contingents become ready after a drawn delay from the lead's first arrival (or from a successor
+mission's start, for a contributor that joins it), one every
 ``days_between_contingents``, and their replacements are ready when a tour ends.
 """
 
@@ -208,8 +209,10 @@ class PartnerForce(ContributorForce):
         m = self.mission
         delay = self.params.delay_days.sample(self.rng)
         gaps = [self.params.days_between_contingents.sample(self.rng) for _ in self.sizes[1:]]
-        yield m.deployment.lead_first_arrival
-        chain = m.deployment.lead_arrival.chain or EMPTY
+        # The delay counts from the lead's first arrival, or from a successor mission's start.
+        start = m.mandate.successor if self.params.joins == "successor" else m.deployment.lead_arrival
+        yield start.event
+        chain = start.chain or EMPTY
         yield m.env.timeout(delay)
         for i, size in enumerate(self.sizes):
             if i > 0:
