@@ -356,6 +356,7 @@ class Deployment:
     def strength_fell(self) -> None:
         """Wake departures waiting for base places or money: officers have left theatre."""
         self.mission.base.places_freed()
+        self._ceiling_changed.fire()
         # The runway a waiting departure needs covers the strength after it, which has just fallen.
         self.mission.fund.strength_fell()
 
