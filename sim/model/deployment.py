@@ -3,7 +3,10 @@
 A contingent leaves when every condition of its contributor holds at once (for the lead: a viable
 administration, the finished reconnaissance and no hold; for others: the lead's first arrival; for
 all: the mandate, the departure gates, not having withdrawn, money for its deployment plus the
-runway, and room in the base), then when its airlift is free and the airport is open. The last
+runway, and room in the base; with a graded response to arrears, no ``arrears pause``), then when its
+airlift is free and the airport is open. A contributor that joins a successor mission waits for it
+instead of the lead's arrival; under a successor every departure must fit its ceiling, and once the
+lead has handed over it sends no one and its contingents leave at the end of their tours. The last
 condition that made it wait is the **binding** constraint of the milestones its arrival reaches.
 
 Each contingent serves a drawn tour. Its replacement is prepared ahead of the tour's end and sent
@@ -17,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sim.model.conditions import Condition, Milestone, wait_all
+from sim.model.conditions import Condition, Milestone, Predicate, Signal, Switch, wait_all
 from sim.model.critical import EMPTY, Chain, after_waits, extend
 from sim.model.force import Contingent, ContributorForce
 from sim.model.series import StepSeries
@@ -60,6 +63,12 @@ class Deployment:
         self.waited: dict[str, float] = {}
         self._officer_days = 0.0
         self._last_change = 0.0
+        mandate = mission.scenario.mandate
+        self._successor = mandate is not None and mandate.successor is not None
+        #: Closed once the lead has handed over to a successor mission (a condition of its departures).
+        self.handover = Switch(mission.env, "handed over", True)
+        self._ceiling_changed = Signal(mission.env)
+        self._tour_ends: dict[Contingent, float] = {}
 
     @property
     def occupied(self) -> int:
@@ -79,11 +88,51 @@ class Deployment:
         if force.is_lead:
             first = [m.governance.administration, m.reconnaissance.condition, m.governance.hold]
             gates = m.gates.for_step("departure")
+            if self._successor:
+                gates = [*gates, self.handover]
         else:
-            first = [self.lead_arrival]
+            joins = m.scenario.contributors[force.name].joins
+            first = [m.mandate.successor if joins == "successor" else self.lead_arrival]
             gates = m.gates.for_step("partner_departure")
         # Withdrawal comes first: it is for good, so a contributor that has withdrawn waits for nothing else.
-        return [force.active, *first, m.mandate.switch, *gates]
+        return [force.active, *first, m.mandate.switch, *gates, *m.operations.pause(force)]
+
+    def _ceiling(self, contingent: Contingent) -> list[Condition]:
+        """Under a successor mission, a condition named ``mandate ceiling``: the contingent fits its ceiling."""
+        if not self._successor:
+            return []
+        mandate = self.mission.mandate
+
+        def fits() -> bool:
+            return mandate.ceiling is None or self.occupied + self._needed(contingent) <= mandate.ceiling
+
+        return [Predicate("mandate ceiling", fits, self._ceiling_changed.wait)]
+
+    def ceiling_changed(self) -> None:
+        """Wake departures waiting for room under the mandate's ceiling: the ceiling changed."""
+        self._ceiling_changed.fire()
+
+    def draw_down(self, force: ContributorForce) -> None:
+        """``force`` sends no more contingents or replacements; each of its contingents in theatre leaves at
+        the end of its tour (now if that is past), and those still landing leave when their tour ends."""
+        self.handover.set(False)
+        if force.is_lead:
+            self.lead_waiting = 0
+        for contingent in force.in_theatre_contingents():
+            ends = self._tour_ends.get(contingent)
+            if ends is not None:
+                self.mission.env.process(self._leave_at(force, contingent, ends))
+        self.strength_fell()
+
+    def _leave_at(self, force: ContributorForce, contingent: Contingent, when: float):
+        m = self.mission
+        if when > m.now:
+            yield m.env.timeout(when - m.now)
+        if not contingent.gone and contingent.landed > 0:
+            if m.tracing:
+                m.log("deployment", f"{contingent.label} leaves in the drawdown", f"{contingent.landed} officers",
+                      kind="leaves_unrelieved", contingent=contingent.label, officers=contingent.landed)
+            self._leave(force, contingent, contingent.landed, "rotated_out")
 
     def _rollout(self, force: ContributorForce):
         waiting_for = "training" if force.is_lead else "partner readiness"
@@ -109,7 +158,9 @@ class Deployment:
 
     def _lead_claim(self, force: ContributorForce) -> int:
         """Officers of the lead's contingents waiting to leave; their places and money come before a partner's."""
-        return 0 if force.is_lead else self.lead_waiting
+        if force.is_lead or self.mission.mandate.lead_handed_over:
+            return 0
+        return self.lead_waiting
 
     def _send(self, force: ContributorForce, contingent: Contingent, binding: str | None, chain: Chain):
         """Process fragment: fund and fly one contingent; returns the critical path to its last departure."""
@@ -130,7 +181,8 @@ class Deployment:
             )
         room = m.base.room_for(lambda: self._needed(contingent) + self._lead_claim(force))
         waits: list = []
-        binding = yield from wait_all([*conditions, money, room], binding, log=waiting_log, waits=waits)
+        binding = yield from wait_all([*conditions, money, room, *self._ceiling(contingent)], binding,
+                                      log=waiting_log, waits=waits)
         chain = after_waits(chain, waits)
         fund.pay_deployment(contingent.planned)
         if force.is_lead:
@@ -256,7 +308,12 @@ class Deployment:
         tour = force.tour_days.sample(force.rng)
         ahead = params.replacement_lead_days if force.is_lead else 0.0
         ends = m.now + tour
+        if self._successor:
+            self._tour_ends[contingent] = ends
         yield m.env.timeout(max(0.0, tour - ahead))
+        if force.is_lead and m.mandate.lead_handed_over:
+            yield from self._leave_at(force, contingent, ends)
+            return
         if contingent.gone or not m.mandate.switch.is_open() or not force.active.is_open():
             return
         m.env.process(self._deadline(force, contingent, ends + params.max_extension_days))
@@ -305,6 +362,7 @@ class Deployment:
     def strength_fell(self) -> None:
         """Wake departures waiting for base places or money: officers have left theatre."""
         self.mission.base.places_freed()
+        self._ceiling_changed.fire()
         # The runway a waiting departure needs covers the strength after it, which has just fallen.
         self.mission.fund.strength_fell()
 

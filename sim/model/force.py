@@ -7,7 +7,8 @@ train for a drawn time and join the contributor's ``ready`` store. A pledge give
 political decision is taken (a wait for milestones, gates, money in hand and the lead's strength in
 theatre, then a drawn delay) and they have trained, before or after that decision. Replacements for rotation are
 trained the same way. Other contributors deliver their pledge with a drawn probability and share;
-their contingents become ready after a drawn delay from the lead's first arrival, one every
+their contingents become ready after a drawn delay from the lead's first arrival (or from a successor
+mission's start, for a contributor that joins it), one every
 ``days_between_contingents``, and their replacements are ready when a tour ends.
 """
 
@@ -346,8 +347,10 @@ class PartnerForce(ContributorForce):
         m = self.mission
         delay = self.params.delay_days.sample(self.rng)
         gaps = [self.params.days_between_contingents.sample(self.rng) for _ in self.sizes[1:]]
-        yield m.deployment.lead_first_arrival
-        chain = m.deployment.lead_arrival.chain or EMPTY
+        # The delay counts from the lead's first arrival, or from a successor mission's start.
+        start = m.mandate.successor if self.params.joins == "successor" else m.deployment.lead_arrival
+        yield start.event
+        chain = start.chain or EMPTY
         yield m.env.timeout(delay)
         for i, size in enumerate(self.sizes):
             if i > 0:

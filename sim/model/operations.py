@@ -6,18 +6,50 @@ resigns, each with the chance its rate per officer-year gives over the interval;
 that is one binomial draw of the officers lost and, only when some are, two that split them by
 cause: the same multinomial as a binomial per cause in turn, with fewer draws. A contributor with
 ``withdraw_after_arrears_days`` set withdraws all its officers once arrears have lasted that long
-without a break."""
+without a break. A contributor with an ``arrears_response`` table responds in grades instead: its new
+departures pause (the condition ``arrears pause``) while arrears have lasted a threshold, and it
+withdraws at a hazard that grows with the months and the depth of the arrears (:func:`arrears_hazard`)."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
+from sim.model.conditions import Switch
 from sim.model.critical import EMPTY, extend
 from sim.model.force import Contingent, ContributorForce
+from sim.model.funding import MONTH_DAYS
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
+    from sim.scenario.schema import ArrearsResponse
+
+
+def cumulative_hazard(rate_per_day: float, shape: float, start_days: float, a0: float, a1: float) -> float:
+    """Integral of ``rate_per_day * (a / 30)^shape`` over arrears ages ``a`` from ``a0`` to ``a1`` (days),
+    counting only ages of at least ``start_days``."""
+    lo, hi = max(a0, start_days), max(a1, start_days)
+    if hi <= lo or rate_per_day <= 0:
+        return 0.0
+    k = shape + 1.0
+    return rate_per_day * MONTH_DAYS / k * ((hi / MONTH_DAYS) ** k - (lo / MONTH_DAYS) ** k)
+
+
+def age_at_hazard(rate_per_day: float, shape: float, start_days: float, a0: float, target: float) -> float:
+    """The arrears age at which :func:`cumulative_hazard` from ``a0`` reaches ``target`` (its inverse)."""
+    lo = max(a0, start_days)
+    k = shape + 1.0
+    return MONTH_DAYS * ((lo / MONTH_DAYS) ** k + target * k / (rate_per_day * MONTH_DAYS)) ** (1.0 / k)
+
+
+def arrears_hazard(params: ArrearsResponse, age_days: float, depth: float) -> float:
+    """The withdrawal hazard per day after ``age_days`` of unbroken arrears of the given depth (arrears over
+    30 days of running costs): ``r / 365 * (age / 30)^shape * (1 + depth_weight * depth)``, zero before
+    ``hazard_starts_after_days``."""
+    if age_days < params.hazard_starts_after_days:
+        return 0.0
+    return (params.withdrawal_hazard_per_year / 365.0 * (age_days / MONTH_DAYS) ** params.hazard_shape
+            * (1.0 + params.depth_weight * depth))
 
 
 def _loss_chances(injuries: float, casualties: float, resignations: float, days: float) -> tuple[float, float, float]:
@@ -38,11 +70,16 @@ class Operations:
 
     Attributes:
         losses: Officers lost by cause: ``injuries``, ``casualties``, ``resignations``.
+        pauses: Per contributor with a pause threshold, the switch named ``arrears pause`` its
+            departures need (closed while arrears have lasted the threshold).
     """
 
     def __init__(self, mission: Mission):
         self.mission = mission
         self.losses = {"injuries": 0, "casualties": 0, "resignations": 0}
+        self.pauses: dict[str, Switch] = {}
+        self.arrears_withdrawals = 0
+        self._graded = False
         params = mission.scenario.attrition
         if (params.injuries_per_officer_year + params.casualties_per_officer_year
                 + params.resignations_per_officer_year) > 0:
@@ -51,12 +88,32 @@ class Operations:
             threshold = self._withdrawal_threshold(force)
             if threshold is not None:
                 mission.env.process(self._watch_arrears(force, threshold))
+            response = self._response(force)
+            if response is None:
+                continue
+            if response.pause_departures_after_days is not None:
+                self.pauses[force.name] = Switch(mission.env, "arrears pause", True)
+                mission.env.process(self._pause(force, response.pause_departures_after_days))
+            if response.withdrawal_hazard_per_year > 0:
+                self._graded = True
+                mission.env.process(self._hazard(force, response))
 
     def _withdrawal_threshold(self, force: ContributorForce) -> float | None:
         scenario = self.mission.scenario
         if force.is_lead:
             return scenario.force.withdraw_after_arrears_days
         return scenario.contributors[force.name].withdraw_after_arrears_days
+
+    def _response(self, force: ContributorForce) -> ArrearsResponse | None:
+        scenario = self.mission.scenario
+        if force.is_lead:
+            return scenario.force.arrears_response
+        return scenario.contributors[force.name].arrears_response
+
+    def pause(self, force: ContributorForce) -> list[Switch]:
+        """The ``arrears pause`` condition of ``force``'s departures: one switch, or none without a threshold."""
+        switch = self.pauses.get(force.name)
+        return [] if switch is None else [switch]
 
     def _attrition(self):
         m = self.mission
@@ -120,6 +177,93 @@ class Operations:
             m.deployment.withdraw_all(force, f"{force.name}: arrears beyond {threshold:.0f} d")
             return
 
+    def _pause(self, force: ContributorForce, threshold: float):
+        m = self.mission
+        fund = m.fund
+        switch = self.pauses[force.name]
+        while True:
+            if not fund.in_arrears:
+                if not switch.is_open():
+                    switch.set(True)
+                    if m.tracing:
+                        m.log("deployment", f"{force.name} resumes departures", "arrears cleared",
+                              kind="arrears_pause_ends", name=force.name)
+                yield fund.arrears_changed
+                continue
+            remaining = threshold - fund.arrears_running_days()
+            if remaining > 0:
+                changed = fund.arrears_changed
+                yield m.env.timeout(remaining) | changed
+                if changed.triggered:
+                    continue
+            if switch.is_open():
+                switch.set(False)
+                if m.tracing:
+                    m.log("deployment", f"{force.name} pauses departures", f"arrears for {threshold:.0f} d",
+                          kind="arrears_pause", name=force.name, days=threshold)
+            yield fund.arrears_changed
+
+    def _depth(self) -> float:
+        """Arrears over 30 days of running costs at the strength in theatre now (0 if that costs nothing)."""
+        fund = self.mission.fund
+        month = MONTH_DAYS * fund.running_cost_per_day(self.mission.deployment.in_theatre)
+        return fund.arrears_usd / month if month > 0 else 0.0
+
+    def _hazard(self, force: ContributorForce, params: ArrearsResponse):
+        """Withdrawal at the hazard :func:`arrears_hazard`, by inversion: one unit exponential is the
+        cumulative hazard the contributor can bear, used up over every stretch of arrears. The depth is
+        held between measurements at the start of each billing interval of a stretch (arrears begin on a
+        billing day), so between them the hazard is a power of the age and its integral is exact."""
+        m = self.mission
+        fund = m.fund
+        bearable = m.rng("operations", force.name, "arrears").exponential()
+        rate = params.withdrawal_hazard_per_year / 365.0
+        shape, start = params.hazard_shape, params.hazard_starts_after_days
+        interval = m.scenario.funding.billing_interval_days if params.depth_weight > 0 else math.inf
+        while True:
+            if not force.active.is_open():
+                return
+            if not fund.in_arrears:
+                yield fund.arrears_changed
+                continue
+            age = fund.arrears_running_days()
+            if age < start:
+                changed = fund.arrears_changed
+                yield m.env.timeout(start - age) | changed
+                continue
+            scaled = rate * (1.0 + params.depth_weight * self._depth())
+            # The next measurement of the depth: the next billing day of this stretch.
+            until = (math.floor(age / interval + 1e-9) + 1.0) * interval if interval < math.inf else math.inf
+            due = age_at_hazard(scaled, shape, start, age, bearable) if scaled > 0 else math.inf
+            changed = fund.arrears_changed
+            began = m.now
+            if min(until, due) < math.inf:
+                yield m.env.timeout(min(until, due) - age) | changed
+            else:
+                yield changed
+            if due <= until and not changed.triggered:
+                if force.active.is_open():
+                    self._withdraw(force, f"{force.name} withdraws over arrears",
+                                   f"arrears for {fund.arrears_running_days():.0f} d (hazard)")
+                return
+            bearable -= cumulative_hazard(scaled, shape, start, age, age + (m.now - began))
+
+    def _withdraw(self, force: ContributorForce, event: str, details: str) -> None:
+        """``force`` withdraws now over arrears; for the lead that is the milestone ``lead_withdrawal``."""
+        m = self.mission
+        days = m.fund.arrears_running_days()
+        m.log("deployment", event, details, kind="contributor_withdraws", name=force.name, days=days)
+        self.arrears_withdrawals += 1
+        if force.is_lead:
+            m.reach("lead_withdrawal", extend(extend(EMPTY, "before arrears", m.now - days), "arrears", m.now))
+        m.deployment.withdraw_all(force, f"{force.name}: {details}")
+
     def totals(self) -> dict[str, float]:
         """This subsystem's totals for the record."""
-        return {cause: float(n) for cause, n in self.losses.items()}
+        totals = {cause: float(n) for cause, n in self.losses.items()}
+        if self.pauses:
+            horizon = self.mission.now
+            totals["arrears_pause_days"] = sum(s.closed_days(horizon) for s in self.pauses.values())
+        if self._graded:
+            totals["arrears_hazard_withdrawals"] = float(self.arrears_withdrawals)
+        return totals

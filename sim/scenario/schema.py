@@ -235,6 +235,35 @@ class Tranche(Section):
                              "when the tranche is decided, and a tranche trained at the start has already trained")
         return self
 
+class ArrearsResponse(Section):
+    """A contributor's graded response to unpaid running costs: a pause of new departures, then a
+    withdrawal hazard that grows with the length and depth of the arrears (omit the table: neither)."""
+
+    pause_departures_after_days: float | None = Field(
+        default=None, ge=0, le=36500,
+        description="New departures of this contributor (replacements included) wait, under the condition "
+        "'arrears pause', while arrears have lasted at least this many days; they resume when arrears clear "
+        "(omit: no pause).",
+    )
+    withdrawal_hazard_per_year: float = Field(
+        default=0.0, ge=0, le=MAX_PER_YEAR,
+        description="Rate r of the withdrawal hazard per 365 days: h = r * (a / 30)^shape * (1 + depth_weight * "
+        "depth) while arrears have lasted a >= hazard_starts_after_days days (0: no hazard).",
+    )
+    hazard_shape: float = Field(
+        default=1.0, ge=0, le=10,
+        description="Exponent on the months (30 days) arrears have lasted in the hazard, 0 to 10 (0: constant).",
+    )
+    depth_weight: float = Field(
+        default=0.0, ge=0, le=1000,
+        description="Weight of the depth of arrears in the hazard; depth is the arrears in US$ over 30 days of "
+        "running costs at the strength in theatre, measured every billing interval of the stretch.",
+    )
+    hazard_starts_after_days: float = Field(
+        default=0.0, ge=0, le=36500,
+        description="Days of unbroken arrears before the withdrawal hazard starts.",
+    )
+
 
 class Force(Section):
     """The lead contributor and how its pledge is split into contingents."""
@@ -271,6 +300,9 @@ class Force(Section):
         max_length=100,
         description="The pledge deployed in tranches, each with its own decision, funding check and training "
         "(omit: the whole pledge is one tranche decided on the start date).",
+    )
+    arrears_response: ArrearsResponse | None = Field(
+        default=None, description="The lead's graded response to arrears: pause, then withdrawal hazard (omit: none)."
     )
 
     @model_validator(mode="after")
@@ -321,6 +353,14 @@ class Contributor(Section):
     withdraw_after_arrears_days: float | None = Field(
         default=None, gt=0, description="Withdraws after this many days of unbroken arrears (omit: never)."
     )
+    arrears_response: ArrearsResponse | None = Field(
+        default=None, description="Graded response to arrears: pause, then withdrawal hazard (omit: none)."
+    )
+    joins: Literal["with_lead", "successor"] = Field(
+        default="with_lead",
+        description="'with_lead': delay_days counts from the lead's first arrival; 'successor': it counts from "
+        "the start of a successor mission (mandate.successor), and the contributor never deploys without one.",
+    )
 
     @model_validator(mode="after")
     def _few_contingents(self) -> Contributor:
@@ -362,6 +402,29 @@ class Steps(Section):
     )
 
 
+class Successor(Section):
+    """A renewal that changes the mission: a new ceiling and new contributors, the lead handing over."""
+
+    probability: float = Field(
+        ge=0, le=1,
+        description="Chance, 0 to 1, that a renewal starts a successor mission instead of plainly continuing "
+        "(at most one successor per replication).",
+    )
+    ceiling_officers: int = Field(
+        gt=0, le=MAX_OFFICERS,
+        description="Officers the successor mission may have in theatre or on the way: no departure beyond it.",
+    )
+    handover_days: float = Field(
+        default=90.0, ge=0, le=36500,
+        description="Days from the successor's start until the lead hands over (when lead_draws_down).",
+    )
+    lead_draws_down: bool = Field(
+        default=True,
+        description="After the handover the lead sends no more contingents or replacements, and each of its "
+        "contingents leaves at the end of its tour (at once if the tour is already over).",
+    )
+
+
 class Mandate(Section):
     """The international authorisation the force operates under, renewed or not at each expiry."""
 
@@ -372,6 +435,23 @@ class Mandate(Section):
     term_days: float = Field(default=365.0, ge=1, le=36500, description="Days each renewal adds (at least 1).")
     drawdown_days: Duration = Field(
         default=90.0, description="Days after a lapse until every officer has left theatre."
+    )
+    renewal_probability_if_below_plan: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Renewal probability, 0 to 1, when the strength in theatre at expiry is below plan_share of "
+        "the planned strength (mission_size_officers, or the successor's ceiling); when several state "
+        "probabilities apply the lowest is used, when none applies renewal_probability (omit: not used).",
+    )
+    plan_share: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Share, 0 to 1, of the planned strength below which renewal_probability_if_below_plan applies.",
+    )
+    renewal_probability_if_short_of_money: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Renewal probability, 0 to 1, when running costs are in arrears at expiry (omit: not used).",
+    )
+    successor: Successor | None = Field(
+        default=None, description="A renewal may start a successor mission (omit: renewals only continue)."
     )
 
 
