@@ -58,6 +58,9 @@ class Deployment:
         self.lead_arrival = Milestone("lead_arrival", self.lead_first_arrival)
         self.lead_waiting = 0
         self.waited: dict[str, float] = {}
+        #: Officers of funded contingents not yet landed, and each such contingent's officers not yet flown.
+        self.en_route = 0
+        self._unflown: dict[int, int] = {}
         self._officer_days = 0.0
         self._last_change = 0.0
 
@@ -129,6 +132,8 @@ class Deployment:
         binding = yield from wait_all([*conditions, money, room], binding, log=waiting_log, waits=waits)
         chain = after_waits(chain, waits)
         fund.pay_deployment(contingent.planned)
+        self._move_en_route(contingent.planned)
+        self._unflown[id(contingent)] = contingent.planned
         if force.is_lead:
             self.lead_waiting -= contingent.planned
         contingent.reserved = self._needed(contingent)
@@ -156,6 +161,10 @@ class Deployment:
             if left == contingent.planned:
                 self.contingents_flown += 1
             left -= load
+            if left:
+                self._unflown[id(contingent)] = left
+            else:
+                del self._unflown[id(contingent)]
             airlift.flights += 1
             force.count("departed", load)
             if force.is_lead:
@@ -188,6 +197,7 @@ class Deployment:
               last: bool, chain: Chain) -> None:
         m = self.mission
         chain = extend(chain, "flight", m.now)
+        self._move_en_route(-load)
         outgoing = contingent.outgoing
         swapped = 0
         if outgoing is not None and not outgoing.gone:
@@ -310,6 +320,10 @@ class Deployment:
             if f.is_lead:
                 self.lead_waiting = 0
             for contingent in f.contingents:
+                # Funded officers who will now never fly are no longer on their way.
+                unflown = self._unflown.pop(id(contingent), 0)
+                if unflown:
+                    self._move_en_route(-unflown)
                 if contingent.reserved:
                     # Places held for officers who will now never serve come free.
                     self.reserved -= contingent.reserved
@@ -357,6 +371,10 @@ class Deployment:
         force.series.set(now, force.ledger["in_theatre"])
         m.ledger_snapshot(force)
         m.fund.officers_changed(self.in_theatre)
+
+    def _move_en_route(self, delta: int) -> None:
+        self.en_route += delta
+        self.mission.fund.en_route_changed(self.en_route)
 
     def close_books(self, horizon: float) -> None:
         """Count officer-days up to the horizon."""

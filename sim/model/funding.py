@@ -3,8 +3,8 @@
 The balance is a number: nothing ever waits on the account itself (departures wait on the
 :class:`~sim.model.conditions.Predicate` conditions below), so a SimPy Container would only add two
 scheduled events to every payment. Donors pay each tranche after a drawn lag, possibly only a drawn
-share of their pledge. Running costs (officers in theatre per day, plus a fixed monthly cost from the first
-departure on) are settled every billing interval; what the fund cannot pay becomes arrears, cleared first from the
+share of their pledge. Running costs (officers in theatre per day, plus a fixed monthly cost while a force is in
+theatre or on its way) are settled every billing interval; what the fund cannot pay becomes arrears, cleared first from the
 next deposits. A contingent may leave only when the fund holds its deployment cost plus a runway of
 running costs at the strength it will bring.
 """
@@ -56,9 +56,9 @@ class TrustFund:
         self._arrears_since: float | None = None
         self._officer_days_unbilled = 0.0
         self._officers = 0
+        self._en_route = 0
+        self._fixed_days_unbilled = 0.0
         self._last_change = 0.0
-        self._last_billed = 0.0
-        self._fixed_costs_since: float | None = None
         self._deposited = Signal(env)
         self._arrears_changed = Signal(env)
 
@@ -111,9 +111,6 @@ class TrustFund:
     def pay_deployment(self, officers: int) -> None:
         """Pay the one-off cost of deploying ``officers`` now (the caller checked it is affordable)."""
         self._spend(self.deployment_cost(officers))
-        if self._fixed_costs_since is None:
-            # The mission's fixed costs (headquarters, support) run from its first departure on.
-            self._fixed_costs_since = self.mission.env.now
 
     def strength_fell(self) -> None:
         """Tell waiters that officers left theatre, so the runway a departure needs may have shrunk."""
@@ -137,14 +134,20 @@ class TrustFund:
         self._accrue()
         self._officers = officers
 
-    def _fixed_cost_days(self, now: float) -> float:
-        if self._fixed_costs_since is None:
-            return 0.0
-        return now - max(self._last_billed, self._fixed_costs_since)
+    def en_route_changed(self, officers: int) -> None:
+        """Tell the fund how many officers are on their way now (funded, not yet landed).
+
+        The mission's fixed costs (headquarters, support) run only while a force is in theatre or on its way.
+        """
+        self._accrue()
+        self._en_route = officers
 
     def _accrue(self) -> None:
         now = self.mission.env.now
-        self._officer_days_unbilled += self._officers * (now - self._last_change)
+        elapsed = now - self._last_change
+        self._officer_days_unbilled += self._officers * elapsed
+        if self._officers > 0 or self._en_route > 0:
+            self._fixed_days_unbilled += elapsed
         self._last_change = now
 
     def _donor(self, name: str, pledge: Pledge):
@@ -200,10 +203,10 @@ class TrustFund:
         self._accrue()
         due = (
             self._officer_days_unbilled * self.daily_per_officer_usd
-            + self.fixed_monthly_usd * self._fixed_cost_days(now) / MONTH_DAYS
+            + self.fixed_monthly_usd * self._fixed_days_unbilled / MONTH_DAYS
         )
         self._officer_days_unbilled = 0.0
-        self._last_billed = now
+        self._fixed_days_unbilled = 0.0
         paid = min(due, self._balance)
         self._spend(paid)
         unpaid = due - paid
