@@ -120,18 +120,20 @@ class Deployment:
             self.lead_waiting += contingent.planned
         if contingent.outgoing is not None:
             # Relieving a contingent adds no running costs, so a replacement needs only its deployment cost.
-            money = fund.holds(lambda: fund.deployment_cost(contingent.planned + self._lead_claim(force)))
+            money = fund.holds(lambda: fund.deployment_cost(contingent.planned + self._lead_claim(force)),
+                               kind="deployment", contributor=force.name)
         else:
             money = fund.affordable(
                 contingent.planned,
                 lambda: self.occupied + self._needed(contingent) + self._lead_claim(force),
                 extra_usd=lambda: fund.deployment_cost(self._lead_claim(force)),
+                contributor=force.name,
             )
         room = m.base.room_for(lambda: self._needed(contingent) + self._lead_claim(force))
         waits: list = []
         binding = yield from wait_all([*conditions, money, room], binding, log=waiting_log, waits=waits)
         chain = after_waits(chain, waits)
-        fund.pay_deployment(contingent.planned)
+        fund.pay_deployment(contingent.planned, force.name)
         self._move_en_route(contingent.planned)
         self._unflown[id(contingent)] = contingent.planned
         if force.is_lead:
