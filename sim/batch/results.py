@@ -26,6 +26,15 @@ from sim.scenario.schema import Scenario
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+#: Labels of the totals the optional funding mechanisms add (see :mod:`sim.model.funding`).
+FUNDING_TOTALS = {
+    "prefinanced_usd": "Running costs a contributor pre-financed, US$",
+    "reimbursed_usd": "Pre-financing reimbursed by the trust fund, US$",
+    "response_pledges": "New pledges made during the mission (donor response)",
+    "response_received_usd": "Money paid from new pledges by the horizon, US$",
+    "pledge_frozen_days": "Days pledges' tranches were frozen, summed over donors",
+    "pledge_cuts": "Pledges cut",
+}
 #: Quantiles of the daily bands.
 BAND_QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
 #: Quantiles of milestone dates reported in summaries.
@@ -350,6 +359,14 @@ class Results:
             for c in self.replications.columns
             if c.startswith("peak_in_theatre.")
         }
+        # Money by channel, and the optional funding mechanisms' totals, when a scenario uses them.
+        money = {"paid_usd.": "Paid by {}, US$", "received_usd.": "Received by {}, US$",
+                 "balance_usd.": "Left in {} at the horizon, US$"}
+        for c in self.replications.columns:
+            for prefix, text in money.items():
+                if c.startswith(prefix):
+                    per_contributor[c] = text.format(c.removeprefix(prefix).replace("trust_fund", "the trust fund"))
+        per_contributor.update({k: v for k, v in FUNDING_TOTALS.items() if k in self.replications})
         for name, label in {**TOTALS, **per_contributor}.items():
             if name not in self.replications:
                 continue

@@ -2,9 +2,10 @@
 
 Capacity starts at ``initial_capacity_officers`` and grows stage by stage: construction waits for
 ``starts_after`` (the reconnaissance's findings by default) and the gates of the
-``base_construction`` step, and stops if the mandate lapses; each stage is paid from the trust
-fund before work starts, then takes a drawn time. Places are held for officers from the moment
-they depart. A scenario with no base (no initial capacity, no stages) never runs out of room.
+``base_construction`` step, and stops if the mandate lapses; each stage is paid (by a channel that
+covers base construction, else the trust fund) before work starts, then takes a drawn time. Places
+are held for officers from the moment they depart. A scenario with no base (no initial capacity, no
+stages) never runs out of room.
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ class Base:
         binding = params.starts_after
         for i, (stage, cost, duration) in enumerate(zip(params.stages, costs, durations, strict=True), start=1):
             waits: list = []
-            binding = yield from wait_all([*gates, m.mandate.switch, m.fund.holds(cost)], binding, waits=waits)
+            money = m.fund.holds(cost, kind="base_construction")
+            binding = yield from wait_all([*gates, m.mandate.switch, money], binding, waits=waits)
             chain = after_waits(chain, waits)
-            m.fund.pay(cost)
+            m.fund.pay(cost, kind="base_construction")
             if m.tracing:
                 m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d",
                       kind="stage_paid", name=str(i), amount_usd=cost, days=duration)

@@ -61,6 +61,9 @@ class Deployment:
         self.lead_arrival = Milestone("lead_arrival", self.lead_first_arrival)
         self.lead_waiting = 0
         self.waited: dict[str, float] = {}
+        #: Officers of funded contingents not yet landed, and each such contingent's officers not yet flown.
+        self.en_route = 0
+        self._unflown: dict[int, int] = {}
         self._officer_days = 0.0
         self._last_change = 0.0
         mandate = mission.scenario.mandate
@@ -172,19 +175,23 @@ class Deployment:
             self.lead_waiting += contingent.planned
         if contingent.outgoing is not None:
             # Relieving a contingent adds no running costs, so a replacement needs only its deployment cost.
-            money = fund.holds(lambda: fund.deployment_cost(contingent.planned + self._lead_claim(force)))
+            money = fund.holds(lambda: fund.deployment_cost(contingent.planned + self._lead_claim(force)),
+                               kind="deployment", contributor=force.name)
         else:
             money = fund.affordable(
                 contingent.planned,
                 lambda: self.occupied + self._needed(contingent) + self._lead_claim(force),
                 extra_usd=lambda: fund.deployment_cost(self._lead_claim(force)),
+                contributor=force.name,
             )
         room = m.base.room_for(lambda: self._needed(contingent) + self._lead_claim(force))
         waits: list = []
         binding = yield from wait_all([*conditions, money, room, *self._ceiling(contingent)], binding,
                                       log=waiting_log, waits=waits)
         chain = after_waits(chain, waits)
-        fund.pay_deployment(contingent.planned)
+        fund.pay_deployment(contingent.planned, force.name)
+        self._move_en_route(contingent.planned)
+        self._unflown[id(contingent)] = contingent.planned
         if force.is_lead:
             self.lead_waiting -= contingent.planned
         contingent.reserved = self._needed(contingent)
@@ -212,6 +219,10 @@ class Deployment:
             if left == contingent.planned:
                 self.contingents_flown += 1
             left -= load
+            if left:
+                self._unflown[id(contingent)] = left
+            else:
+                del self._unflown[id(contingent)]
             airlift.flights += 1
             force.count("departed", load)
             if force.is_lead:
@@ -246,6 +257,7 @@ class Deployment:
               last: bool, chain: Chain) -> None:
         m = self.mission
         chain = extend(chain, "flight", m.now)
+        self._move_en_route(-load)
         outgoing = contingent.outgoing
         swapped = 0
         if outgoing is not None and not outgoing.gone:
@@ -374,6 +386,10 @@ class Deployment:
             if f.is_lead:
                 self.lead_waiting = 0
             for contingent in f.contingents:
+                # Funded officers who will now never fly are no longer on their way.
+                unflown = self._unflown.pop(id(contingent), 0)
+                if unflown:
+                    self._move_en_route(-unflown)
                 if contingent.reserved:
                     # Places held for officers who will now never serve come free.
                     self.reserved -= contingent.reserved
@@ -424,6 +440,10 @@ class Deployment:
         force.strength_changed.fire()
         m.ledger_snapshot(force)
         m.fund.officers_changed(self.in_theatre)
+
+    def _move_en_route(self, delta: int) -> None:
+        self.en_route += delta
+        self.mission.fund.en_route_changed(self.en_route)
 
     def close_books(self, horizon: float) -> None:
         """Count officer-days up to the horizon."""

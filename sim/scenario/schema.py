@@ -101,6 +101,10 @@ class Reconnaissance(Section):
     duration_days: Duration = Field(description="Days the reconnaissance takes, door to door.")
 
 
+#: The pool every cost is paid from unless a channel covers it, and every pledge's default destination.
+TRUST_FUND = "trust_fund"
+
+
 class Pledge(Section):
     """One donor's pledge to the trust fund, paid in equal tranches after drawn lags."""
 
@@ -115,6 +119,95 @@ class Pledge(Section):
     paid_share: Share = Field(
         default=1.0,
         description="Share of the pledge the donor ever pays (drawn once per replication), 0 to 1.",
+    )
+    channel: str = Field(
+        default=TRUST_FUND, max_length=100,
+        description="Pool the money goes into: 'trust_fund', or the name of a money channel under "
+        "[funding.channels].",
+    )
+    freeze_per_year: float = Field(
+        default=0.0, ge=0, le=MAX_PER_YEAR,
+        description="Rate of freezes (a shock) while a tranche's lag runs, per 365 days; each pauses the "
+        "tranche's clock for freeze_days.",
+    )
+    freeze_days: Duration = Field(default=0.0, description="Days one freeze pauses the pledge's tranches.")
+    cut_probability: float = Field(
+        default=0.0, ge=0, le=1,
+        description="Probability that the donor cuts the pledge (drawn once per replication), 0 to 1; the cut "
+        "falls before a tranche drawn uniformly among them.",
+    )
+    cut_share: Share = Field(
+        default=1.0, description="Share of the tranches still unpaid that a cut cancels, 0 to 1 (drawn once)."
+    )
+
+
+#: Kinds of cost a funding channel may cover.
+CostKind = Literal["base_construction", "deployment", "running_per_officer", "fixed"]
+
+
+class Channel(Section):
+    """A pool of money outside the trust fund that pays the costs of the kinds it covers.
+
+    A cost of a covered kind is paid from the channel as far as it can (its balance, for money; its
+    remaining ``limit_usd``, for support in kind); the trust fund pays the rest.
+    """
+
+    covers: Annotated[tuple[CostKind, ...], BeforeValidator(as_tuple)] = Field(
+        min_length=1, max_length=4,
+        description="Kinds of cost it pays: 'base_construction', 'deployment' (one-off per officer), "
+        "'running_per_officer' (per officer-day in theatre), 'fixed' (fixed monthly costs).",
+    )
+    contributor: str | None = Field(
+        default=None, max_length=100,
+        description="For deployment and running_per_officer costs, pay only this contributor's (bilateral "
+        "support); omit: every contributor's.",
+    )
+    in_kind: bool = Field(
+        default=False,
+        description="True: pays what it covers without money (a donor's contractors, equipment or airlift in "
+        "kind), up to limit_usd; false: pays from the pledges paid into it.",
+    )
+    limit_usd: float | None = Field(
+        default=None, ge=0, le=MAX_USD,
+        description="Most it ever pays, US dollars; beyond it costs fall back to the trust fund (omit: no cap).",
+    )
+
+
+class DonorResponse(Section):
+    """New pledges that arrive during the mission, faster while it is visibly short of money."""
+
+    base_pledges_per_year: float = Field(
+        ge=0, le=MAX_PER_YEAR, description="Rate of new pledges while the mission is not short of money, per 365 days."
+    )
+    shortfall_multiplier: float = Field(
+        default=1.0, ge=0, le=1000,
+        description="Factor on that rate while the mission is short of money (a pledging conference after a "
+        "shortfall).",
+    )
+    short_runway_days: float = Field(
+        default=0.0, ge=0, le=36500,
+        description="The mission is short of money while running costs are in arrears or the trust fund holds "
+        "less than this many days of running costs at the current strength.",
+    )
+    amount_usd: Duration = Field(description="Amount of one new pledge (drawn per pledge), US dollars.")
+    lag_days: Duration = Field(default=0.0, description="Days from a new pledge until it is paid (drawn per pledge).")
+    channel: str = Field(
+        default=TRUST_FUND, max_length=100,
+        description="Pool new pledges are paid into: 'trust_fund' or a money channel's name.",
+    )
+
+
+class Prefinance(Section):
+    """A contributor that carries its own running costs for a while when the trust fund cannot pay them."""
+
+    contributor: str = Field(max_length=100, description="The contributor that pre-finances (usually the lead).")
+    limit_usd: float = Field(
+        ge=0, le=MAX_USD, description="Most it is owed at any time (carried and not yet reimbursed), US dollars."
+    )
+    days: float = Field(
+        ge=0, le=36500,
+        description="Days it keeps carrying costs, from the first cost it carries while owed nothing until it "
+        "is reimbursed in full.",
     )
 
 
@@ -150,6 +243,33 @@ class Funding(Section):
     )
     costs: Costs = Field(description="What the mission spends from the trust fund, US dollars.")
     pledges: dict[str, Pledge] = Field(default_factory=dict, max_length=200, description="Donor pledges by donor name.")
+    channels: dict[str, Channel] = Field(
+        default_factory=dict, max_length=50,
+        description="Pools outside the trust fund by name (direct payments, support in kind, bilateral money); "
+        "omit: every cost is paid from the trust fund.",
+    )
+    donor_response: DonorResponse | None = Field(
+        default=None, description="New pledges arriving during the mission (omit: only the pledges listed)."
+    )
+    prefinance: Prefinance | None = Field(
+        default=None, description="A contributor that carries its running costs when the fund cannot (omit: none)."
+    )
+
+    @model_validator(mode="after")
+    def _channels_resolve(self) -> Funding:
+        if TRUST_FUND in self.channels:
+            raise ValueError(f"channels: '{TRUST_FUND}' is the trust fund itself, not a channel")
+        money = [n for n, c in self.channels.items() if not c.in_kind]
+        targets = [(f"pledges.{n}.channel", p.channel) for n, p in self.pledges.items()]
+        if self.donor_response is not None:
+            targets.append(("donor_response.channel", self.donor_response.channel))
+        for key, channel in targets:
+            if channel != TRUST_FUND and channel not in money:
+                raise ValueError(
+                    f"{key} is '{channel}', which is neither '{TRUST_FUND}' nor a money channel "
+                    f"(money channels: {', '.join(money) or 'none'}){_hint(channel, money)}"
+                )
+        return self
 
 
 class Training(Section):
@@ -643,6 +763,15 @@ def reference_problems(data: Any) -> list[str]:
     lead = force.get("lead_contributor")
     if isinstance(lead, str) and lead in contributors:
         problems.append(f"contributors.{lead} repeats the lead contributor")
+    funding = _table(data, "funding")
+    named = {lead, *contributors} if isinstance(lead, str) else set(contributors)
+    owners = [(f"funding.channels.{n}.contributor", _table(_table(funding, "channels"), n).get("contributor"))
+              for n in _table(funding, "channels")]
+    owners.append(("funding.prefinance.contributor", _table(funding, "prefinance").get("contributor")))
+    for key, who in owners:
+        if isinstance(who, str) and who not in named:
+            problems.append(f"{key} is '{who}', which is neither the lead contributor nor one of the contributors"
+                            f"{_hint(who, named)}")
     mandate = _table(data, "mandate")
     start, expiry = data.get("start_date"), mandate.get("expires_on")
     if (isinstance(start, dt.date) and isinstance(expiry, dt.date) and not isinstance(start, dt.datetime)
