@@ -241,7 +241,8 @@ def load_observations(path: str | Path) -> Observations:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         msg = re.sub(r"\(at line \d+, (column \d+)\)", r"(\1)", str(exc))
-        raise ScenarioError([Problem(str(path), "", f"not valid TOML: {msg}", int(m.group(1)) if m else None)]) from None
+        line = int(m.group(1)) if m else None
+        raise ScenarioError([Problem(str(path), "", f"not valid TOML: {msg}", line)]) from None
     return _validate(data, str(path), text)
 
 
@@ -263,7 +264,8 @@ def _validate(data: dict[str, Any], source: str, text: str) -> Observations:
         for err in exc.errors():
             messages = str(err.get("msg", "")).splitlines() if err["type"] == "value_error" else []
             for message in messages if len(messages) > 1 else [None]:
-                problems.append(_problem({**err, "msg": message} if message else err, data, source, lines))
+                detail: dict[str, Any] = {**err, "msg": message} if message else dict(err)
+                problems.append(_problem(detail, data, source, lines))
         raise ScenarioError(_unique(problems)) from None
 
 
