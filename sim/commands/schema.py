@@ -55,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, metavar="FILE", help="write the schema to FILE instead of printing it")
     p.add_argument("--force", action="store_true", help="replace an existing FILE")
+    p.add_argument("--observations", action="store_true",
+                   help="the schema of observations files (deploysim backtest --observed) instead")
     p.set_defaults(handler=handle)
 
 
@@ -66,7 +68,7 @@ def handle(args: argparse.Namespace) -> int:
     """
     from sim.commands.errors import UserError
 
-    text = schema_text()
+    text = schema_text(observations=getattr(args, "observations", False))
     if args.out is None:
         sys.stdout.write(text)
         return 0
@@ -89,12 +91,46 @@ def _is_schema(path: Path) -> bool:
             head = stream.read(4096)
     except OSError:
         return False
-    return head.lstrip().startswith(b"{") and b'"title": "deploysim scenario"' in head
+    return head.lstrip().startswith(b"{") and (
+        b'"title": "deploysim scenario"' in head or f'"title": "{OBSERVATIONS_TITLE}"'.encode() in head
+    )
 
 
-def schema_text() -> str:
-    """The schema as printed: indented JSON, keys in schema order, one trailing newline."""
-    return json.dumps(scenario_schema(), indent=2, ensure_ascii=False) + "\n"
+def schema_text(observations: bool = False) -> str:
+    """The schema as printed: indented JSON, keys in schema order, one trailing newline.
+
+    Args:
+        observations: The schema of observations files (:func:`observations_schema`) instead of scenarios'.
+    """
+    schema = observations_schema() if observations else scenario_schema()
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+#: Title of the observations files' schema.
+OBSERVATIONS_TITLE = "deploysim observations"
+
+
+def observations_schema() -> dict[str, Any]:
+    """The JSON Schema (draft-07) of an observations file (:class:`sim.scenario.observations.Observations`).
+
+    Example:
+        >>> schema = observations_schema()
+        >>> schema["title"], sorted(schema["required"])
+        ('deploysim observations', ['name', 'start_date'])
+    """
+    from sim.scenario.observations import Observations
+
+    root = Observations.model_json_schema(ref_template=f"#/{DEFINITIONS}/{{model}}")
+    defs = root.pop("$defs", {})
+    root.pop("title", None)
+    return {
+        "$schema": DRAFT,
+        "title": OBSERVATIONS_TITLE,
+        **root,
+        "description": "A deploysim observations file (TOML): what happened, each entry dated and sourced. "
+        "Checked in full by 'deploysim backtest --observed'.",
+        DEFINITIONS: {name: defs[name] for name in sorted(defs)},
+    }
 
 
 def scenario_schema() -> dict[str, Any]:
