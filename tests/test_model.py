@@ -81,6 +81,7 @@ def check_invariants(scenario, rec) -> None:
             assert not inside(e.day, holds), e
 
     check_no_step_after_withdrawal(scenario, rec)
+    check_no_running_cost_without_a_force(scenario, rec)
 
 
 #: What may still happen to a contributor's contingents after it has withdrawn: flights already in the
@@ -111,6 +112,26 @@ def check_no_step_after_withdrawal(scenario, rec) -> None:
             assert event.day == withdrawn[owner] and event.kind in {"losses"}, (owner, withdrawn[owner], event)
     for owner in withdrawn:
         assert in_air.get(owner, 0) >= 0
+
+
+def check_no_running_cost_without_a_force(scenario, rec) -> None:
+    """Once every officer has left theatre for good (and none is on the way), the trust fund pays no
+    more running costs: after the settlement that bills the last days with a force, its balance falls
+    only on a one-off payment (a base stage, a deployment)."""
+    days, total = rec.series["in_theatre"]
+    if total[-1] != 0 or total.max() == 0:
+        return
+    emptied = days[-1]  # the last change of strength brought it to 0
+    flights = [e.day for e in rec.trace if e.kind == "flight_leaves"]
+    if flights and max(flights) >= emptied:
+        return  # someone was on the way: not the end of the force
+    one_off = {e.day for e in rec.trace if e.kind in ("stage_paid", "funded")}
+    last_bill = emptied + scenario.funding.billing_interval_days
+    when, balance = rec.series["fund_balance_usd"]
+    for i in range(1, len(when)):
+        if when[i] > last_bill + 1e-9 and balance[i] < balance[i - 1] - 1e-6:
+            assert when[i] in one_off, (f"the fund paid {balance[i - 1] - balance[i]:.0f} on day {when[i]:.1f}, "
+                                        f"after every officer had left on day {emptied:.1f}")
 
 
 def _at(series: tuple[np.ndarray, np.ndarray], days: np.ndarray) -> np.ndarray:
