@@ -423,7 +423,8 @@ class Results:
                 "p50_share_of_plan": p50 / plan if plan else math.nan,
                 "p_at_plan": float((officers >= plan).mean()) if plan else math.nan,
             })
-        table = pd.DataFrame(rows)
+        columns = ["date", "day", "contributor", "plan", "mean", "p10", "p50", "p90", "p50_share_of_plan", "p_at_plan"]
+        table = pd.DataFrame(rows, columns=columns)  # no rows for a horizon shorter than six months
         table["_order"] = table["contributor"].map(order)
         return table.sort_values(["date", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
 

@@ -358,13 +358,24 @@ def _money_sentences(results: Results, totals: pd.DataFrame) -> list[str]:
             sentence += f", and some are still unpaid at the horizon in {format_percent(unpaid)}"
         sentences.append(sentence + ".")
     threshold = scenario.force.withdraw_after_arrears_days
+    response = scenario.force.arrears_response
+    graded = response is not None and response.withdrawal_hazard_per_year > 0
     lead = scenario.force.lead_contributor
-    if threshold is not None:
+    if threshold is not None or graded:
         withdrew = float(np.mean(~np.isnan(results.milestone_days("lead_withdrawal"))))
-        sentences.append(
-            f"{lead} withdraws over unpaid running costs (after {threshold:,.0f} days of arrears without a break) "
-            f"in {format_percent(withdrew)} of runs."
-        )
+        rules = []
+        if graded:
+            assert response is not None
+            rules.append(f"ever more likely the longer arrears last, from {response.hazard_starts_after_days:,.0f} "
+                         "days on")
+        if threshold is not None:
+            rules.append(f"at the latest after {threshold:,.0f} days of arrears without a break")
+        sentences.append(f"{lead} withdraws over unpaid running costs ({'; '.join(rules)}) "
+                         f"in {format_percent(withdrew)} of runs.")
+    if response is not None and response.pause_departures_after_days is not None and "arrears_pause_days" in reps:
+        paused = reps["arrears_pause_days"].to_numpy(dtype=float)
+        sentences.append(f"Unpaid costs pause new departures (after {response.pause_departures_after_days:,.0f} days "
+                         f"of arrears) in {format_percent(float((paused > 0).mean()))} of runs.")
     return sentences
 
 
