@@ -456,6 +456,19 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return sorted(out, key=lambda p: (p.source, p.line is None, p.line or 0))
 
 
+def known_kind_message(err: Mapping[str, Any], got: str) -> str | None:
+    """The plain message for a pydantic error of a kind every schema shares (missing, a wrong type, a
+    bound), or None for a kind the caller words itself. ``got`` is the ", got ..." suffix."""
+    kind = err["type"]
+    if kind == "missing":
+        return _FRIENDLY[kind]
+    if kind in _FRIENDLY:
+        return _FRIENDLY[kind] + got
+    if kind in _CONSTRAINTS:
+        return _CONSTRAINTS[kind].format_map(_Context(err.get("ctx", {}))) + got
+    return None
+
+
 def _clean_loc(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> tuple[str, ...]:
     """The key path of an error location, without the tags and validator names pydantic inserts.
 
@@ -546,12 +559,8 @@ def _problem(err: dict[str, Any], raw: Mapping[str, Any], layers: list[_Layer], 
         message = "a distribution table needs a 'dist' key (e.g. dist = \"lognormal\")"
     elif kind in ("dict_type", "model_type", "model_attributes_type") and _is_distribution(loc, raw):
         message = f"expected {_DIST_EXAMPLE}{got}"
-    elif kind == "missing":
-        message = _FRIENDLY[kind]
-    elif kind in _FRIENDLY:
-        message = _FRIENDLY[kind] + got
-    elif kind in _CONSTRAINTS:
-        message = _CONSTRAINTS[kind].format_map(_Context(ctx)) + got
+    elif (known := known_kind_message(err, got)) is not None:
+        message = known
     else:
         message = str(err["msg"]).removeprefix("Value error, ")
         named = re.match(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)+) ", message)

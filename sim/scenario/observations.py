@@ -279,22 +279,17 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 
 def _problem(err: dict[str, Any], raw: Mapping[str, Any], source: str, lines: dict[tuple[str, ...], int]) -> Problem:
-    from sim.scenario.loader import _CONSTRAINTS, _FRIENDLY, _clean_loc, _Context, _show, unknown_key
+    from sim.scenario.loader import _clean_loc, _show, known_kind_message, unknown_key
     from sim.scenario.walk import annotation_at, keys_of
 
     loc = _clean_loc(err["loc"], raw)
     kind = err["type"]
-    ctx = err.get("ctx", {})
     got = f", got {_show(err.get('input'))}"
     if kind == "extra_forbidden":
         annotation, node = annotation_at(list(loc[:-1]), raw, root=Observations)
         message = unknown_key(loc[-1], keys_of(annotation, node) or set())
-    elif kind == "missing":
-        message = _FRIENDLY[kind]
-    elif kind in _FRIENDLY:
-        message = _FRIENDLY[kind] + got
-    elif kind in _CONSTRAINTS:
-        message = _CONSTRAINTS[kind].format_map(_Context(ctx)) + got
+    elif (known := known_kind_message(err, got)) is not None:
+        message = known
     else:
         message = str(err["msg"]).removeprefix("Value error, ")
         named = re.match(r"([a-z_]+): ", message)
