@@ -29,6 +29,7 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
 
 #: Where each public name lives.
 _EXPORTS = {
+    "AsOf": "sim.scenario.asof",
     "MILESTONES": "sim.scenario.milestones",
     "SERIES": "sim.model.record",
     "TOTALS": "sim.model.record",
@@ -36,8 +37,10 @@ _EXPORTS = {
     "Results": "sim.batch.results",
     "Scenario": "sim.scenario.schema",
     "ScenarioError": "sim.scenario.loader",
+    "as_of": "sim.scenario.asof",
     "compare": "sim.analysis.compare",
     "derive": "sim.scenario.loader",
+    "load_observations": "sim.scenario.observations",
     "load_results": "sim.batch.store",
     "load_scenario": "sim.scenario.loader",
     "paired_differences": "sim.analysis.compare",
@@ -47,6 +50,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AsOf",
     "MILESTONES",
     "SERIES",
     "TOTALS",
@@ -54,8 +58,10 @@ __all__ = [
     "Results",
     "Scenario",
     "ScenarioError",
+    "as_of",
     "compare",
     "derive",
+    "load_observations",
     "load_results",
     "load_scenario",
     "paired_differences",

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sim.model.record import TOTALS
+from sim.scenario.asof import AsOf
 from sim.scenario.milestones import GATED_MILESTONES, MILESTONES, check_milestone
 from sim.scenario.schema import Scenario
 
@@ -178,6 +179,8 @@ class Results:
         strength: Officers in theatre at the end of each checkpoint date, per replication, in total
             (contributor ``all``) and per contributor (columns :data:`STRENGTH_COLUMNS`; the dates are
             :func:`checkpoint_dates` plus any asked for). None for runs stored before it was recorded.
+        as_of: For a re-forecast, the observed history it held fixed (:mod:`sim.scenario.asof`); its
+            days still count from the scenario's start date.
     """
 
     scenario: Scenario
@@ -191,6 +194,7 @@ class Results:
     wall_time_s: float | None = None
     delays: pd.DataFrame | None = None
     strength: pd.DataFrame | None = None
+    as_of: AsOf | None = None
 
     @property
     def name(self) -> str:

@@ -26,6 +26,7 @@ from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, bands_from_daily, checkpoint_dates, delays_frame, strength_frame
 from sim.model import simulate
 from sim.model.record import series_names
+from sim.scenario.asof import AsOf
 from sim.scenario.milestones import GATED_MILESTONES
 from sim.scenario.schema import Scenario
 
@@ -38,6 +39,7 @@ class Chunk:
     seed: int
     start: int
     stop: int
+    as_of: AsOf | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
     grid = np.arange(1, horizon + 2, dtype=float)
     with _rare_collections():
         for i, k in enumerate(range(chunk.start, chunk.stop)):
-            record = simulate(chunk.scenario, chunk.seed, k)
+            record = simulate(chunk.scenario, chunk.seed, k, as_of=chunk.as_of)
             rows.append(record.row())
             delays += record.delay_rows()
             for name in names:
@@ -191,9 +193,9 @@ def make_executor(workers: int | None) -> InProcess | ProcessPool:
 MAX_SEED = 2**64 - 1
 
 
-def _chunks(scenario: Scenario, seed: int, runs: int, chunk_size: int) -> list[Chunk]:
+def _chunks(scenario: Scenario, seed: int, runs: int, chunk_size: int, as_of: AsOf | None = None) -> list[Chunk]:
     return [
-        Chunk(scenario, seed, start, min(start + chunk_size, runs)) for start in range(0, runs, chunk_size)
+        Chunk(scenario, seed, start, min(start + chunk_size, runs), as_of) for start in range(0, runs, chunk_size)
     ]
 
 
@@ -207,6 +209,7 @@ def run(
     keep_daily: bool = False,
     progress: Progress = True,
     strength_dates: Iterable[dt.date] = (),
+    as_of: AsOf | None = None,
 ) -> Results:
     """Run a Monte Carlo batch of one scenario.
 
@@ -222,6 +225,8 @@ def run(
         strength_dates: Dates (besides the default checkpoints every six months) at which to keep each
             replication's officers in theatre in ``results.strength``, for deadlines such as
             ``strength>=500@2024-12-31``.
+        as_of: Re-forecast from a date, holding fixed what the observations say happened before it
+            (:func:`sim.scenario.asof.as_of`). The tables keep the scenario's start date as day 0.
         progress: True: a progress bar once the batch has run a second (a widget in a notebook);
             False: none; a function: called with the number of replications finished after each chunk.
 
@@ -250,7 +255,7 @@ def run(
     n_workers = getattr(executor, "workers", 1)
     if chunk_size is None:
         chunk_size = max(1, min(250, -(-runs // (4 * n_workers))))
-    chunks = _chunks(scenario, seed, runs, chunk_size)
+    chunks = _chunks(scenario, seed, runs, chunk_size, as_of)
     rows: list[dict[str, object]] = [{}] * runs
     names = series_names(scenario)
     daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in names}
@@ -277,6 +282,7 @@ def run(
         wall_time_s=time.perf_counter() - started,
         delays=delays_frame([row for chunk in delays for row in chunk]),
         strength=strength_frame(daily, scenario, checkpoint_dates(scenario, strength_dates)),
+        as_of=as_of,
     )
 
 

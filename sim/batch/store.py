@@ -104,6 +104,8 @@ def manifest_of(results: Results, run_id: str, command: list[str] | None = None)
             "P10/P50/P90, the plan, the median's share of it, the share of runs at or above it)",
         },
         "scenario": results.scenario.model_dump(mode="json", by_alias=True),
+        # A re-forecast: the as-of date, the observations file and everything it held fixed.
+        **({} if results.as_of is None else {"as_of": results.as_of.to_dict()}),
     }
 
 
@@ -319,6 +321,14 @@ def load_results(folder: str | Path) -> Results:
     strength = folder / "strength.parquet"  # nor before the checkpoints of officers in theatre
     _check_values(folder, replications, bands, scenario.horizon_days)
     wall = manifest.get("wall_time_s")
+    as_of = None
+    if manifest.get("as_of") is not None:
+        from sim.scenario.asof import AsOf, AsOfError
+
+        try:
+            as_of = AsOf.from_dict(manifest["as_of"])
+        except AsOfError as exc:
+            raise StoreError(f"{source}: {exc}") from None
     return Results(
         scenario=scenario,
         seed=seed,
@@ -330,6 +340,7 @@ def load_results(folder: str | Path) -> Results:
         run_id=manifest.get("run_id", folder.name),
         path=folder,
         wall_time_s=None if wall is None or not math.isfinite(wall) else float(wall),
+        as_of=as_of,
     )
 
 

@@ -17,6 +17,7 @@ examples:
   deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
   deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
   deploysim run scenarios/baseline.toml --deadline "mandate end=2024-10-02"
+  deploysim run scenarios/mss_as_of_2024-10-01.toml --as-of 2024-10-01 --observed observations/mss_haiti.toml
 
 Prints P10/P50/P90 dates per milestone and what held the deployment back; writes manifest.json,
 replications.parquet, bands.parquet, summary.csv and figures/ to results/<scenario>/<run-id>/.
@@ -49,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "X officers in theatre on a date, e.g. strength>=500@2024-12-31 or strength.Kenya>=600@2024-12-31; "
         "repeatable",
     )
+    p.add_argument(
+        "--as-of", dest="as_of", metavar="DATE",
+        help="re-forecast from this date (YYYY-MM-DD): what --observed records before it happens as observed; "
+        "days still count from the scenario's start date",
+    )
+    p.add_argument("--observed", type=Path, metavar="FILE",
+                   help="observations file (TOML) for --as-of: see deploysim schema --observations")
     p.add_argument("--force", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -78,6 +86,7 @@ def handle(args: argparse.Namespace) -> int:
         check_strength_targets(targets, scenario)
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
+    conditioned = reforecast_history(args, scenario)
     check_workers(args.workers, args.runs, args.many_workers)
     safeio.check_name(scenario.name, "scenario name")
     target = args.out
@@ -87,7 +96,7 @@ def handle(args: argparse.Namespace) -> int:
         target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
     results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet,
-                  strength_dates=[t.date for t in targets])
+                  strength_dates=[t.date for t in targets], as_of=conditioned)
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
     strength_table = strength_probabilities(results, targets) if targets else None
 
@@ -112,6 +121,12 @@ def handle(args: argparse.Namespace) -> int:
     )
     from sim.output.tables import format_forecast
 
+    if conditioned is not None:
+        print(f"Re-forecast as of {conditioned.date} from {conditioned.source}: {len(conditioned.reached)} milestones "
+              f"held at their observed days, {len(conditioned.not_before)} not reached by a date, strength of "
+              f"{', '.join(sorted(conditioned.strength)) or 'no contributor'} replayed.")
+        for note in conditioned.notes:
+            print(f"  note: {note}")
     print(format_forecast(results))
     strength = results.strength_summary()
     print()
@@ -125,3 +140,18 @@ def handle(args: argparse.Namespace) -> int:
         print(format_strength_deadlines(strength_table))
     print_files(folder)
     return 0
+
+
+def reforecast_history(args: argparse.Namespace, scenario):  # type: ignore[no-untyped-def]
+    """The observed history ``--as-of`` and ``--observed`` ask to hold fixed (None without them)."""
+    from sim.scenario.asof import AsOfError, as_of
+
+    if args.as_of is None and args.observed is None:
+        return None
+    if args.as_of is None or args.observed is None:
+        given, missing = ("--observed", "--as-of") if args.as_of is None else ("--as-of", "--observed")
+        raise UserError(f"{given}: a re-forecast needs both --as-of DATE and --observed FILE; {missing} is missing")
+    try:
+        return as_of(args.observed, scenario, args.as_of, source=str(args.observed))
+    except AsOfError as exc:
+        raise UserError(f"{args.observed}: {exc}") from None

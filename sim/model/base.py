@@ -67,7 +67,7 @@ class Base:
         params = m.scenario.base
         rng = m.rng("base")
         costs = [stage.cost_usd.sample(rng) for stage in params.stages]
-        durations = [stage.duration_days.sample(rng) for stage in params.stages]
+        uniforms = [rng.random() for _ in params.stages]
         chain = EMPTY
         if params.starts_after != "start":
             event = m.milestone_event(params.starts_after)
@@ -76,12 +76,17 @@ class Base:
             chain = m.chains[params.starts_after]
         gates = m.gates.for_step("base_construction")
         binding = params.starts_after
-        for i, (stage, cost, duration) in enumerate(zip(params.stages, costs, durations, strict=True), start=1):
+        for i, (stage, cost, u) in enumerate(zip(params.stages, costs, uniforms, strict=True), start=1):
             waits: list = []
             money = m.fund.holds(cost, kind="base_construction")
             binding = yield from wait_all([*gates, m.mandate.switch, money], binding, waits=waits)
             chain = after_waits(chain, waits)
             m.fund.pay(cost, kind="base_construction")
+            # The first stage's completion is the milestone base_ready, which a re-forecast may pin.
+            if i == 1:
+                duration = m.duration_to("base_ready", stage.duration_days, u)
+            else:
+                duration = stage.duration_days.quantile_after(u, 0.0)
             if m.tracing:
                 m.log("base", f"stage {i} paid, construction starts", f"${cost / 1e6:.1f}M, {duration:.0f} d",
                       kind="stage_paid", name=str(i), amount_usd=cost, days=duration)

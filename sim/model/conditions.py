@@ -8,7 +8,7 @@ reports the last one it had to wait for: the **binding** constraint.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -228,6 +228,7 @@ def recurring_closures(
     rng: np.random.Generator,
     on_close: Callable[[float], None],
     on_open: Callable[[float], None],
+    quiet_until: float = 0.0,
 ):
     """Process fragment: close ``switch`` at a constant rate, each time for a drawn duration.
 
@@ -243,10 +244,15 @@ def recurring_closures(
         rng: The stream both the gaps and the durations come from, in that order.
         on_close: Called with the drawn duration just after the switch closes.
         on_open: Called with the closure's start day just after the switch reopens.
+        quiet_until: No closure begins before this day (a re-forecast's as-of day: before it, the
+            observations are the record). The gaps are memoryless, so starting the clock then is
+            exactly the process conditioned on no closure before it.
     """
     if per_year <= 0:
         return
     mean_gap = 365.0 / per_year
+    if quiet_until > env.now:
+        yield env.timeout(quiet_until - env.now)
     while True:
         yield env.timeout(rng.exponential(mean_gap))
         days = duration.sample(rng)
@@ -256,5 +262,32 @@ def recurring_closures(
         on_close(days)
         start = env.now
         yield env.timeout(days)
+        switch.set(True)
+        on_open(start)
+
+
+def observed_closures(
+    env: simpy.Environment,
+    switch: Switch,
+    spans: Sequence[tuple[float, float | None]],
+    duration: Any,
+    rng: np.random.Generator,
+    as_of_day: float,
+    on_close: Callable[[float], None],
+    on_open: Callable[[float], None],
+):
+    """Process fragment: replay observed closures of ``switch``, each ``(start, end)`` in days.
+
+    A closure still under way on the as-of day (``end`` None) lasts a drawn ``duration`` conditioned on
+    having lasted until then (residual life, one uniform from ``rng``).
+    """
+    for start, end in spans:
+        if end is None:
+            end = start + duration.sample_after(rng, as_of_day - start)
+        if start > env.now:
+            yield env.timeout(start - env.now)
+        switch.set(False)
+        on_close(end - start)
+        yield env.timeout(max(0.0, end - env.now))
         switch.set(True)
         on_open(start)

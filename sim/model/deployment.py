@@ -72,6 +72,8 @@ class Deployment:
         self.handover = Switch(mission.env, "handed over", True)
         self._ceiling_changed = Signal(mission.env)
         self._tour_ends: dict[Contingent, float] = {}
+        #: In a re-forecast, closed until its as-of day: before it, officers land only as observed.
+        self.history = Switch(mission.env, "as of", mission.as_of is None)
 
     @property
     def occupied(self) -> int:
@@ -79,11 +81,54 @@ class Deployment:
         return self.in_theatre + self.reserved
 
     def start(self) -> None:
-        """Start every contributor's force generation and rollout."""
-        for force in self.mission.forces:
+        """Start every contributor's force generation and rollout (and a re-forecast's observed history)."""
+        m = self.mission
+        for force in m.forces:
             force.start()
             if force.sizes:
-                self.mission.env.process(self._rollout(force))
+                m.env.process(self._rollout(force))
+        if m.as_of is not None:
+            m.env.process(self._history_ends())
+            for force in m.forces:
+                points = m.observed_strength.get(force.name)
+                if points:
+                    m.env.process(self._replay(force, points))
+
+    def _history_ends(self):
+        m = self.mission
+        yield m.env.timeout(m.history_until)
+        self.history.set(True)
+
+    def _replay(self, force: ContributorForce, points: list[tuple[float, int]]):
+        """Process: a re-forecast's observed strength of ``force``: officers land, or leave, on the days
+        its strength points say (each rise one contingent; a fall lost from the earliest contingents)."""
+        m = self.mission
+        for day, officers in points:
+            if day > m.now:
+                yield m.env.timeout(day - m.now)
+            change = officers - force.ledger["in_theatre"]
+            if change > 0:
+                contingent = force.new_contingent(change)
+                contingent.departed = True
+                force.count("trained", change, snapshot=False)
+                force.count("departed", change, snapshot=False)
+                self.contingents_flown += 1
+                self._move_en_route(change)
+                m.fund.pay_deployment(change, force.name)
+                chain = extend(EMPTY, "observed", m.now)
+                if force.is_lead:
+                    m.reach("first_departure", chain, "observed")
+                if m.tracing:
+                    m.log("deployment", f"{contingent.label} observed in theatre", f"{change} officers",
+                          kind="flight_leaves", contingent=contingent.label, officers=change)
+                self._land(force, contingent, change, "observed", True, chain)
+            elif change < 0:
+                lost = -change
+                for contingent in force.in_theatre_contingents():
+                    lost -= self._leave(force, contingent, lost, "lost", notify=False)
+                    if lost <= 0:
+                        break
+                self.strength_fell()
 
     def conditions(self, force: ContributorForce) -> list[Condition]:
         """The conditions every departure of ``force`` needs, money and base room aside."""
@@ -98,7 +143,8 @@ class Deployment:
             first = [m.mandate.successor if joins == "successor" else self.lead_arrival]
             gates = m.gates.for_step("partner_departure")
         # Withdrawal comes first: it is for good, so a contributor that has withdrawn waits for nothing else.
-        return [force.active, *first, m.mandate.switch, *gates, *m.operations.pause(force)]
+        history = [] if m.as_of is None else [self.history]
+        return [force.active, *history, *first, m.mandate.switch, *gates, *m.operations.pause(force)]
 
     def _ceiling(self, contingent: Contingent) -> list[Condition]:
         """Under a successor mission, a condition named ``mandate ceiling``: the contingent fits its ceiling."""
@@ -317,7 +363,8 @@ class Deployment:
     def _tour(self, force: ContributorForce, contingent: Contingent):
         m = self.mission
         params = m.scenario.force
-        tour = force.tour_days.sample(force.rng)
+        # A contingent in theatre on a re-forecast's as-of day has served since it landed: its tour is longer.
+        tour = force.tour_days.sample_after(force.rng, m.history_until - m.now)
         ahead = params.replacement_lead_days if force.is_lead else 0.0
         ends = m.now + tour
         if self._successor:

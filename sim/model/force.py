@@ -163,10 +163,18 @@ class LeadForce(ContributorForce):
 
     def __init__(self, mission: Mission):
         force = mission.scenario.force
-        self.tranche_sizes = [split(t.officers, force.contingent_size) for t in force.tranches] or [
-            split(force.pledged_officers, force.contingent_size)]
+        # A re-forecast: officers observed landing before its as-of day come off the front of the pledge.
+        observed = mission.observed_delivered(force.lead_contributor)
+        tranches = [t.officers for t in force.tranches] or [force.pledged_officers]
+        left = []
+        for officers in tranches:
+            taken = min(officers, observed)
+            observed -= taken
+            left.append(officers - taken)
+        self.tranche_sizes = [split(officers, force.contingent_size) for officers in left]
         sizes = [size for tranche in self.tranche_sizes for size in tranche]
         super().__init__(mission, force.lead_contributor, True, sizes, force.tour_days)
+        self.pledged = force.pledged_officers
         seats = force.training.capacity_officers
         self.seats = simpy.Container(mission.env, init=seats, capacity=seats)
         self.decided_days = [math.nan] * len(force.tranches)
@@ -332,6 +340,8 @@ class PartnerForce(ContributorForce):
         delivers = rng.random() < params.delivers
         share = params.share_delivered.sample(rng)
         officers = int(round(params.pledged_officers * share)) if delivers else 0
+        # A re-forecast: officers observed landing before its as-of day are part of what it delivers.
+        officers = max(0, officers - mission.observed_delivered(name))
         sizes = [params.contingent_size] * (officers // params.contingent_size)
         if officers % params.contingent_size:
             sizes.append(officers % params.contingent_size)
@@ -345,12 +355,15 @@ class PartnerForce(ContributorForce):
 
     def _generate(self):
         m = self.mission
-        delay = self.params.delay_days.sample(self.rng)
+        u_delay = self.rng.random()
         gaps = [self.params.days_between_contingents.sample(self.rng) for _ in self.sizes[1:]]
         # The delay counts from the lead's first arrival, or from a successor mission's start.
         start = m.mandate.successor if self.params.joins == "successor" else m.deployment.lead_arrival
         yield start.event
         chain = start.chain or EMPTY
+        # A re-forecast: a partner observed with no one in theatre by its as-of day was not ready before it.
+        unseen = m.as_of is not None and not m.observed_strength.get(self.name)
+        delay = self.params.delay_days.quantile_after(u_delay, m.history_until - m.now if unseen else 0.0)
         yield m.env.timeout(delay)
         for i, size in enumerate(self.sizes):
             if i > 0:

@@ -133,6 +133,36 @@ class TrustFund:
             self._money_changed = Signal(env)
             env.process(self._pledging(params.donor_response))
         env.process(self._billing(params.billing_interval_days))
+        if mission.as_of is not None and mission.as_of.money is not None:
+            env.process(self._observed_money(*mission.as_of.money))
+        #: A re-forecast's correction of the trust fund to its observed money (0 otherwise), US dollars.
+        self.observed_correction_usd = 0.0
+
+    def _observed_money(self, day: float, what: str, amount_usd: float):
+        """Process: a re-forecast sets the trust fund to its latest observed money point, on its day.
+
+        ``received`` sets what the fund has received (the start balance included); the difference is a
+        deposit, or money taken back. ``trust_fund_balance`` sets the balance itself, after any arrears.
+        """
+        m = self.mission
+        if day > m.env.now:
+            yield m.env.timeout(day - m.env.now)
+        if what == "received":
+            delta = amount_usd - (float(m.scenario.funding.initial_balance_usd) + self.received_usd)
+        else:
+            delta = amount_usd - self._balance + self.arrears_usd
+        if delta > 0:
+            self._deposit(delta)
+        elif delta < 0:
+            taken = min(-delta, self._balance)
+            self._balance -= taken
+            self.received_usd -= taken
+            delta = -taken
+            self._record_balance()
+        self.observed_correction_usd = delta
+        if m.tracing:
+            m.log("funding", "trust fund set to the observations", f"{what} ${amount_usd / 1e6:.1f}M",
+                  kind="deposit", amount_usd=delta)
 
     @property
     def balance_usd(self) -> float:
@@ -526,6 +556,8 @@ class TrustFund:
             "arrears_usd_at_horizon": self.arrears_usd,
         }
         # Columns of the optional mechanisms appear only when a scenario uses them.
+        if self.mission.as_of is not None and self.mission.as_of.money is not None:
+            totals["as_of_money_correction_usd"] = self.observed_correction_usd
         if self.channels:
             totals[f"received_usd.{TRUST_FUND}"] = self.received_usd
             totals[f"paid_usd.{TRUST_FUND}"] = self.spent_usd

@@ -49,7 +49,7 @@ class Gates:
         m = self.mission
         switch = self.switches[name]
         rng = m.rng("gates", name)
-        delay = gate.opens_after_days.sample(rng)
+        u_delay = rng.random()
         if not gate.open_at_start:
             chain = EMPTY
             for dep in gate.after:
@@ -58,6 +58,12 @@ class Gates:
                     yield event
                     # The dependency that made the gate wait last is its critical predecessor.
                     chain = self._first_opening[dep] if dep in self.switches else m.chains[dep]
+            deadline = self._deadline(name)
+            if deadline is None:
+                delay = gate.opens_after_days.quantile_after(u_delay, 0.0)
+            else:
+                # A re-forecast: a step observed before its as-of date needed this gate open by then.
+                delay = gate.opens_after_days.quantile_before(u_delay, max(0.0, deadline - m.now))
             if delay > 0:
                 yield m.env.timeout(delay)
             chain = extend(chain, name, m.now)
@@ -75,7 +81,26 @@ class Gates:
             on_close=lambda days: m.log("gates", f"gate '{name}' blocked", f"for {days:.0f} d", kind="gate_blocked",
                                         name=name, days=days),
             on_open=reopened,
+            quiet_until=m.history_until,
         )
+
+    def _deadline(self, name: str) -> float | None:
+        """In a re-forecast, the earliest observed day of a step that needs gate ``name`` (None if none)."""
+        m = self.mission
+        if m.as_of is None:
+            return None
+        steps = m.scenario.steps
+        needed_by = {"reconnaissance": "recon_started", "base_construction": "base_ready",
+                     "departure": "first_departure"}
+        days = [m.pinned(milestone) for step, milestone in needed_by.items() if name in getattr(steps, step)]
+        if name in steps.partner_departure:
+            days += [points[0][0] for who, points in m.observed_strength.items()
+                     if who != m.scenario.force.lead_contributor and points]
+        if name in steps.departure:
+            lead = m.observed_strength.get(m.scenario.force.lead_contributor)
+            days.append(lead[0][0] if lead else None)
+        known = [day for day in days if day is not None]
+        return min(known) if known else None
 
     def totals(self, horizon: float) -> dict[str, float]:
         """Days any gate was blocked after first opening (summed over gates)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.model.conditions import Milestone, Switch, recurring_closures
+from sim.model.conditions import Milestone, Switch, observed_closures, recurring_closures
 from sim.model.critical import EMPTY, extend
 
 if TYPE_CHECKING:
@@ -38,26 +38,41 @@ class Governance:
         self.hold = Switch(env, "hold", True)
         self.holds = 0
         env.process(self._transition())
+        observed = mission.as_of.closures.get("hold") if mission.as_of is not None else None
+        if observed:
+            env.process(self._observed_holds(observed))
 
     def _transition(self):
         m = self.mission
         params = m.scenario.governance
         rng = m.rng("governance")
-        # Both durations are drawn up front so the stream's use does not depend on timing.
-        to_authority = params.transitional_authority_days.sample(rng)
-        to_viable = params.viable_administration_days.sample(rng)
+        # Both uniforms are drawn up front so the stream's use does not depend on timing.
+        u_authority, u_viable = rng.random(), rng.random()
+        to_authority = m.duration_to("authority_named", params.transitional_authority_days, u_authority)
         yield m.env.timeout(to_authority)
         chain = extend(EMPTY, "transition", m.now)
         self.authority_named.succeed()
         m.reach("authority_named", chain)
         m.span("Governance", 0.0, m.now, "crisis: no transitional authority")
-        yield m.env.timeout(to_viable)
+        yield m.env.timeout(m.duration_to("administration_viable", params.viable_administration_days, u_viable))
         self.administration.chain = chain = extend(chain, "administration", m.now)
         self.viable.succeed()
         m.reach("administration_viable", chain)
         m.span("Governance", to_authority, m.now, "transitional authority, not yet viable")
         if params.setbacks_per_year > 0:
             yield from self._setbacks(rng)
+
+    def _observed_holds(self, spans):
+        """Process: the holds a re-forecast's observations record (a hold under way lasts its residual life)."""
+        m = self.mission
+
+        def on_hold(days: float) -> None:
+            self.holds += 1
+            m.log("governance", "observed hold", f"for {days:.0f} d", kind="hold_begins", days=days)
+
+        yield from observed_closures(m.env, self.hold, spans, m.scenario.governance.hold_days,
+                                     m.rng("as_of", "hold"), m.history_until, on_close=on_hold,
+                                     on_open=lambda start: m.span("Hold", start, m.now, "on hold (observed)"))
 
     def _setbacks(self, rng):
         m = self.mission
@@ -73,7 +88,7 @@ class Governance:
             m.log("governance", "hold lifted", kind="hold_lifted")
 
         yield from recurring_closures(m.env, self.hold, params.setbacks_per_year, params.hold_days, rng,
-                                      on_close=on_hold, on_open=lifted)
+                                      on_close=on_hold, on_open=lifted, quiet_until=m.history_until)
 
     def totals(self, horizon: float) -> dict[str, float]:
         """This subsystem's totals for the record."""

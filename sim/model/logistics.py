@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from sim.model.conditions import Switch, recurring_closures
+from sim.model.conditions import Switch, observed_closures, recurring_closures
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -39,13 +39,26 @@ class Airport:
         if not self.switch.is_open():
             m.log("logistics", "airport closed", "closed on the start date", kind="airport_closed")
             # A stream of its own: opening the airport at the start must not shift later closures.
-            yield m.env.timeout(params.initial_closure_days.sample(m.rng("logistics", "airport", "initial")))
+            initial = params.initial_closure_days.sample(m.rng("logistics", "airport", "initial"))
+            as_of = m.as_of
+            if as_of is not None and as_of.airport_reopened is not None:
+                initial = as_of.airport_reopened  # a re-forecast: it reopened on the observed day
+            yield m.env.timeout(initial)
             self._reopen(0.0)
+        observed = m.as_of.closures.get("airport") if m.as_of is not None else None
+        if observed:
+            yield from observed_closures(
+                m.env, self.switch, observed, params.closure_days, m.rng("as_of", "airport"), m.history_until,
+                on_close=lambda days: m.log("logistics", "airport closed (observed)", f"for {days:.0f} d",
+                                            kind="airport_closed", days=days),
+                on_open=self._reopen,
+            )
         yield from recurring_closures(
             m.env, self.switch, params.closures_per_year, params.closure_days, rng,
             on_close=lambda days: m.log("logistics", "airport closed", f"for {days:.0f} d", kind="airport_closed",
                                         days=days),
             on_open=self._reopen,
+            quiet_until=m.history_until,
         )
 
     def _reopen(self, closed_at: float) -> None:

@@ -37,6 +37,7 @@ class Mandate:
         self.mission = mission
         self.switch = Switch(mission.env, "mandate", True)
         self.renewals = 0
+        self._observed_used = False
         self.successor = Milestone("successor mandate", mission.env.event())
         self.ceiling: int | None = None
         self.lead_handed_over = False
@@ -74,6 +75,10 @@ class Mandate:
             if expiry > m.now:
                 yield m.env.timeout(expiry - m.now)
             renewed = rng.random() < self.renewal_probability()
+            observed = m.as_of.mandate_renewed if m.as_of is not None else None
+            if observed is not None and observed <= m.now and not self._observed_used:
+                # A re-forecast: the renewal recorded before its as-of date is the one granted at this expiry.
+                renewed, self._observed_used = True, True
             changes = successor_rng.random() if successor_rng is not None else 1.0
             if renewed:
                 self.renewals += 1

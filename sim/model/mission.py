@@ -13,7 +13,7 @@ import numpy as np
 import simpy
 
 from sim.model.base import Base
-from sim.model.critical import Chain
+from sim.model.critical import EMPTY, Chain, extend
 from sim.model.deployment import Deployment
 from sim.model.force import ContributorForce, build_forces
 from sim.model.funding import TrustFund
@@ -25,6 +25,8 @@ from sim.model.operations import Operations
 from sim.model.reconnaissance import Reconnaissance
 from sim.model.record import LEDGER, Record, TraceEvent, contributor_series
 from sim.model.rng import Streams
+from sim.scenario.asof import AsOf
+from sim.scenario.distributions import _Dist
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
 
@@ -37,10 +39,19 @@ class Mission:
         seed: The batch seed.
         replication: The replication index; with ``seed`` it fixes every random draw.
         trace: Whether to keep the dated event trace, the timeline's spans and the ledgers.
+        as_of: For a re-forecast, the observed history to hold fixed before its as-of date
+            (see :mod:`sim.scenario.asof`).
     """
 
-    def __init__(self, scenario: Scenario, seed: int, replication: int = 0, trace: bool = False):
+    def __init__(self, scenario: Scenario, seed: int, replication: int = 0, trace: bool = False,
+                 as_of: AsOf | None = None):
         self.scenario = scenario
+        self.as_of = as_of
+        #: The as-of day of a re-forecast (0 otherwise): before it, only observed holds, closures,
+        #: blocks, landings and withdrawals happen.
+        self.history_until = 0.0 if as_of is None else as_of.day
+        self._pinned: dict[str, float] = {} if as_of is None else dict(as_of.reached)
+        self._not_before: dict[str, float] = {} if as_of is None else dict(as_of.not_before)
         self.seed = seed
         self.replication = replication
         self.env = simpy.Environment()
@@ -56,6 +67,8 @@ class Mission:
         self._ledger: list[tuple] | None = [] if trace else None
         self._open_spans: dict[int, tuple[str, float, str]] = {}
         self._span_count = 0
+        #: Contributor -> its observed strength points (day, officers), a range drawn once per replication.
+        self.observed_strength = self._draw_observed_strength()
 
         # Order matters only in that later subsystems use the events of earlier ones.
         self.governance = Governance(self)
@@ -69,6 +82,8 @@ class Mission:
         self.forces = build_forces(self)
         self.operations = Operations(self)
         self.deployment.start()
+        for name, day in self._pinned.items():
+            self.env.process(self._observed(name, day))
 
     @property
     def now(self) -> float:
@@ -112,15 +127,60 @@ class Mission:
                 event.succeed()
         return event
 
-    def reach(self, milestone: str, chain: Chain, binding: str | None = None) -> None:
+    def _draw_observed_strength(self) -> dict[str, list[tuple[float, int]]]:
+        """Each contributor's observed strength points; a range is drawn uniformly, from a stream of its own."""
+        if self.as_of is None:
+            return {}
+        rng = self.rng("as_of", "strength")
+        return {
+            name: [(day, low if low == high else int(rng.integers(low, high + 1))) for day, low, high in points]
+            for name, points in sorted(self.as_of.strength.items())
+        }
+
+    def observed_delivered(self, contributor: str) -> int:
+        """Officers of ``contributor`` observed landing before the as-of date (the sum of its strength's rises)."""
+        total = last = 0
+        for _, officers in self.observed_strength.get(contributor, ()):
+            total += max(0, officers - last)
+            last = officers
+        return total
+
+    def pinned(self, milestone: str) -> float | None:
+        """The day a re-forecast holds ``milestone`` at (it was observed before the as-of date), or None."""
+        return self._pinned.get(milestone)
+
+    def duration_to(self, milestone: str, dist: _Dist, u: float) -> float:
+        """A duration starting now that ends at ``milestone``, at the uniform ``u``.
+
+        Outside a re-forecast, ``dist``'s draw at ``u``. In one, a pinned milestone's duration ends on its
+        observed day, and a milestone observed not reached by a day ends after it (residual life).
+        """
+        now = self.env.now
+        pin = self._pinned.get(milestone)
+        if pin is not None:
+            return max(0.0, pin - now)
+        not_before = self._not_before.get(milestone)
+        return dist.quantile_after(u, 0.0 if not_before is None else not_before - now)
+
+    def _observed(self, milestone: str, day: float):
+        """Process: reach an observed milestone on its day (a re-forecast's history)."""
+        if day > self.env.now:
+            yield self.env.timeout(day - self.env.now)
+        self.reach(milestone, extend(EMPTY, "observed", self.env.now), "observed", observed=True)
+        if milestone == "lead_withdrawal" and self.forces[0].active.is_open():
+            self.deployment.withdraw_all(self.forces[0], "observed withdrawal")
+
+    def reach(self, milestone: str, chain: Chain, binding: str | None = None, observed: bool = False) -> None:
         """Mark a milestone as reached now, unless it was reached before.
 
         Args:
             milestone: Its name (see :data:`MILESTONES`).
             chain: The critical path that led to it; it must end now (see :mod:`sim.model.critical`).
             binding: The last condition the step that reached it waited for.
+            observed: Reached from the observations of a re-forecast. A milestone a re-forecast pins
+                is reached only so, on its observed day.
         """
-        if milestone in self.milestones:
+        if milestone in self.milestones or (milestone in self._pinned and not observed):
             return
         self.milestones[milestone] = float(self.env.now)
         self.chains[milestone] = chain
@@ -193,7 +253,8 @@ class Mission:
             self.span("Governance", named, horizon, "transitional authority, not yet viable")
 
 
-def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: bool = False) -> Record:
+def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: bool = False,
+             as_of: AsOf | None = None) -> Record:
     """Run one replication.
 
     A pure function: the same scenario, seed and replication give the same record, whatever ran
@@ -204,6 +265,7 @@ def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: boo
         seed: The batch seed.
         replication: Which replication of the batch this is.
         trace: Keep the dated event trace in ``record.trace``.
+        as_of: Re-forecast from this observed history (see :func:`sim.scenario.asof.as_of`).
 
     Example:
         >>> from sim import load_scenario, run, simulate
@@ -217,5 +279,5 @@ def simulate(scenario: Scenario, seed: int = 0, replication: int = 0, trace: boo
     """
     if not isinstance(seed, int | np.integer) or seed < 0 or isinstance(seed, bool):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return Mission(scenario, int(seed), replication, trace).run()
+    return Mission(scenario, int(seed), replication, trace, as_of).run()
 

@@ -127,8 +127,11 @@ class Operations:
                                 params.resignations_per_officer_year * params.arrears_resignation_multiplier, dt)
         forces, deployment, fund, losses = m.forces, m.deployment, m.fund, self.losses
         tick = m.env.timeout
+        history = m.history_until
         while True:
             yield tick(dt)
+            if m.env.now <= history:
+                continue  # a re-forecast: before its as-of day, strength is what the observations say
             p_lost, p_injury, p_casualty = arrears if fund.in_arrears else normal
             any_lost = False
             for force in forces:
@@ -159,6 +162,9 @@ class Operations:
     def _watch_arrears(self, force: ContributorForce, threshold: float):
         m = self.mission
         fund = m.fund
+        if m.history_until > 0:
+            # A re-forecast: no withdrawal before the as-of day that the observations do not record.
+            yield m.env.timeout(m.history_until)
         while True:
             if not fund.in_arrears:
                 yield fund.arrears_changed
@@ -220,6 +226,10 @@ class Operations:
         rate = params.withdrawal_hazard_per_year / 365.0
         shape, start = params.hazard_shape, params.hazard_starts_after_days
         interval = m.scenario.funding.billing_interval_days if params.depth_weight > 0 else math.inf
+        if m.history_until > 0:
+            # A re-forecast: the contributor had not withdrawn by the as-of day. Given that, what it can still
+            # bear is again a unit exponential (the threshold is memoryless), used up from then on.
+            yield m.env.timeout(m.history_until)
         while True:
             if not force.active.is_open():
                 return

@@ -36,20 +36,20 @@ class Reconnaissance:
         m = self.mission
         params = m.scenario.reconnaissance
         rng = m.rng("reconnaissance")
-        lead_time = params.lead_time_days.sample(rng)
+        u_lead = rng.random()
         hold = m.governance.hold
         conditions = [m.governance.administration, hold, *m.gates.for_step("reconnaissance")]
         waits: list = []
         binding = yield from wait_all(conditions, waits=waits)
         chain = after_waits(EMPTY, waits)
-        yield m.env.timeout(lead_time)
+        yield m.env.timeout(m.duration_to("recon_started", params.lead_time_days, u_lead))
         chain = extend(chain, "reconnaissance", m.now)
         # Conditions may have changed during the preparation; the team leaves only when all hold.
         waits = []
         binding = yield from wait_all(conditions, binding, waits=waits)
         chain = after_waits(chain, waits)
         while True:
-            duration = params.duration_days.sample(rng)
+            duration = m.duration_to("recon_done", params.duration_days, rng.random())
             m.reach("recon_started", chain, binding)
             m.log("reconnaissance", "team leaves", f"planned {duration:.0f} d door to door", kind="recon_leaves",
                   days=duration)

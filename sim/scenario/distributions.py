@@ -85,6 +85,47 @@ class _Dist(BaseModel):
         # random() can return exactly 0, where some quantile functions are infinite.
         return self.quantile(max(rng.random(), 1e-16))
 
+    def sample_after(self, rng: np.random.Generator, elapsed: float) -> float:
+        """Draw a duration that has already run ``elapsed`` without ending: its residual-life distribution.
+
+        The draw is ``X`` given ``X > elapsed``, by inverting the CDF restricted to [F(elapsed), 1] at
+        one uniform draw (the same one :meth:`sample` would use, so common random numbers survive, and
+        with ``elapsed`` at or below the lower bound it is :meth:`sample`'s draw). Where no probability
+        is left above ``elapsed`` (a fixed duration already past, say), the duration ends at
+        ``elapsed``: it is over as soon as it can be.
+
+        Example:
+            >>> days = Uniform(dist="uniform", low=0, high=100)
+            >>> 60 < days.sample_after(np.random.default_rng(3), 60) <= 100
+            True
+        """
+        return self.quantile_after(rng.random(), elapsed)
+
+    def quantile_after(self, u: float, elapsed: float) -> float:
+        """The value :meth:`sample_after` draws at the uniform ``u``."""
+        u = max(u, 1e-16)
+        if elapsed <= self.lower_bound():
+            return self.quantile(u)
+        below = self.cdf(elapsed)
+        if below >= 1.0:
+            return float(elapsed)
+        return max(float(elapsed), self.quantile(min(below + u * (1.0 - below), 1.0 - 1e-16)))
+
+    def quantile_before(self, u: float, limit: float) -> float:
+        """The value at the uniform ``u`` of a draw known to be at most ``limit``: the CDF restricted to
+        [0, F(limit)]. Where no probability lies at or below ``limit``, the value is ``limit``."""
+        u = max(u, 1e-16)
+        below = self.cdf(limit)
+        if below >= 1.0:
+            return self.quantile(u)
+        if below <= 0.0:
+            return float(limit)
+        return min(float(limit), self.quantile(u * below))
+
+    def cdf(self, x: float) -> float:
+        """P(X <= x): the share of draws at or below ``x``."""
+        raise NotImplementedError
+
     def mean(self) -> float:
         """The distribution's theoretical mean."""
         raise NotImplementedError
@@ -109,6 +150,9 @@ class Fixed(_Dist):
 
     def quantile(self, q: float) -> float:
         return self.value
+
+    def cdf(self, x: float) -> float:
+        return 1.0 if x >= self.value else 0.0
 
     def lower_bound(self) -> float:
         return self.value
@@ -135,6 +179,11 @@ class Uniform(_Dist):
 
     def quantile(self, q: float) -> float:
         return _clip(self.low + q * (self.high - self.low), self.low, self.high)
+
+    def cdf(self, x: float) -> float:
+        if self.high == self.low:
+            return 1.0 if x >= self.low else 0.0
+        return _clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
 
     def lower_bound(self) -> float:
         return self.low
@@ -168,6 +217,16 @@ class Triangular(_Dist):
         if q <= split:
             return _clip(a + math.sqrt(q) * math.sqrt(b - a) * math.sqrt(c - a), a, b)
         return _clip(b - math.sqrt(1 - q) * math.sqrt(b - a) * math.sqrt(b - c), a, b)
+
+    def cdf(self, x: float) -> float:
+        a, c, b = self.low, self.mode, self.high
+        if x <= a:
+            return 0.0
+        if x >= b:
+            return 1.0
+        if x <= c:
+            return (x - a) ** 2 / ((b - a) * (c - a))
+        return 1.0 - (b - x) ** 2 / ((b - a) * (b - c))
 
     def lower_bound(self) -> float:
         return self.low
@@ -215,6 +274,19 @@ class Pert(_Dist):
         else:
             x = xs[j] + (q - cdf[j]) * (xs[j + 1] - xs[j]) / (cdf[j + 1] - cdf[j])
         return _clip(self.low + (self.high - self.low) * x, self.low, self.high)
+
+    def cdf(self, x: float) -> float:
+        """The exact inverse of :meth:`quantile`: the same grid, interpolated the other way."""
+        if x <= self.low:
+            return 0.0
+        if x >= self.high:
+            return 1.0
+        cdf, xs = _beta_quantile_table(self.low, self.mode, self.high, self.shape)
+        z = (x - self.low) / (self.high - self.low)
+        j = bisect.bisect_right(xs, z) - 1
+        if j >= len(xs) - 1:
+            return 1.0
+        return cdf[j] + (z - xs[j]) * (cdf[j + 1] - cdf[j]) / (xs[j + 1] - xs[j])
 
     def lower_bound(self) -> float:
         return self.low
@@ -294,6 +366,11 @@ class LogNormal(_Dist):
             return self.p90
         return math.exp(self.mu + self.sigma * _STD_NORMAL.inv_cdf(q))
 
+    def cdf(self, x: float) -> float:
+        if x <= 0:
+            return 0.0
+        return _STD_NORMAL.cdf((math.log(x) - self.mu) / self.sigma)
+
     def lower_bound(self) -> float:
         return 0.0
 
@@ -309,6 +386,9 @@ class Exponential(_Dist):
 
     def quantile(self, q: float) -> float:
         return -self.mean_value * math.log1p(-q)
+
+    def cdf(self, x: float) -> float:
+        return 0.0 if x <= 0 else -math.expm1(-x / self.mean_value)
 
     def lower_bound(self) -> float:
         return 0.0
@@ -361,6 +441,16 @@ class Normal(_Dist):
             z = -_STD_NORMAL.inv_cdf(max(_upper_tail(a) * (1 - q), 1e-300))
         return max(self.low, self.mu + self.sd * z)
 
+    def cdf(self, x: float) -> float:
+        z = (x - self.mu) / self.sd
+        if self.low is None:
+            return _STD_NORMAL.cdf(z)
+        if x <= self.low:
+            return 0.0
+        a = self._alpha()
+        # P(a < Z <= z) / P(Z > a), from upper tails so that a far truncation keeps its precision.
+        return _clip((_upper_tail(a) - _upper_tail(z)) / _upper_tail(a), 0.0, 1.0)
+
     def lower_bound(self) -> float:
         return -math.inf if self.low is None else self.low
 
@@ -396,6 +486,9 @@ class Empirical(_Dist):
         cdf = np.cumsum(self._probs()[order])
         return float(values[min(int(np.searchsorted(cdf, q)), len(values) - 1)])
 
+    def cdf(self, x: float) -> float:
+        return float(min(1.0, self._probs()[np.asarray(self.values) <= x].sum()))
+
     def lower_bound(self) -> float:
         return min(self.values)
 
@@ -411,6 +504,9 @@ class Bernoulli(_Dist):
 
     def quantile(self, q: float) -> float:
         return 0.0 if q <= 1 - self.p else 1.0
+
+    def cdf(self, x: float) -> float:
+        return 0.0 if x < 0 else (1 - self.p if x < 1 else 1.0)
 
     def lower_bound(self) -> float:
         return 0.0
