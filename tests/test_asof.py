@@ -119,8 +119,8 @@ def test_an_as_of_run_keeps_the_observed_days_and_reaches_the_rest_on_closed_for
     scenario = load_scenario(DETERMINISTIC)
     history = as_of(observations_from_dict(deterministic_history()), scenario, day(90))
     rec = simulate(scenario, seed=1, replication=0, trace=True, as_of=history)
-    expected = {"base_ready": 0, "authority_named": 25, "administration_viable": 40, "recon_started": 50, "recon_done": 60,
-                "first_departure": 70, "first_arrival": 71,
+    expected = {"base_ready": 0, "authority_named": 25, "administration_viable": 40, "recon_started": 50,
+                "recon_done": 60, "first_departure": 70, "first_arrival": 71,
                 "lead_25pct": 80,  # 400 observed on day 80
                 "lead_50pct": 91, "lead_75pct": 95, "lead_100pct": 99}
     assert rec.milestones == pytest.approx(expected)
