@@ -58,6 +58,17 @@ class Base:
             lambda day: self._stage_chain if day == self._stage_day else None,
         )
 
+    def observed_room(self, officers: int) -> None:
+        """A re-forecast's observed landing: the base held these officers, so it has room for them now."""
+        if self.unlimited:
+            return
+        short = self.mission.deployment.occupied + officers - self.capacity
+        if short > 0:
+            self.capacity += short
+            self.series.set(self.mission.now, self.capacity)
+            self.mission.log("base", "room for observed officers", f"{short:.0f} places", kind="stage_ready",
+                             officers=self.capacity)
+
     def places_freed(self) -> None:
         """Tell waiters that places may have come free (officers left theatre)."""
         self._changed.fire()

@@ -108,6 +108,7 @@ class Deployment:
                 yield m.env.timeout(day - m.now)
             change = officers - force.ledger["in_theatre"]
             if change > 0:
+                m.base.observed_room(change)
                 contingent = force.new_contingent(change)
                 contingent.departed = True
                 force.count("trained", change, snapshot=False)

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from sim.scenario.schema import Successor
 
 
+#: A re-forecast's observed renewal renews the first expiry at most this many days after it (a Security
+#: Council renews a mandate days or weeks before it expires).
+RENEWAL_VOTE_DAYS = 90.0
+
+
 class Mandate:
     """The mandate's renewals, its successor and its lapse.
 
@@ -76,8 +81,9 @@ class Mandate:
                 yield m.env.timeout(expiry - m.now)
             renewed = rng.random() < self.renewal_probability()
             observed = m.as_of.mandate_renewed if m.as_of is not None else None
-            if observed is not None and observed <= m.now and not self._observed_used:
-                # A re-forecast: the renewal recorded before its as-of date is the one granted at this expiry.
+            if observed is not None and observed <= m.now <= observed + RENEWAL_VOTE_DAYS and not self._observed_used:
+                # A re-forecast: a renewal recorded before its as-of date is the one granted at the expiry it
+                # came shortly before.
                 renewed, self._observed_used = True, True
             changes = successor_rng.random() if successor_rng is not None else 1.0
             if renewed:

@@ -127,10 +127,11 @@ def as_of(observations: Observations | str | Path, scenario: Scenario, date: dt.
         date: The as-of date (a date or ``"YYYY-MM-DD"``): observations dated before it are held fixed.
         source: What the manifest calls the observations (default: the file's path, or their name).
 
+    A strength point of a contributor the scenario does not have is not replayed; ``notes`` says so.
+
     Raises:
         AsOfError: If the observations' start date is not the scenario's, or ``date`` is not after the
-            start date and within the scenario's horizon, or a strength point names a contributor the
-            scenario does not have.
+            start date and within the scenario's horizon.
 
     Example:
         >>> import datetime as dt
@@ -161,11 +162,12 @@ def as_of(observations: Observations | str | Path, scenario: Scenario, date: dt.
     contributors = {scenario.force.lead_contributor, *scenario.contributors}
     known = [entry for entry in observations.strength if entry.date < date]
     unknown = sorted({e.contributor for e in known if e.contributor != "all" and e.contributor not in contributors})
-    if unknown:
-        raise AsOfError(f"strength.contributor: {', '.join(map(repr, unknown))} is not a contributor of scenario "
-                        f"{scenario.name!r}; expected one of {', '.join(sorted(contributors))} or 'all'")
     day = scenario.day_of
     notes: list[str] = []
+    if unknown:
+        notes.append(f"strength points of {', '.join(map(repr, unknown))} were not replayed: scenario "
+                     f"{scenario.name!r} has no such contributor (it has {', '.join(sorted(contributors))})")
+        known = [e for e in known if e.contributor not in unknown]
     reached = {m.name: day(m.date) for m in observations.milestone if m.date < date}
     not_before: dict[str, float] = {}
     for entry in observations.not_reached:
