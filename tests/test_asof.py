@@ -227,3 +227,35 @@ def test_the_command_line_re_forecasts_and_records_the_observations(tmp_path: Pa
     bad = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "s")], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and "needs both --as-of DATE and --observed FILE" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_figures_mark_the_as_of_date() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.output.plots import fan_chart, milestone_scurves
+
+    scenario = load_scenario("baseline", ["horizon_days=400"])
+    history = as_of(OBSERVED, scenario, "2024-10-01")
+    results = run(scenario, runs=6, seed=2, as_of=history, progress=False)
+    plain = run(scenario, runs=6, seed=2, progress=False)
+    for draw in (fan_chart, milestone_scurves):
+        fig = draw(results)
+        marks = [a for ax in fig.axes for a in ax.get_children() if a.get_gid() == "as_of"]
+        assert len(marks) == 1
+        assert str(marks[0].get_xdata()[0])[:10] == "2024-10-01"
+        assert not [a for ax in draw(plain).axes for a in ax.get_children() if a.get_gid() == "as_of"]
+
+
+def test_a_re_forecast_is_not_scored_on_what_it_held_fixed() -> None:
+    from sim.analysis.backtest import score
+
+    scenario = load_scenario("baseline", ["horizon_days=400"])
+    observations = load_observations(OBSERVED)
+    results = run(scenario, runs=8, seed=2, as_of=as_of(observations, scenario, "2024-09-01"), keep_daily=True,
+                  progress=False)
+    table = score(results, observations)
+    before = table[table["date"] < dt.date(2024, 9, 1)]
+    assert len(before) and not before["scored"].any()
+    assert before["note"].str.contains("held fixed").all()
+    assert table[(table["date"] >= dt.date(2024, 9, 1)) & (table["kind"] == "strength")]["scored"].any()

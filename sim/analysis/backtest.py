@@ -105,7 +105,7 @@ def forecast(
             raise BacktestError(f"{path}: a stored run fixes its runs ({stored.runs}) and seed ({stored.seed}) "
                                 "and takes no --set; give its scenario instead to change them")
         again = run(stored.scenario, runs=stored.runs, seed=stored.seed, workers=workers, keep_daily=True,
-                    progress=progress)
+                    progress=progress, as_of=stored.as_of)
         columns = [c for c in stored.replications.columns if c.endswith("_day")]
         if not again.replications[columns].equals(stored.replications[columns]):
             raise BacktestError(f"{path}: rerunning the stored scenario with its seed does not reproduce its "
@@ -158,7 +158,8 @@ def score(results: Results, observations: Observations) -> pd.DataFrame:
 
     Rows come in the file's order by kind: milestones reached, not reached, strength, money, events.
     Rows that cannot be scored (an event, money outside the trust fund, a date outside the forecast, a
-    contributor the scenario does not have) are kept with ``scored`` false and the reason in ``note``.
+    contributor the scenario does not have, or, for a re-forecast, anything dated before its as-of date,
+    which it held fixed) are kept with ``scored`` false and the reason in ``note``.
 
     Raises:
         BacktestError: See :func:`check_matches`.
@@ -256,6 +257,15 @@ def score(results: Results, observations: Observations) -> pd.DataFrame:
         row["note"] = "an event: recorded, not scored"
         rows.append(row)
 
+    if results.as_of is not None:
+        # A re-forecast held what was observed before its as-of date fixed: scoring it would score the input.
+        for row in rows:
+            if row["date"] < results.as_of.date and row["scored"]:
+                for key in ("p10", "p50", "p90", "p_reached_by", "pit_low", "pit_high", "crps", "brier", "in50",
+                            "in90"):
+                    row.pop(key, None)
+                row["scored"] = False
+                row["note"] = f"before the re-forecast's as-of date {results.as_of.date}: held fixed, not scored"
     table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     for column in ("observed", "observed_low", "observed_high", "p10", "p50", "p90", "p_reached_by", "pit_low",
                    "pit_high", "crps", "brier"):

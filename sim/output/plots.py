@@ -620,6 +620,19 @@ def date_axis(ax: Axes, results: Results, also: pd.Series | None = None) -> None
         start, end = min(start, also.min()), max(end, also.max())
     ax.set_xlim(start, end)
     ax.set_xlabel("Date")
+    mark_as_of(ax, results)
+
+
+def mark_as_of(ax: Axes, results: Results) -> None:
+    """A re-forecast's as-of date as a dotted vertical line, labelled at the top: what lies left of it was observed."""
+    as_of = results.as_of
+    if as_of is None:
+        return
+    x = pd.Timestamp(as_of.date)
+    ax.axvline(x, color="0.35", linestyle=":", linewidth=1.2, zorder=1, gid="as_of")
+    ax.annotate(f"as of {as_of.date.isoformat()}", xy=(x, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(3, -3), textcoords="offset points", ha="left", va="top", fontsize="small", color="0.35",
+                gid="as_of_label")
 
 
 def _gantt_row(ax: Axes, row: int, name: str, line: pd.Series, results: Results) -> None:
