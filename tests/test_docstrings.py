@@ -21,6 +21,8 @@ from sim.model.record import Record
 
 #: Modules whose docstring examples are run.
 MODULES = (
+    "sim.scenario.asof",
+    "sim.scenario.observations",
     "sim.scenario.loader",
     "sim.batch.runner",
     "sim.batch.results",
