@@ -260,7 +260,7 @@ def score(results: Results, observations: Observations) -> pd.DataFrame:
     if results.as_of is not None:
         # A re-forecast held what was observed before its as-of date fixed: scoring it would score the input.
         for row in rows:
-            if row["date"] < results.as_of.date and row["scored"]:
+            if row["scored"] and row["date"] < results.as_of.date:  # type: ignore[operator]
                 for key in ("p10", "p50", "p90", "p_reached_by", "pit_low", "pit_high", "crps", "brier", "in50",
                             "in90"):
                     row.pop(key, None)
