@@ -259,3 +259,17 @@ def test_a_re_forecast_is_not_scored_on_what_it_held_fixed() -> None:
     assert len(before) and not before["scored"].any()
     assert before["note"].str.contains("held fixed").all()
     assert table[(table["date"] >= dt.date(2024, 9, 1)) & (table["kind"] == "strength")]["scored"].any()
+
+
+def test_a_comparison_of_a_forecast_and_its_re_forecast_marks_the_as_of_date(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.output.compare_figures import overlay_fan, overlay_scurves
+
+    scenario = load_scenario("baseline", ["horizon_days=400"])
+    before = run(scenario, runs=6, seed=2, progress=False)
+    after = run(scenario, runs=6, seed=2, as_of=as_of(OBSERVED, scenario, "2024-10-01"), progress=False)
+    for figure in (overlay_fan([before, after]), overlay_scurves([before, after])):
+        marks = [a for ax in figure.axes for a in ax.get_children() if a.get_gid() == "as_of"]
+        assert marks and all(str(m.get_xdata()[0])[:10] == "2024-10-01" for m in marks)

@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from sim.analysis.compare import unique_labels
 from sim.batch.results import Results, censored_quantile
 from sim.model.record import series_label
-from sim.output.plots import FIGSIZE, date_axis, footer_figure, new_figure, style_axes
+from sim.output.plots import FIGSIZE, date_axis, footer_figure, mark_as_of, new_figure, style_axes
 from sim.output.provenance import add_footer
 from sim.output.style import below_axis_labels, font_size, styled
 from sim.output.text import format_date, share_text
@@ -111,6 +111,7 @@ def overlay_fan(results_list: Sequence[Results], series: str = "in_theatre", ax:
     span = (high - low) or 1.0
     ax.set_ylim(low - 0.015 * span, high + 0.08 * span)
     date_axis(ax, results_list[0])
+    _mark_other_as_of_dates(ax, results_list)
     subject = "Trust-fund balance" if is_fund else series_label(series)
     ax.set_title(_overlay_title(subject, results_list, labels))
     # Below the date axis, inside the layout (unlike a figure legend, which would sit on the footer):
@@ -187,6 +188,7 @@ def overlay_scurves(results_list: Sequence[Results], milestones: Sequence[str] =
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.0), bbox_transform=below_axis_labels(ax),
                   fontsize=font_size("note"), frameon=False, handlelength=3.0)
         date_axis(ax, results_list[0])
+        _mark_other_as_of_dates(ax, results_list)
     axes[0].set_ylabel("Share of runs that reached it")
     axes[0].yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     axes[0].set_ylim(-0.015, 1.03)
@@ -233,3 +235,13 @@ def _overlay_title(subject: str, results_list: Sequence[Results], labels: Sequen
     return f"{subject}\n{names}: {runs}" if len(names) + len(runs) < 80 else f"{subject}\n{names}\n{runs}"
 
 
+
+
+def _mark_other_as_of_dates(ax: Axes, results_list: Sequence[Results]) -> None:
+    """Forecasts made on different dates share one time axis: mark each re-forecast's as-of date once."""
+    first = results_list[0].as_of
+    seen = {None if first is None else first.date}
+    for results in results_list[1:]:
+        if results.as_of is not None and results.as_of.date not in seen:
+            seen.add(results.as_of.date)
+            mark_as_of(ax, results)
