@@ -273,3 +273,20 @@ def test_a_comparison_of_a_forecast_and_its_re_forecast_marks_the_as_of_date(tmp
     for figure in (overlay_fan([before, after]), overlay_scurves([before, after])):
         marks = [a for ax in figure.axes for a in ax.get_children() if a.get_gid() == "as_of"]
         assert marks and all(str(m.get_xdata()[0])[:10] == "2024-10-01" for m in marks)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.stem)
+def test_invariants_hold_in_every_library_scenario_re_forecast(path: Path) -> None:
+    """Every library scenario, re-forecast as of 2024-10-01 on the shipped observations: 30 traced replications
+    keep every invariant, replay every observed milestone and keep every critical path adding up."""
+    scenario = load_scenario(path)
+    observations = load_observations(OBSERVED)
+    history = as_of(observations, scenario, "2024-10-01")
+    for k in range(30):
+        rec = simulate(scenario, seed=17, replication=k, trace=True, as_of=history)
+        check_invariants(scenario, rec)
+        for entry in observations.milestone:
+            assert rec.milestones[entry.name] == scenario.day_of(entry.date), (entry.name, k)
+        for name, path_ in rec.critical_paths.items():
+            assert sum(end - start for _, start, end in path_) == pytest.approx(rec.milestones[name], abs=1e-6)

@@ -115,7 +115,7 @@ class Deployment:
                 force.count("departed", change, snapshot=False)
                 self.contingents_flown += 1
                 self._move_en_route(change)
-                m.fund.pay_deployment(change, force.name)
+                m.fund.pay_observed_deployment(change, force.name)
                 chain = extend(EMPTY, "observed", m.now)
                 if force.is_lead:
                     m.reach("first_departure", chain, "observed")

@@ -266,6 +266,14 @@ class TrustFund:
             cost = self._charge("deployment", contributor, cost)
         self._spend(cost)
 
+    def pay_observed_deployment(self, officers: int, contributor: str) -> None:
+        """A re-forecast's observed deployment: its cost is paid from the pools that cover it as far as they
+        can; what they cannot cover was, as observed, paid from elsewhere (the fund never goes below zero)."""
+        cost = self.deployment_cost(officers)
+        if self.channels:
+            cost = self._charge("deployment", contributor, cost)
+        self._spend(min(cost, max(0.0, self._balance)))
+
     def strength_fell(self) -> None:
         """Tell waiters that officers left theatre, so the runway a departure needs may have shrunk."""
         self._wake()
