@@ -290,3 +290,15 @@ def test_invariants_hold_in_every_library_scenario_re_forecast(path: Path) -> No
             assert rec.milestones[entry.name] == scenario.day_of(entry.date), (entry.name, k)
         for name, path_ in rec.critical_paths.items():
             assert sum(end - start for _, start, end in path_) == pytest.approx(rec.milestones[name], abs=1e-6)
+
+
+def test_an_observed_withdrawal_or_lapse_ends_the_deployment() -> None:
+    scenario = load_scenario(DETERMINISTIC)
+    for name in ("lead_withdrawal", "mandate_lapsed"):
+        history = deterministic_history()
+        history["milestone"].append({"name": name, "date": day(85), "source": "test"})
+        rec = simulate(scenario, seed=1, trace=True, as_of=as_of(observations_from_dict(history), scenario, day(90)))
+        assert rec.milestones[name] == 85
+        days, officers = rec.series["in_theatre.Kenya"]
+        assert officers[-1] == 0 and days[-1] == 85, name
+        assert "lead_100pct" not in rec.milestones

@@ -169,6 +169,9 @@ class Mission:
         self.reach(milestone, extend(EMPTY, "observed", self.env.now), "observed", observed=True)
         if milestone == "lead_withdrawal" and self.forces[0].active.is_open():
             self.deployment.withdraw_all(self.forces[0], "observed withdrawal")
+        if milestone == "mandate_lapsed" and self.mandate.switch.is_open():
+            self.mandate.switch.set(False)
+            self.deployment.withdraw_all(None, "observed lapse of the mandate")
 
     def reach(self, milestone: str, chain: Chain, binding: str | None = None, observed: bool = False) -> None:
         """Mark a milestone as reached now, unless it was reached before.
