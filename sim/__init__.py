@@ -36,6 +36,7 @@ _EXPORTS = {
     "Results": "sim.batch.results",
     "Scenario": "sim.scenario.schema",
     "ScenarioError": "sim.scenario.loader",
+    "calibrate": "sim.analysis.calibrate",
     "compare": "sim.analysis.compare",
     "derive": "sim.scenario.loader",
     "load_results": "sim.batch.store",
@@ -54,6 +55,7 @@ __all__ = [
     "Results",
     "Scenario",
     "ScenarioError",
+    "calibrate",
     "compare",
     "derive",
     "load_results",
@@ -79,6 +81,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors; __all__ names them all
+    from sim.analysis.calibrate import calibrate  # noqa: F401
     from sim.analysis.compare import compare, paired_differences  # noqa: F401
     from sim.batch.results import Results  # noqa: F401
     from sim.batch.runner import run  # noqa: F401

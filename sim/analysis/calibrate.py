@@ -117,7 +117,9 @@ class Calibration:
         posterior: One row per accepted draw of the last round: ``round``, each key's value, ``u_<k>`` (its
             point in the unit cube, by key index), ``distance`` (mean over its replications), ``weight``
             (normalised to sum to 1).
-        draws: Every draw of every round: ``round``, the values, ``distance``, ``accepted``.
+        draws: Every draw of every round: ``round``, the values, ``u_<k>``, ``distance`` (mean over its
+            replications), ``within`` (share of its replications within the round's threshold), ``accepted``.
+        distances: Each round's replication distances, shape (draws, runs_per_draw): what the threshold cuts.
         ess: Effective sample size of the posterior weights.
         threshold: The last round's acceptance threshold ``eps``.
         thresholds: Each round's threshold.
@@ -142,7 +144,7 @@ class Calibration:
     seed: int
     runs_per_draw: int
     accept: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    distances: tuple[np.ndarray, ...] = field(default=(), compare=False)
 
     def values(self, key: str) -> np.ndarray:
         """The posterior samples of one key."""
@@ -385,7 +387,7 @@ def calibrate(
             points = rng.uniform(size=(draws, n_params))
             values = simulate_points(points)
             targets = _with_scales(targets, values)
-            frames, thresholds = [], []
+            frames, thresholds, round_distances = [], [], []
             threshold = math.inf
             previous_points, previous_weights = points, np.full(draws, 1.0 / draws)
             for round_ in range(rounds + 1):
@@ -398,8 +400,10 @@ def calibrate(
                 weights = within if round_ == 0 else within / density
                 if not np.any(weights > 0):
                     raise CalibrationError(f"round {round_ + 1}: no draw came within the threshold {threshold:.3g}")
-                frames.append(_draw_frame(round_, keys, priors, points, distances, weights))
+                frames.append(_draw_frame(round_, keys, priors, points, distances, weights)
+                              .assign(within=within))
                 thresholds.append(threshold)
+                round_distances.append(distances)
                 accepted = weights > 0
                 previous_points, previous_weights = points[accepted], weights[accepted] / weights[accepted].sum()
     finally:
@@ -408,12 +412,12 @@ def calibrate(
 
     draws_table = pd.concat(frames, ignore_index=True)
     posterior = draws_table[(draws_table["round"] == rounds) & draws_table["accepted"]].reset_index(drop=True)
-    posterior = posterior.assign(weight=previous_weights).drop(columns="accepted")
+    posterior = posterior.assign(weight=previous_weights).drop(columns=["accepted", "within"])
     return Calibration(
         scenario=scenario, params=tuple(keys), priors=priors, observations=observations, until=until,
         targets=tuple(targets), posterior=posterior, draws=draws_table, ess=effective_sample_size(previous_weights),
         threshold=threshold, thresholds=tuple(thresholds), simulations=total, seed=seed,
-        runs_per_draw=runs_per_draw, accept=accept,
+        runs_per_draw=runs_per_draw, accept=accept, distances=tuple(round_distances),
     )
 
 
