@@ -136,7 +136,7 @@ def calibrated_toml(fit: Calibration, source: Path | None = None, observed_file:
     if doc is None or any(not _has_list_entry(doc, key.split(".")) for key in fit.params):
         from sim.scenario.toml import toml_document
 
-        data = fit.calibrated_scenario().model_dump(mode="json", by_alias=True)
+        data = fit.calibrated_scenario().model_dump(mode="python", by_alias=True)
         data["name"] = name
         return "\n".join(header) + toml_document(data)
     doc["name"] = name
