@@ -29,6 +29,7 @@ MODULES = (
     "sim.scenario.distributions",
     "sim.scenario.schema",
     "sim.analysis.compare",
+    "sim.analysis.calibrate",
     "sim.batch.store",
     "sim.commands.schema",
     "sim.scenario.library",

@@ -51,7 +51,13 @@ import pandas as pd
 from sim.analysis.backtest import strength_series
 from sim.analysis.sensitivity import scenario_distributions
 from sim.analysis.sweep import derive_values, resolve_workers
-from sim.batch.defaults import DEFAULT_SEED
+from sim.batch.defaults import (
+    DEFAULT_CALIBRATION_ACCEPT,
+    DEFAULT_CALIBRATION_DRAWS,
+    DEFAULT_CALIBRATION_ROUNDS,
+    DEFAULT_CALIBRATION_RUNS_PER_DRAW,
+    DEFAULT_SEED,
+)
 from sim.batch.progress import Progress, progress_callback
 from sim.model import simulate
 from sim.model.record import Record
@@ -64,14 +70,11 @@ from sim.scenario.walk import annotation_at
 #: Smallest scale of a milestone's discrepancy, in days: a judgement that being a week off counts as one unit at
 #: most, so a milestone the prior predictive almost never varies (say never reached) cannot dominate the distance.
 MIN_SCALE_DAYS = 7.0
-#: Default parameter draws per round.
-DEFAULT_DRAWS = 200
-#: Default replications per draw.
-DEFAULT_RUNS_PER_DRAW = 5
-#: Default share of the round's replication distances below the acceptance threshold.
-DEFAULT_ACCEPT = 0.1
-#: Default SMC rounds after the first (rejection) round.
-DEFAULT_ROUNDS = 1
+#: Defaults of :func:`calibrate` (kept in :mod:`sim.batch.defaults` for the command line's help).
+DEFAULT_DRAWS = DEFAULT_CALIBRATION_DRAWS
+DEFAULT_RUNS_PER_DRAW = DEFAULT_CALIBRATION_RUNS_PER_DRAW
+DEFAULT_ACCEPT = DEFAULT_CALIBRATION_ACCEPT
+DEFAULT_ROUNDS = DEFAULT_CALIBRATION_ROUNDS
 #: Tag of the calibration's own random numbers (draws, resampling, kernel moves), kept apart from the model's.
 RNG_TAG = 0xCA1B
 #: Quantiles of the intervals reported (a central 90% interval).
@@ -348,11 +351,15 @@ def calibrate(
     Example:
         >>> from sim import load_scenario
         >>> from sim.scenario.observations import observations_from_dict
-        >>> s = load_scenario("tests/data/deterministic.toml",  # doctest: +SKIP
-        ...     {"governance.viable_administration_days": {"dist": "uniform", "low": 10, "high": 200}})
-        >>> obs = observations_from_dict({"name": "x", "start_date": s.start_date,  # doctest: +SKIP
-        ...     "milestone": [{"name": "administration_viable", "date": "2024-05-23", "source": "s"}]})
-        >>> fit = calibrate(s, obs, ["governance.viable_administration_days"], draws=100)  # doctest: +SKIP
+        >>> s = load_scenario("baseline")
+        >>> obs = observations_from_dict({"name": "x", "start_date": s.start_date, "milestone": [
+        ...     {"name": "administration_viable", "date": dt.date(2024, 4, 25), "source": "s"}]})
+        >>> fit = calibrate(s, obs, ["governance.viable_administration_days"], draws=20, runs_per_draw=1,
+        ...                 rounds=0, seed=1)
+        >>> fit.simulations, fit.params, bool(0 < fit.ess <= 20), round(float(fit.weights.sum()), 9)
+        (20, ('governance.viable_administration_days',), True, 1.0)
+        >>> list(fit.summary().columns)
+        ['param', 'prior_mean', 'prior_p05', 'prior_p95', 'posterior_mean', 'posterior_p05', 'posterior_p95']
     """
     keys = check_params(scenario, params)
     if draws < 2 or runs_per_draw < 1 or rounds < 0 or not 0 < accept <= 1:

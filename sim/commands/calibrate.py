@@ -52,7 +52,10 @@ def _share(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` subcommand to the ``deploysim`` parser."""
-    from sim.analysis.calibrate import DEFAULT_ACCEPT, DEFAULT_DRAWS, DEFAULT_ROUNDS, DEFAULT_RUNS_PER_DRAW
+    from sim.batch.defaults import DEFAULT_CALIBRATION_ACCEPT as DEFAULT_ACCEPT
+    from sim.batch.defaults import DEFAULT_CALIBRATION_DRAWS as DEFAULT_DRAWS
+    from sim.batch.defaults import DEFAULT_CALIBRATION_ROUNDS as DEFAULT_ROUNDS
+    from sim.batch.defaults import DEFAULT_CALIBRATION_RUNS_PER_DRAW as DEFAULT_RUNS_PER_DRAW
     from sim.commands.errors import whole_number
     from sim.commands.options import add_batch_options, add_output_options
 
