@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import load_scenario, run
+from sim import load_scenario, run, simulate
 from sim.analysis.calibrate import (
     MIN_SCALE_DAYS,
     Target,
@@ -69,18 +69,33 @@ def test_recovers_the_value_that_made_deterministic_observations() -> None:
 
 
 @pytest.mark.slow
-def test_recovers_the_value_through_noise_in_another_input() -> None:
+def test_matches_the_exact_posterior_through_noise_in_another_input() -> None:
     # Reconnaissance lasts 5 to 15 days (not calibrated), so the observed first arrival carries noise of its own;
     # the observation comes from a replication of another seed than the calibration's.
     noise = {"reconnaissance.duration_days": {"dist": "uniform", "low": 5, "high": 15}}
     scenario = load_scenario(DETERMINISTIC, {**noise, KEY: PRIOR})
     obs = synthetic(noise, seed=7, replication=3)
     obs = obs.model_copy(update={"milestone": tuple(m for m in obs.milestone if m.name == "first_arrival")})
-    fit = calibrate(scenario, obs, [KEY], draws=200, runs_per_draw=4, seed=3, rounds=1)
+    days = simulate(load_scenario(DETERMINISTIC, {**noise, KEY: TRUTH}), 7, 3).milestones
+    recon = days["recon_done"] - days["recon_started"]
+    # The first arrival is day c + value + reconnaissance days, observed as a whole day y: the exact posterior
+    # density of the value v is the prior's (uniform) times P(y <= c + v + R < y + 1), R uniform on [5, 15].
+    c = days["first_arrival"] - TRUTH - recon
+    y = math.floor(days["first_arrival"])
+    v = np.linspace(10, 200, 190_001)
+    density = np.clip(np.minimum(y + 1 - c - v, 15) - np.maximum(y - c - v, 5), 0, None)
+    cdf = np.cumsum(density) / density.sum()
+    exact_low, exact_high = v[np.searchsorted(cdf, 0.05)], v[np.searchsorted(cdf, 0.95)]
+    exact_mean = float(np.dot(v, density) / density.sum())
+    # A posterior from R shared random worlds is a mixture around the values that fit each world, so R is 20.
+    fit = calibrate(scenario, obs, [KEY], draws=100, runs_per_draw=20, seed=3, rounds=1)
     row = fit.summary().iloc[0]
-    assert row.posterior_p05 <= TRUTH <= row.posterior_p95
-    # The noise spans 10 days of the first arrival, so the posterior cannot be much narrower than that.
-    assert 5 <= row.posterior_p95 - row.posterior_p05 < 0.3 * prior_width()
+    # Within 1.5 days of the exact posterior: the acceptance threshold is about a day, and 20 worlds place the
+    # interval's ends to within about 10 / 21 days each.
+    assert row.posterior_p05 == pytest.approx(exact_low, abs=1.5)
+    assert row.posterior_p95 == pytest.approx(exact_high, abs=1.5)
+    assert row.posterior_mean == pytest.approx(exact_mean, abs=1.5)
+    assert row.posterior_p95 - row.posterior_p05 < 0.3 * prior_width()
 
 
 # -- the pieces -----------------------------------------------------------------------------------------------
