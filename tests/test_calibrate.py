@@ -268,3 +268,13 @@ def test_derive_values_pins_as_the_calibration_does() -> None:
     pinned = derive_values(scenario, {KEY: {"dist": "fixed", "value": TRUTH}})
     days = run(pinned, runs=1, seed=1, progress=False).milestone_days("administration_viable")
     assert days[0] == pytest.approx(20 + TRUTH)
+
+
+@pytest.mark.slow
+def test_workers_give_the_same_calibration() -> None:
+    scenario = load_scenario(DETERMINISTIC, {KEY: PRIOR})
+    obs = synthetic({})
+    one = calibrate(scenario, obs, [KEY], draws=40, runs_per_draw=2, seed=3, rounds=1, workers=1)
+    two = calibrate(scenario, obs, [KEY], draws=40, runs_per_draw=2, seed=3, rounds=1, workers=2)
+    pd.testing.assert_frame_equal(one.draws, two.draws)
+    assert one.ess == two.ess and one.thresholds == two.thresholds
