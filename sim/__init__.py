@@ -38,6 +38,7 @@ _EXPORTS = {
     "Scenario": "sim.scenario.schema",
     "ScenarioError": "sim.scenario.loader",
     "as_of": "sim.scenario.asof",
+    "calibrate": "sim.analysis.calibrate",
     "compare": "sim.analysis.compare",
     "derive": "sim.scenario.loader",
     "load_observations": "sim.scenario.observations",
@@ -59,6 +60,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "as_of",
+    "calibrate",
     "compare",
     "derive",
     "load_observations",
@@ -85,6 +87,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors; __all__ names them all
+    from sim.analysis.calibrate import calibrate  # noqa: F401
     from sim.analysis.compare import compare, paired_differences  # noqa: F401
     from sim.batch.results import Results  # noqa: F401
     from sim.batch.runner import run  # noqa: F401

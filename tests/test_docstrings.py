@@ -31,6 +31,7 @@ MODULES = (
     "sim.scenario.distributions",
     "sim.scenario.schema",
     "sim.analysis.compare",
+    "sim.analysis.calibrate",
     "sim.batch.store",
     "sim.commands.schema",
     "sim.scenario.library",

@@ -261,6 +261,51 @@ def test_interrupted_write_leaves_no_file(stored: Path, tmp_path: Path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_observed_adds_a_backtest_section_quoting_the_backtest_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    observed = Path(__file__).resolve().parents[1] / "observations" / "mss_haiti.toml"
+    folder = tmp_path / "run"
+    assert main(["run", "baseline", "--runs", "20", "--seed", "5", "--out", str(folder), "--quiet",
+                 "--no-plots"]) == 0
+    capsys.readouterr()
+    assert main(["backtest", str(folder), "--observed", str(observed), "--out", str(tmp_path / "bt"),
+                 "--quiet", "--no-plots"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    out = tmp_path / "r.html"
+    assert main(["report", str(folder), "--out", str(out), "--observed", str(observed)]) == 0
+    capsys.readouterr()
+    page = Page.of(out.read_text(encoding="utf-8"))
+    assert "Back-test against observations" in page.headings
+    assert {"Scores", "Calibration", "Forecast against actual"} <= set(page.headings)
+    rows = page.tables["backtest"]
+    scored = pd.read_csv(tmp_path / "bt" / "backtest.csv")["scored"].sum()
+    assert len(rows) == scored > 0
+    # Every row says what the back-test command printed for that observation, column for column.
+    kinds = ("  milestone ", "  not_reached ", "  strength ", "  money ")
+    lines = [line.split() for line in printed if line.startswith(kinds)]
+    assert [" ".join(row).split() for row in rows] == lines
+    assert any(line.startswith("Calibration over") for line in printed)
+    assert page.finding("inside the 90% interval:") in " ".join(printed)
+    assert any(alt.startswith("Forecast against actual") for _, alt in page.images)
+    # Without --observed the page has no such section.
+    plain = tmp_path / "plain.html"
+    assert main(["report", str(folder), "--out", str(plain)]) == 0
+    assert "Back-test" not in plain.read_text(encoding="utf-8")
+
+
+def test_observed_errors_are_one_line(stored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nstart_date = 2024-03-14\n[[milestone]]\nname = "first_arival"\n'
+                   'date = 2024-06-25\nsource = "s"\n', encoding="utf-8")
+    out = tmp_path / "r.html"
+    assert main(["report", str(stored), "--out", str(out), "--observed", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "first_arival" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_several_runs_get_a_section_each_and_a_comparison(stored: Path, tmp_path: Path) -> None:
     other = derive(load_scenario(BASELINE), {"name": "short_runway", "funding.runway_days": 30})
     second = save_results(run(other, runs=100, seed=1), folder=tmp_path / "short_runway")

@@ -41,6 +41,7 @@ from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.results import Results, wilson_interval
 from sim.model.record import contributor_series
 from sim.scenario.observations import Observations
+from sim.scenario.schema import Scenario
 
 #: Seed of the uniform draws that place each randomised PIT inside its interval.
 PIT_SEED = 20240930
@@ -226,7 +227,7 @@ def score(results: Results, observations: Observations) -> pd.DataFrame:
         row = base("strength", point.contributor, point.date, "officers")
         low, high = point.bounds
         row.update(observed=(low + high) / 2, observed_low=low, observed_high=high)
-        series = _strength_series(results, point.contributor)
+        series = strength_series(scenario, point.contributor)
         d = scenario.day_of(point.date)
         if series is None:
             row["note"] = f"the scenario has no contributor '{point.contributor}'"
@@ -286,10 +287,10 @@ def _within(value: float, beyond: float) -> float:
     return math.nan if value >= beyond else float(value)
 
 
-def _strength_series(results: Results, contributor: str) -> str | None:
+def strength_series(scenario: Scenario, contributor: str) -> str | None:
+    """The daily series of a contributor's officers in theatre (``all``: the mission's), or None if unknown."""
     if contributor == "all":
         return "in_theatre"
-    scenario = results.scenario
     names = [scenario.force.lead_contributor, *scenario.contributors]
     for name in names:
         if name.lower() == contributor.lower():

@@ -109,55 +109,21 @@ def _labels(forecasts: list[Results]) -> list[str]:
 
 def format_backtest(results: Results, table: pd.DataFrame, summary_table: pd.DataFrame) -> str:
     """Printed lines: one per scored observation, then the calibration summary or why there is none."""
-    from sim.analysis.backtest import MIN_CALIBRATION, enough_for_calibration
+    from sim.output.backtest import SCORE_NOTE, calibration_lines, score_cells
 
     lines = [f"Back-test of '{results.name}' ({results.runs:,} runs, seed {results.seed}):",
              f"  {'observation':<38} {'date':<10} {'observed':>10} {'P10':>8} {'P50':>8} {'P90':>8} "
              f"{'PIT':>11} {'CRPS':>8} {'Brier':>6} {'in50':>4} {'in90':>4}"]
-    for row in table[table["scored"]].itertuples():
-        label = f"{row.kind} {row.name}"
-        observed = f"> {row.observed_low - 1:g}" if row.kind == "not_reached" else (
-            f"{row.observed_low:g}-{row.observed_high:g}" if row.observed_low != row.observed_high
-            else f"{row.observed:g}")
-        scale = 1e6 if row.unit == "US$" else 1.0
-        if scale != 1.0:
-            observed = f"{row.observed / scale:.1f}M"
-
-        def num(value: float, scale: float = scale) -> str:
-            return "-" if value != value else (f"{value / scale:.1f}M" if scale != 1.0 else f"{value:.0f}")
-
-        pit = f"{row.pit_low:.2f}-{row.pit_high:.2f}"
-        crps = "-" if row.crps != row.crps else (f"{row.crps / scale:.1f}M" if scale != 1.0 else f"{row.crps:.1f}")
-        brier = "-" if row.brier != row.brier else f"{row.brier:.3f}"
-        lines.append(f"  {label[:38]:<38} {row.date!s:<10} {observed:>10} {num(row.p10):>8} {num(row.p50):>8} "
-                     f"{num(row.p90):>8} {pit:>11} {crps:>8} {brier:>6} {'yes' if row.in50 else 'no':>4} "
-                     f"{'yes' if row.in90 else 'no':>4}")
+    for label, date, observed, p10, p50, p90, pit, crps, brier, in50, in90 in score_cells(table):
+        lines.append(f"  {label[:38]:<38} {date:<10} {observed:>10} {p10:>8} {p50:>8} {p90:>8} {pit:>11} "
+                     f"{crps:>8} {brier:>6} {in50:>4} {in90:>4}")
     skipped = int((~table["scored"]).sum())
     if skipped:
         lines.append(f"  ({skipped} entries not scored: events, money outside the trust-fund balance, or dates "
                      "outside the forecast; see backtest.csv)")
-    lines.append("  Days: milestone P10/P50/P90 in days after the start date ('-': beyond the horizon); PIT as an "
-                 "interval (censored, ranged and tied observations).")
+    lines.append(f"  {SCORE_NOTE}")
     lines.append("")
-    if not enough_for_calibration(table):
-        lines.append(f"Calibration: {int(table['scored'].sum())} scored observations, too few to say anything "
-                     f"(at least {MIN_CALIBRATION} are needed).")
-        return "\n".join(lines)
-    s = summary_table.set_index(["group", "metric"])
-    n = int(s.loc[("all", "scored"), "value"])
-    lines.append(f"Calibration over {n} scored observations (not independent: e.g. Kenya's and the mission's "
-                 "strength on one date):")
-    for level in ("50", "90"):
-        row = s.loc[("all", f"coverage_{level}")]
-        lines.append(f"  inside the {level}% interval: {row['value']:.0%} (95% CI {row['low']:.0%} to "
-                     f"{row['high']:.0%}; {level}% expected)")
-    counts = [int(s.loc[("all", f"pit_bin_{k}"), "value"]) for k in range(1, 11)]
-    lines.append(f"  PIT histogram (10 bins from 0 to 1; flat if calibrated): {' '.join(map(str, counts))}")
-    for group, unit in (("milestone", "days"), ("strength", "officers")):
-        if (group, "mean_crps") in s.index:
-            lines.append(f"  mean CRPS, {group}s: {s.loc[(group, 'mean_crps'), 'value']:.1f} {unit}")
-    if ("all", "mean_brier") in s.index:
-        lines.append(f"  mean Brier score, milestones reached by the date: {s.loc[('all', 'mean_brier'), 'value']:.3f}")
+    lines.extend(calibration_lines(table, summary_table))
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
 """The ``deploysim`` command line: the parser of every subcommand, and the one way errors end.
 
 Each subcommand is a module of its own (:data:`COMMAND_MODULES`: run, trace, validate, plot, compare,
-backtest, sweep, sensitivity, report, schema, explain, scenarios, show), a thin front end over the same functions a
-notebook uses. User errors print one line per problem on stderr and exit with code 2, never a traceback.
+backtest, calibrate, sweep, sensitivity, report, schema, explain, scenarios, show), a thin front end over the
+same functions a notebook uses. User errors print one line per problem on stderr and exit with code 2, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ examples:
   deploysim run scenarios/baseline.toml --deadline mandate_end=2024-10-02
   deploysim compare scenarios/baseline.toml scenarios/donors_pay_late.toml
   deploysim backtest scenarios/baseline.toml --observed observations/mss_haiti.toml
+  deploysim calibrate baseline --observed observations/mss_haiti.toml --params governance.viable_administration_days
   deploysim sweep scenarios/baseline.toml --vary funding.runway_days=30,60,90
   deploysim sensitivity scenarios/baseline.toml --outcome first_arrival
   deploysim report results/baseline/<run-id>
@@ -88,6 +90,7 @@ COMMAND_MODULES = (
     "sim.commands.plot",
     "sim.commands.compare",
     "sim.commands.backtest",
+    "sim.commands.calibrate",
     "sim.commands.sweep",
     "sim.commands.sensitivity",
     "sim.commands.report",

@@ -14,6 +14,7 @@ examples:
   deploysim report results/baseline/20260101T120000Z-seed20240314-n1000
   deploysim report results/baseline/RUN results/donors_pay_late/RUN --out late.html
   deploysim report results/baseline/RUN --deadline "the mandate's end=2024-10-02" --force
+  deploysim report results/baseline/RUN --observed observations/mss_haiti.toml
 """
 
 
@@ -34,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
                    help="a named date (YYYY-MM-DD) to give each milestone's chance by; repeatable. The mandate's "
                    "first expiry is always included")
+    p.add_argument("--observed", type=Path, metavar="FILE",
+                   help="an observations file (TOML): add a back-test of each run against it (each run is rerun "
+                   "with its seed to score it, as 'deploysim backtest' does)")
     p.add_argument("--force", action="store_true", help="replace an existing report file")
     p.set_defaults(handler=handle)
 
@@ -46,7 +50,8 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         deadlines = parse_deadlines(args.deadlines)
-        out = write_report(args.results_dirs, args.out, deadlines=deadlines, force=args.force)
+        out = write_report(args.results_dirs, args.out, deadlines=deadlines, force=args.force,
+                           observed=args.observed)
     except (ComparisonError, ReportError) as exc:
         raise UserError(str(exc)) from None
     print(out)

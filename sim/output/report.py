@@ -3,9 +3,11 @@
 Every number comes from the tables the rest of the package prints (:meth:`Results.milestone_summary`,
 :meth:`Results.totals_summary`, :meth:`Results.binding_shares`) and each run's ``manifest.json``. The page
 has inline CSS, figures embedded as PNG data URIs and no scripts, and its Content-Security-Policy forbids
-any network fetch, so it reads the same offline, attached to an e-mail or years later. The sentences and
-headings are written here; the page's structure and style sheet are Jinja2 templates in ``templates/`` (package
-data, autoescaped). The CLI's ``report`` command (:mod:`sim.commands.report`) is the front end.
+any network fetch, so it reads the same offline, attached to an e-mail or years later. Given observations,
+each run also gets a back-test section (:mod:`sim.analysis.backtest`: scores, calibration, forecast against
+actual). The sentences and headings are written here; the page's structure and style sheet are Jinja2
+templates in ``templates/`` (package data, autoescaped). The CLI's ``report`` command
+(:mod:`sim.commands.report`) is the front end.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sim.batch.results import Results, wilson_interval
 from sim.batch.safeio import PathError, write_text
 from sim.output import text
 from sim.scenario.milestones import MILESTONES
+from sim.scenario.observations import Observations
 
 #: Milestones whose share by each deadline the deadline table shows, with the column heading.
 DEADLINE_MILESTONES: dict[str, str] = {
@@ -90,6 +93,23 @@ class Deadline:
 
     name: str
     date: dt.date
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A run scored against observations, for the report's back-test section.
+
+    Attributes:
+        results: The forecast with its per-replication series (:func:`sim.analysis.backtest.forecast`).
+        table: Its scored observations (:func:`sim.analysis.backtest.score`).
+        observations: The observations scored against.
+        source: Where they were read from (a file name), as the section names it.
+    """
+
+    results: Results
+    table: pd.DataFrame
+    observations: Observations
+    source: str
 
 
 @dataclass(frozen=True)
@@ -454,6 +474,7 @@ def build_report(
     results_list: Sequence[Results],
     deadlines: Deadlines = None,
     title: str | None = None,
+    backtests: Sequence[Backtest] = (),
 ) -> str:
     """The HTML of a report on one run, or on several with a comparison of each against the first.
 
@@ -468,6 +489,8 @@ def build_report(
             for each the report gives the chance of each key milestone by then. The mandate's first expiry is
             always added when the scenario has one.
         title: The page's heading (default: from the scenario names).
+        backtests: Runs scored against observations (see :func:`backtest_of`); each adds a section
+            "Back-test against observations" after the runs' sections.
 
     Returns:
         A complete HTML document: inline CSS, images as data URIs, no scripts, no external addresses.
@@ -490,6 +513,8 @@ def build_report(
         sections.extend(_run_section(r, given, level=2, anchor=f"run-{i + 1}") for i, r in enumerate(runs))
     else:
         sections = [_run_section(runs[0], given, level=1, anchor="run-1")]
+    sections.extend(_backtest_section(b, named=len(runs) > 1, anchor=f"backtest-{i + 1}")
+                    for i, b in enumerate(backtests))
     return _TEMPLATES.get_template("page.html.j2").render(
         title=title,
         version=__version__,
@@ -506,6 +531,7 @@ def write_report(
     out_path: str | Path | None = None,
     deadlines: Deadlines = None,
     force: bool = False,
+    observed: str | Path | None = None,
 ) -> Path:
     """Load stored runs, build their report and write it atomically (temporary file, then rename).
 
@@ -514,14 +540,18 @@ def write_report(
         out_path: The HTML file (default ``<first folder>/report.html``).
         deadlines: As :func:`build_report`.
         force: Replace an existing file.
+        observed: An observations file (TOML, :mod:`sim.scenario.observations`): each run is scored against it
+            (rerun with its seed to get its daily series, as ``deploysim backtest`` does) and gets a back-test
+            section.
 
     Returns:
         The file written.
 
     Raises:
         sim.batch.store.StoreError: If a folder is missing or holds no complete run.
-        ReportError: If the file exists and ``force`` is false, the path is a folder, or a deadline is outside
-            a run.
+        sim.scenario.errors.ScenarioError: If the observations file is invalid.
+        ReportError: If the file exists and ``force`` is false, the path is a folder, a deadline is outside
+            a run, or a run cannot be scored against the observations (another start date, another model).
     """
     from sim.batch.store import load_results
 
@@ -530,12 +560,70 @@ def write_report(
     out = Path(out_path) if out_path is not None else Path(results_dirs[0]) / "report.html"
     _check_writable(out, force)
     runs = [load_results(folder) for folder in results_dirs]
-    text = build_report(runs, deadlines)
+    backtests = [] if observed is None else backtest_of(results_dirs, observed)
+    text = build_report(runs, deadlines, backtests=backtests)
     _check_writable(out, force)
     try:
         return write_text(out, text, force=force, is_ours=_is_report, kind="report")
     except PathError as exc:
         raise ReportError(str(exc)) from None
+
+
+def backtest_of(results_dirs: Sequence[str | Path], observed: str | Path) -> list[Backtest]:
+    """Each stored run scored against an observations file (each run is rerun with its seed for its series).
+
+    Raises:
+        sim.scenario.errors.ScenarioError: If the observations file is invalid.
+        ReportError: If a run cannot be scored (see :class:`sim.analysis.backtest.BacktestError`).
+    """
+    from sim.analysis.backtest import BacktestError, forecast, score
+    from sim.scenario.observations import load_observations
+
+    observations = load_observations(observed)
+    out = []
+    for folder in results_dirs:
+        try:
+            results = forecast(folder)
+            out.append(Backtest(results, score(results, observations), observations, Path(observed).name))
+        except BacktestError as exc:
+            raise ReportError(str(exc)) from None
+    return out
+
+
+def _backtest_section(backtest: Backtest, named: bool, anchor: str) -> Section:
+    """The back-test section: the score table as ``deploysim backtest`` prints it, the calibration summary
+    where there are enough observations for one, and the forecast-against-actual figure."""
+    from sim.analysis.backtest import enough_for_calibration, summary
+    from sim.output.backtest import SCORE_HEADINGS, SCORE_NOTE, backtest_figure, calibration_lines, score_cells
+    from sim.output.provenance import png_metadata
+
+    results, table, observations = backtest.results, backtest.table, backtest.observations
+    rows = [[Cell(text) for text in cells] for cells in score_cells(table)]
+    skipped = int((~table["scored"]).sum())
+    caption = SCORE_NOTE + (f" {skipped} entries are not scored (events, money outside the trust-fund balance, "
+                            "or dates outside the forecast)." if skipped else "")
+    blocks = [Block("Scores", table=Table(list(SCORE_HEADINGS), rows, numeric_from=2, caption=caption,
+                                          css="backtest"))]
+    if enough_for_calibration(table):
+        first, *rest = calibration_lines(table, summary(table))
+        blocks.append(Block("Calibration", findings=[line.strip() for line in rest], paragraphs=[first], note=True))
+    else:
+        blocks.append(Block("Calibration", paragraphs=calibration_lines(table, summary(table)), note=True))
+    figure = backtest_figure(results, table)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata=png_metadata(results))
+    caption = ("Forecast against actual: officers in theatre (the median run and the middle 50% and 80% of runs) "
+               "with the observed strength, and the share of runs that had reached each observed milestone by "
+               "each date, with the observed date marked on its curve.")
+    view = _figure_view(ReportFigure("backtest.png", buffer.getvalue(), caption, _DISPLAY_DPI / FIGURE_DPI))
+    blocks.append(Block("Forecast against actual", figures=[view]))
+    lede = (f"The forecast '{results.name}' ({results.runs:,} runs, seed {results.seed}) scored against the "
+            f"observations '{observations.name}' ({backtest.source}), complete up to "
+            f"{format_date(observations.until)}: where each observation fell in the forecast (its PIT), its "
+            "CRPS (lower is better, in the observation's unit), the Brier score of 'reached by the date' and "
+            "whether it fell inside the forecast's central 50% and 90% intervals.")
+    heading = "Back-test against observations" + (f": {_run_name(backtest.results)}" if named else "")
+    return Section(blocks, level=2, heading=heading, lede=lede, anchor=anchor)
 
 
 def _is_report(path: Path) -> bool:
