@@ -302,3 +302,13 @@ def test_an_observed_withdrawal_or_lapse_ends_the_deployment() -> None:
         days, officers = rec.series["in_theatre.Kenya"]
         assert officers[-1] == 0 and days[-1] == 85, name
         assert "lead_100pct" not in rec.milestones
+
+
+def test_the_report_says_a_run_is_a_re_forecast(tmp_path: Path) -> None:
+    from sim.output.report import write_report
+
+    scenario = load_scenario("baseline", ["horizon_days=400"])
+    results = run(scenario, runs=6, seed=2, as_of=as_of(OBSERVED, scenario, "2024-10-01"), progress=False)
+    folder = save_results(results, folder=tmp_path / "r")
+    page = write_report([folder], tmp_path / "report.html").read_text()
+    assert "Re-forecast as of" in page and "1 October 2024" in page

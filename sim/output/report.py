@@ -689,6 +689,12 @@ def _about(results: Results) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [
         ("Scenario", scenario.name),
         ("Forecast from", format_date(scenario.start_date)),
+        *([] if results.as_of is None else [(
+            "Re-forecast as of",
+            f"{format_date(results.as_of.date)}, holding fixed what {results.as_of.source} records before it "
+            f"({len(results.as_of.reached)} milestones on their observed days, {len(results.as_of.not_before)} "
+            "not reached by a date, officers in theatre, the trust fund's money)",
+        )]),
         ("Horizon", f"{scenario.horizon_days:,} days, to {format_date(_horizon_date(results))}"),
         ("Runs", f"{results.runs:,}"),
         ("Seed", str(results.seed)),
