@@ -92,6 +92,8 @@ def manifest_of(results: Results, run_id: str, command: list[str] | None = None)
             "replications.parquet": "one row per replication: milestone days (NaN = not reached), binding "
             "constraints, totals",
             "bands.parquet": "daily quantiles (p10..p90) and mean of each step series",
+            "failures.parquet": "only when some replications raised: their index, seed, error and traceback "
+            "(they are absent from every other table)",
             "summary.csv": "per milestone P10/P50/P80/P90 days and dates and share reached; per total mean "
             "with 95% CI",
             "delays.parquet": "where the days went: per replication, milestone reached and cause on its critical "
@@ -103,8 +105,23 @@ def manifest_of(results: Results, run_id: str, command: list[str] | None = None)
             "strength_summary.csv": "per checkpoint date and contributor: officers present against plan (mean, "
             "P10/P50/P90, the plan, the median's share of it, the share of runs at or above it)",
         },
+        **_failure_fields(results),
         "scenario": results.scenario.model_dump(mode="json", by_alias=True),
     }
+
+
+#: Failed replications listed in the manifest (all of them, with tracebacks, are in failures.parquet).
+MANIFEST_FAILURES = 20
+
+
+def _failure_fields(results: Results) -> dict[str, object]:
+    """The manifest's record of replications that raised: how many, and the first few (index, seed, error)."""
+    failures = results.failures
+    if failures is None:
+        return {}
+    listed = [{"replication": int(r.replication), "seed": int(r.seed), "error": str(r.error)}
+              for r in failures.head(MANIFEST_FAILURES).itertuples()]
+    return {"failed": len(failures), "failures": listed}
 
 
 def save_results(
@@ -164,6 +181,8 @@ def save_results(
         if results.strength is not None:
             write_parquet(results.strength, partial / "strength.parquet", labels)
             results.strength_summary().to_csv(partial / "strength_summary.csv", index=False, float_format="%.6g")
+        if results.failures is not None and len(results.failures):
+            write_parquet(results.failures, partial / "failures.parquet", labels)
         if extra is not None:
             extra(partial)
         write_manifest(partial, manifest_of(results, run_id, command))
@@ -313,7 +332,12 @@ def load_results(folder: str | Path) -> Results:
     except ScenarioError as exc:
         first = exc.problems[0] if exc.problems else "invalid"
         raise StoreError(f"{source}: the stored scenario is not valid ({first})") from None
-    replications = _read_table(folder / "replications.parquet", _replication_columns(), runs)
+    failed = manifest.get("failed", 0)
+    if not isinstance(failed, int) or isinstance(failed, bool) or not 0 <= failed < runs:
+        raise StoreError(f"{source}: 'failed' should be a whole number from 0 to runs - 1, got {_json_word(failed)}")
+    failures_file = folder / "failures.parquet"
+    failures = _read_table(failures_file, FAILURE_COLUMNS, failed) if failed else None
+    replications = _read_table(folder / "replications.parquet", _replication_columns(), runs - failed)
     bands = _read_table(folder / "bands.parquet", _band_columns(), None)
     delays = folder / "delays.parquet"  # runs stored before the delay ledger have none
     strength = folder / "strength.parquet"  # nor before the checkpoints of officers in theatre
@@ -330,7 +354,18 @@ def load_results(folder: str | Path) -> Results:
         run_id=manifest.get("run_id", folder.name),
         path=folder,
         wall_time_s=None if wall is None or not math.isfinite(wall) else float(wall),
+        failures=failures if failures is not None else (_no_failures() if "failed" in manifest else None),
     )
+
+
+#: Columns of failures.parquet.
+FAILURE_COLUMNS = ("replication", "seed", "error", "traceback")
+
+
+def _no_failures() -> object:
+    from sim.batch.runner import failures_frame
+
+    return failures_frame([])
 
 
 _KIND_WORDS = {int: "a whole number", dict: "a JSON object", str: "text"}
