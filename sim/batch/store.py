@@ -16,7 +16,7 @@ import math
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -341,7 +341,8 @@ def load_results(folder: str | Path) -> Results:
     bands = _read_table(folder / "bands.parquet", _band_columns(), None)
     delays = folder / "delays.parquet"  # runs stored before the delay ledger have none
     strength = folder / "strength.parquet"  # nor before the checkpoints of officers in theatre
-    _check_values(folder, replications, bands, scenario.horizon_days)
+    failed_indices = [] if failures is None else [int(k) for k in failures["replication"]]
+    _check_values(folder, replications, bands, scenario.horizon_days, failed_indices)
     wall = manifest.get("wall_time_s")
     return Results(
         scenario=scenario,
@@ -387,14 +388,19 @@ def _replication_columns() -> tuple[str, ...]:
     return ("replication", "seed", *(f"{m}_day" for m in MILESTONES), *(f"{m}_binding" for m in GATED_MILESTONES))
 
 
-def _check_values(folder: Path, replications: pd.DataFrame, bands: pd.DataFrame, horizon_days: int) -> None:
-    """Refuse tables whose values no run could have written (text for numbers, days off the horizon...)."""
+def _check_values(folder: Path, replications: pd.DataFrame, bands: pd.DataFrame, horizon_days: int,
+                  failed: Sequence[int] = ()) -> None:
+    """Refuse tables whose values no run could have written (text for numbers, days off the horizon...).
+
+    ``failed``: replications that raised, absent from the table."""
     import numpy as np
     import pandas as pd
 
     where = safeio.short(str(folder / "replications.parquet"))
-    if sorted(pd.to_numeric(replications["replication"], errors="coerce").fillna(-1)) != list(range(len(replications))):
-        raise StoreError(f"{where}: the replication column should number the runs 0, 1, 2, ...")
+    expected = sorted(set(range(len(replications) + len(failed))) - set(failed))
+    if sorted(pd.to_numeric(replications["replication"], errors="coerce").fillna(-1)) != expected:
+        what = "the runs 0, 1, 2, ..." if not failed else "the runs 0, 1, 2, ... except the failed ones"
+        raise StoreError(f"{where}: the replication column should number {what}")
     for name in MILESTONES:
         column = replications[f"{name}_day"]
         if not pd.api.types.is_float_dtype(column):

@@ -14,6 +14,7 @@ RUN_EXAMPLES = """\
 examples:
   deploysim run scenarios/baseline.toml
   deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
+  deploysim run scenarios/baseline.toml --runs 100000 --executor dask --scheduler tcp://10.0.0.5:8786
   deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
   deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
   deploysim run scenarios/baseline.toml --deadline "mandate end=2024-10-02"
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
     add_batch_options(p, runs=1000, runs_help="replications (default 1000)",
-                      seed=DEFAULT_SEED, seed_help=f"batch seed (default {DEFAULT_SEED})")
+                      seed=DEFAULT_SEED, seed_help=f"batch seed (default {DEFAULT_SEED})", executor=True, failures=True)
     p.add_argument("--out", type=Path, help="write to this folder instead of results/<scenario>/<run-id>")
     p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
     p.add_argument("--run-id", help="name of the run folder (default: UTC time, seed and runs)")
@@ -67,7 +68,7 @@ def handle(args: argparse.Namespace) -> int:
     )
     from sim.batch.runner import run
     from sim.batch.store import command_line, save_results
-    from sim.commands.options import check_out, check_workers, print_files
+    from sim.commands.options import batch_executor, check_out, check_workers, failure_options, print_files
     from sim.output.text import format_deadlines, format_strength, format_strength_deadlines
     from sim.scenario.loader import load_scenario
 
@@ -86,8 +87,9 @@ def handle(args: argparse.Namespace) -> int:
     if target is None and args.run_id is not None:
         target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
-    results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet,
-                  strength_dates=[t.date for t in targets])
+    with batch_executor(args) as executor:
+        results = run(scenario, runs=args.runs, seed=args.seed, executor=executor, progress=not args.quiet,
+                      strength_dates=[t.date for t in targets], **failure_options(args))
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
     strength_table = strength_probabilities(results, targets) if targets else None
 
