@@ -278,3 +278,33 @@ def test_the_command_line_reports_failures_and_trace_reproduces_one(faults, tmp_
     assert code == 2
     assert "more than the 0 allowed" in err and "Traceback" in err
     assert not (tmp_path / "ff").exists()
+
+
+def test_compare_pairs_the_replications_both_scenarios_finished(short, monkeypatch) -> None:
+    """A replication that raised in one scenario is left out of the paired figures of both."""
+    other = load_scenario("baseline", [*SHORT, "funding.runway_days=30"])
+
+    def fails_in_other(self):
+        if self.replication == 3 and self.scenario.funding.runway_days == 30:
+            raise RuntimeError("injected fault")
+        return _real_run(self)
+
+    clean = compare([short, other], runs=12, seed=4, progress=False)
+    monkeypatch.setattr(Mission, "run", fails_in_other)
+    faulty = compare([short, other], runs=12, seed=4, progress=False)
+    assert [r.failed for r in faulty.results] == [0, 1]
+    assert all(3 not in set(r.replications["replication"]) for r in faulty.results)
+    assert all(len(r.replications) == 11 for r in faulty.results)
+    # The paired figures are those of the clean batches without replication 3.
+    from sim.analysis.compare import comparison_of
+
+    without = [replace_rows(r, lambda f: f[f["replication"] != 3]) for r in clean.results]
+    pd.testing.assert_frame_equal(faulty.differences, comparison_of(without).differences)
+
+
+def replace_rows(results, keep):
+    import dataclasses
+
+    return dataclasses.replace(results, replications=keep(results.replications).reset_index(drop=True),
+                               delays=keep(results.delays).reset_index(drop=True),
+                               strength=keep(results.strength).reset_index(drop=True), daily=None)

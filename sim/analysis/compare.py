@@ -554,10 +554,37 @@ def paired_prefix(results_list: Sequence[Results]) -> list[Results]:
             out.append(r)
             continue
         rows = r.replications[r.replications["replication"] < n].reset_index(drop=True)
-        if len(rows) != n:
+        failed = 0 if r.failures is None else int((r.failures["replication"] < n).sum())
+        if len(rows) != n - failed:
             raise ComparisonError(f"cannot compare: {r.name} does not hold replications 0 to {n - 1}")
         delays = None if r.delays is None else r.delays[r.delays["replication"] < n].reset_index(drop=True)
         out.append(replace(r, runs=n, replications=rows, delays=delays, daily=None))
+    return out
+
+
+def common_replications(results_list: Sequence[Results]) -> list[Results]:
+    """The batches restricted to the replications every one of them finished, so that pairs stay pairs.
+
+    Only batches with failed replications (:attr:`Results.failures`) lose rows: a replication that
+    raised in one scenario is left out of every scenario's paired figures. Bands are not cut.
+    """
+    results_list = list(results_list)
+    if not any(r.failed for r in results_list):
+        return results_list
+    failed: set[int] = set()
+    for r in results_list:
+        if r.failures is not None:
+            failed |= {int(k) for k in r.failures["replication"]}
+    out = []
+    for r in results_list:
+
+        def kept(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            if frame is None:
+                return None
+            return frame[~frame["replication"].isin(failed)].reset_index(drop=True)
+
+        out.append(replace(r, replications=kept(r.replications), delays=kept(r.delays), strength=kept(r.strength),
+                           daily=None))
     return out
 
 
@@ -768,7 +795,7 @@ def comparison_of(results_list: Sequence[Results], deadlines: Mapping[str, dt.da
     Raises:
         ComparisonError: If the batches cannot be paired or a deadline is outside the simulated period.
     """
-    results_list = paired_prefix(results_list)
+    results_list = common_replications(paired_prefix(results_list))
     labels = unique_labels(results_list)
     check_comparable(results_list, labels)
     base = results_list[0]
