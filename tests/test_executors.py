@@ -308,3 +308,22 @@ def replace_rows(results, keep):
     return dataclasses.replace(results, replications=keep(results.replications).reset_index(drop=True),
                                delays=keep(results.delays).reset_index(drop=True),
                                strength=keep(results.strength).reset_index(drop=True), daily=None)
+
+
+def test_sweep_command_says_how_many_failed(faults, tmp_path, capsys) -> None:
+    code = main(["sweep", "baseline", "--set", SHORT[0], "--vary", "funding.runway_days=30,90", "--runs", "8",
+                 "--out", str(tmp_path / "s"), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "Failed replications, left out of every table (point 0: 2, point 1: 2)" in printed
+
+
+def test_executor_options_are_checked_before_anything_runs(tmp_path, capsys) -> None:
+    out = tmp_path / "r"
+    assert main(["run", "baseline", "--runs", "2", "--scheduler", "localhost:8786", "--out", str(out)]) == 2
+    assert "expected an address such as tcp://HOST:8786" in capsys.readouterr().err
+    assert main(["run", "baseline", "--runs", "2", "--executor", "pool", "--scheduler", "tcp://127.0.0.1:1",
+                 "--out", str(out)]) == 2
+    assert "needs the dask executor" in capsys.readouterr().err
+    assert main(["run", "baseline", "--runs", "2", "--executor", "mpi", "--out", str(out)]) == 2
+    assert not out.exists()

@@ -95,6 +95,11 @@ def handle(args: argparse.Namespace) -> int:
     from sim.output.text import format_comparison
 
     print(format_comparison(comparison))
+    from sim.commands.options import failures_line
+
+    failed = failures_line(comparison.results, comparison.labels)
+    if failed:
+        print(failed)
     if comparison.strength_deadlines is not None:
         from sim.output.text import format_strength_deadlines
 

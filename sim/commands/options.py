@@ -109,6 +109,15 @@ def batch_executor(args: argparse.Namespace) -> Iterator[Any]:
         raise UserError(str(exc)) from None
 
 
+def failures_line(results: Any, labels: list[str]) -> str:
+    """One line saying how many replications of each batch failed (left out of the tables); empty if none."""
+    parts = [f"{label}: {r.failed}" for label, r in zip(labels, results, strict=True) if r.failed]
+    if not parts:
+        return ""
+    return (f"Failed replications, left out of every table ({', '.join(parts)}); reproduce one with "
+            "deploysim trace SCENARIO --seed S --replication K")
+
+
 def failure_options(args: argparse.Namespace) -> dict[str, Any]:
     """``max_failures`` and ``fail_fast`` from ``--max-failures`` and ``--fail-fast``."""
     return {"max_failures": getattr(args, "max_failures", None), "fail_fast": getattr(args, "fail_fast", False)}

@@ -114,6 +114,11 @@ def handle(args: argparse.Namespace) -> int:
 
     folder = write_folder(target, write, args.force)
     print(format_sweep(result, args.milestone))
+    from sim.commands.options import failures_line
+
+    failed = failures_line(result.results, [f"point {i}" for i in range(len(result.results))])
+    if failed:
+        print(failed)
     print_files(folder)
     return 0
 
