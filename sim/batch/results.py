@@ -181,6 +181,8 @@ class Results:
         failures: Replications that raised (columns ``replication``, ``seed``, ``error``,
             ``traceback``); they are absent from every other table, whose shares and quantiles are
             over the replications that finished. None for runs stored before failures were isolated.
+        precision: For a batch run to a precision (:func:`sim.batch.precision.run_to_precision`): the
+            rounds, the runs and each target's estimate, half-width reached and target; else None.
     """
 
     scenario: Scenario
@@ -195,6 +197,7 @@ class Results:
     delays: pd.DataFrame | None = None
     strength: pd.DataFrame | None = None
     failures: pd.DataFrame | None = None
+    precision: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:

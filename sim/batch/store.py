@@ -106,6 +106,7 @@ def manifest_of(results: Results, run_id: str, command: list[str] | None = None)
             "P10/P50/P90, the plan, the median's share of it, the share of runs at or above it)",
         },
         **_failure_fields(results),
+        **({"precision": results.precision} if results.precision is not None else {}),
         "scenario": results.scenario.model_dump(mode="json", by_alias=True),
     }
 
@@ -356,6 +357,7 @@ def load_results(folder: str | Path) -> Results:
         path=folder,
         wall_time_s=None if wall is None or not math.isfinite(wall) else float(wall),
         failures=failures if failures is not None else (_no_failures() if "failed" in manifest else None),
+        precision=manifest["precision"] if isinstance(manifest.get("precision"), dict) else None,
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
-from sim.commands.errors import UserError
+from sim.commands.errors import MAX_RUNS, UserError, runs_int
 from sim.commands.options import add_batch_options
 
 RUN_EXAMPLES = """\
@@ -50,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "X officers in theatre on a date, e.g. strength>=500@2024-12-31 or strength.Kenya>=600@2024-12-31; "
         "repeatable",
     )
+    p.add_argument(
+        "--precision", dest="precision", action="append", default=[], metavar="NAME.STAT=TARGET",
+        help="run rounds of --runs replications until the 95%% interval of this statistic is at most +-TARGET, "
+        "e.g. first_arrival.p50=2d (a quantile, in days) or lead_100pct.share=0.01 or spent_usd.mean=1e6; "
+        "repeatable (all must be met)",
+    )
+    p.add_argument("--max-runs", type=runs_int, default=None, metavar="N",
+                   help="with --precision: most replications in all (default 100 rounds)")
     p.add_argument("--force", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -80,6 +88,7 @@ def handle(args: argparse.Namespace) -> int:
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
     check_workers(args.workers, args.runs, args.many_workers)
+    targets_precision = _precision_targets(args, scenario)
     safeio.check_name(scenario.name, "scenario name")
     target = args.out
     if args.run_id is not None:
@@ -88,8 +97,15 @@ def handle(args: argparse.Namespace) -> int:
         target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
     with batch_executor(args) as executor:
-        results = run(scenario, runs=args.runs, seed=args.seed, executor=executor, progress=not args.quiet,
-                      strength_dates=[t.date for t in targets], **failure_options(args))
+        if targets_precision:
+            from sim.batch.precision import run_to_precision
+
+            results = run_to_precision(scenario, targets_precision, round_runs=args.runs, max_runs=args.max_runs,
+                                       seed=args.seed, executor=executor, progress=not args.quiet,
+                                       strength_dates=[t.date for t in targets], **failure_options(args))
+        else:
+            results = run(scenario, runs=args.runs, seed=args.seed, executor=executor, progress=not args.quiet,
+                          strength_dates=[t.date for t in targets], **failure_options(args))
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
     strength_table = strength_probabilities(results, targets) if targets else None
 
@@ -115,6 +131,11 @@ def handle(args: argparse.Namespace) -> int:
     from sim.output.tables import format_forecast
 
     print(format_forecast(results))
+    if results.precision is not None:
+        from sim.batch.precision import precision_text
+
+        print()
+        print(precision_text(results.precision))
     strength = results.strength_summary()
     print()
     print(format_strength(strength[strength["contributor"].isin(["all", scenario.force.lead_contributor])]))
@@ -127,3 +148,23 @@ def handle(args: argparse.Namespace) -> int:
         print(format_strength_deadlines(strength_table))
     print_files(folder)
     return 0
+
+
+def _precision_targets(args: argparse.Namespace, scenario: object) -> list:
+    """``--precision`` read and checked against the scenario, and ``--max-runs`` settled (before anything runs)."""
+    if not args.precision:
+        if args.max_runs is not None:
+            raise UserError("--max-runs goes with --precision")
+        return []
+    from sim.analysis.sensitivity import outcome_names
+    from sim.batch.precision import parse_precision
+
+    try:
+        targets = parse_precision(args.precision, outcome_names(scenario))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.max_runs is None:
+        args.max_runs = min(MAX_RUNS, 100 * args.runs)
+    if args.max_runs < args.runs:
+        raise UserError(f"--max-runs {args.max_runs} is below the round size --runs {args.runs}")
+    return targets
