@@ -327,3 +327,9 @@ def test_executor_options_are_checked_before_anything_runs(tmp_path, capsys) -> 
     assert "needs the dask executor" in capsys.readouterr().err
     assert main(["run", "baseline", "--runs", "2", "--executor", "mpi", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_the_tornado_stops_at_a_failed_replication(short, faults) -> None:
+    """Its paired bootstrap takes replication k of every batch, so it cannot leave one out."""
+    with pytest.raises(BatchFailed, match="more than the 0 allowed"):
+        tornado(short, inputs=["reconnaissance.duration_days"], runs=10, seed=1, progress=False)

@@ -192,7 +192,8 @@ def tornado(
     scenarios = [scenario]
     for key, (low_value, high_value) in pins.items():
         scenarios += [derive_values(scenario, {key: low_value}), derive_values(scenario, {key: high_value})]
-    batches = run_batches(scenarios, runs, seed, workers, progress, executor=executor)
+    # The paired bootstrap takes replication k of every batch: a failed replication stops the analysis.
+    batches = run_batches(scenarios, runs, seed, workers, progress, executor=executor, fail_fast=True)
 
     horizon = float(scenario.horizon_days)
     baseline = outcome_median(batches[0], outcome)
