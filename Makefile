@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
 	touch $(STAMP)
 
 $(NOTEBOOK_STAMP): $(BIN)/python pyproject.toml
@@ -24,7 +24,7 @@ $(NOTEBOOK_STAMP): $(BIN)/python pyproject.toml
 	touch $(NOTEBOOK_STAMP)
 
 $(DOCS_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask,docs]'
 	touch $(DOCS_STAMP)
 
 run: $(STAMP)  ## run the baseline scenario; tables and plots land under results/
@@ -58,6 +58,7 @@ BENCH_ARGS ?=
 bench: $(STAMP)  ## benchmarks (never part of the tests); writes bench/out/bench-<commit>-<time>.json
 	$(BIN)/python bench/bench_replication.py $(BENCH_ARGS)
 	$(BIN)/python bench/bench_startup.py
+	$(BIN)/python bench/bench_executors.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff over the tree and mypy over the package
 	$(BIN)/ruff check .

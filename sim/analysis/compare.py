@@ -10,6 +10,7 @@ CLI (:mod:`sim.commands.compare`) saves them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import re
@@ -553,10 +554,37 @@ def paired_prefix(results_list: Sequence[Results]) -> list[Results]:
             out.append(r)
             continue
         rows = r.replications[r.replications["replication"] < n].reset_index(drop=True)
-        if len(rows) != n:
+        failed = 0 if r.failures is None else int((r.failures["replication"] < n).sum())
+        if len(rows) != n - failed:
             raise ComparisonError(f"cannot compare: {r.name} does not hold replications 0 to {n - 1}")
         delays = None if r.delays is None else r.delays[r.delays["replication"] < n].reset_index(drop=True)
         out.append(replace(r, runs=n, replications=rows, delays=delays, daily=None))
+    return out
+
+
+def common_replications(results_list: Sequence[Results]) -> list[Results]:
+    """The batches restricted to the replications every one of them finished, so that pairs stay pairs.
+
+    Only batches with failed replications (:attr:`Results.failures`) lose rows: a replication that
+    raised in one scenario is left out of every scenario's paired figures. Bands are not cut.
+    """
+    results_list = list(results_list)
+    if not any(r.failed for r in results_list):
+        return results_list
+    failed: set[int] = set()
+    for r in results_list:
+        if r.failures is not None:
+            failed |= {int(k) for k in r.failures["replication"]}
+    out = []
+    for r in results_list:
+
+        def kept(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            if frame is None:
+                return None
+            return frame[~frame["replication"].isin(failed)].reset_index(drop=True)
+
+        out.append(replace(r, replications=kept(r.replications), delays=kept(r.delays), strength=kept(r.strength),
+                           daily=None))
     return out
 
 
@@ -667,6 +695,9 @@ def compare(
     deadlines: Mapping[str, dt.date] | None = None,
     progress: Progress = True,
     strength_targets: Sequence[StrengthTarget] = (),
+    executor: Any = None,
+    max_failures: int | None = None,
+    fail_fast: bool = False,
 ) -> Comparison:
     """Run (or load) each scenario with one seed and compare every one with the first, paired.
 
@@ -682,6 +713,10 @@ def compare(
             :attr:`Comparison.strength_deadlines`. Scenarios run here keep their dates.
         progress: True: one progress bar over all scenarios to run, once it has run a second; False:
             none; a function: called with the replications finished so far, over all scenarios to run.
+        executor: Where the batches run (see :func:`sim.batch.runner.run`); default: one made from
+            ``workers``, shared by every scenario to run.
+        max_failures: Failed replications each batch tolerates (see :func:`sim.batch.runner.run`).
+        fail_fast: Stop at the first failed replication.
 
     Returns:
         The :class:`Comparison`.
@@ -700,7 +735,8 @@ def compare(
         >>> c.labels
         ['baseline', 'baseline#2']
     """
-    from sim.batch.runner import run
+    from sim.analysis.sweep import resolve_workers
+    from sim.batch.runner import as_executor, make_executor, run
     from sim.batch.store import load_results
     from sim.scenario.loader import derive, load_scenario
 
@@ -729,17 +765,25 @@ def compare(
     dates = [t.date for t in strength_targets]
     done = 0
     results: list[Results] = []
-    with progress_callback(progress, runs * sum(isinstance(i, Scenario) for i in resolved)) as report:
+    to_run = [i for i in resolved if isinstance(i, Scenario)]
+    own = executor is None
+    chosen = make_executor(min(resolve_workers(workers), runs)) if own else as_executor(executor)
+    with (chosen if own else contextlib.nullcontext(chosen)) as active, \
+            progress_callback(progress, runs * len(to_run)) as report:
 
         def advance(n: int) -> None:
             if report is not None:
                 report(done + n)
 
+        share = getattr(active, "share", None)
+        if share is not None and to_run:
+            share(to_run)
         for item in resolved:
             if isinstance(item, Results):
                 results.append(item)
                 continue
-            results.append(run(item, runs=runs, seed=seed, workers=workers, progress=advance, strength_dates=dates))
+            results.append(run(item, runs=runs, seed=seed, executor=active, progress=advance, strength_dates=dates,
+                               max_failures=max_failures, fail_fast=fail_fast))
             done += runs
     return comparison_of(results, deadlines, strength_targets)
 
@@ -751,7 +795,7 @@ def comparison_of(results_list: Sequence[Results], deadlines: Mapping[str, dt.da
     Raises:
         ComparisonError: If the batches cannot be paired or a deadline is outside the simulated period.
     """
-    results_list = paired_prefix(results_list)
+    results_list = common_replications(paired_prefix(results_list))
     labels = unique_labels(results_list)
     check_comparable(results_list, labels)
     base = results_list[0]

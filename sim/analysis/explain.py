@@ -210,13 +210,14 @@ def _explain(scenario: Scenario, milestone: str, runs: int, seed: int, causes: S
         if report is not None:
             report(done + n)
 
-    [base] = run_batches([scenario], runs=runs, seed=seed, workers=workers, progress=step)
+    # The shifts pair replication k of every batch: a failed replication stops the analysis (fail_fast).
+    [base] = run_batches([scenario], runs=runs, seed=seed, workers=workers, progress=step, fail_fast=True)
     done += runs
     ledger = base.delay_summary([milestone]).set_index("cause")
     if causes is None:
         causes = [c for c in ledger.index if c in available]
     variants = [derive(scenario, available[c]) for c in causes]
-    batches = run_batches(variants, runs=runs, seed=seed, workers=workers, progress=step)
+    batches = run_batches(variants, runs=runs, seed=seed, workers=workers, progress=step, fail_fast=True)
     done += runs * len(variants)
     counterfactuals = dict(zip(causes, batches, strict=True))
     horizon = scenario.horizon_days
@@ -238,7 +239,7 @@ def _explain(scenario: Scenario, milestone: str, runs: int, seed: int, causes: S
     combos = [(a, b) for i, a in enumerate(top) for b in top[i + 1:]]
     if combos:
         both = run_batches([derive(scenario, {**available[a], **available[b]}) for a, b in combos],
-                           runs=runs, seed=seed, workers=workers, progress=step)
+                           runs=runs, seed=seed, workers=workers, progress=step, fail_fast=True)
         singles = table.set_index("cause")["rmean_shift_days"]
         for (a, b), batch in zip(combos, both, strict=True):
             shift = paired_shift(base_days, batch.milestone_days(milestone), horizon, seed)["rmean_shift_days"]

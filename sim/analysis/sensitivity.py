@@ -10,10 +10,10 @@ varies all of them at once over their distributions with SALib. Batches run thro
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 
 from sim.analysis.sweep import derive_values, key_label, resolve_workers, run_batches
 from sim.batch.defaults import DEFAULT_SEED
+from sim.batch.executors import as_executor, make_executor
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, censored_quantile
 from sim.model import simulate
@@ -133,6 +134,7 @@ def tornado(
     low: float = 0.1,
     high: float = 0.9,
     progress: Progress = True,
+    executor: Any = None,
 ) -> pd.DataFrame:
     """How far an outcome's median moves when each input is held at its P10 and at its P90.
 
@@ -157,6 +159,7 @@ def tornado(
         high: The high quantile.
         progress: True: a progress bar once the analysis has run a second; False: none; a function:
             called with the number of replications finished so far.
+        executor: Where the batches run (see :func:`sim.batch.runner.run`); ``workers`` is then ignored.
 
     Returns:
         One row per input, ranked by swing (largest first): ``rank``, ``input``, ``label``,
@@ -189,7 +192,8 @@ def tornado(
     scenarios = [scenario]
     for key, (low_value, high_value) in pins.items():
         scenarios += [derive_values(scenario, {key: low_value}), derive_values(scenario, {key: high_value})]
-    batches = run_batches(scenarios, runs, seed, workers, progress)
+    # The paired bootstrap takes replication k of every batch: a failed replication stops the analysis.
+    batches = run_batches(scenarios, runs, seed, workers, progress, executor=executor, fail_fast=True)
 
     horizon = float(scenario.horizon_days)
     baseline = outcome_median(batches[0], outcome)
@@ -330,6 +334,7 @@ def sobol_indices(
     seed: int = DEFAULT_SEED,
     workers: int | None = 1,
     progress: Progress = True,
+    executor: Any = None,
 ) -> pd.DataFrame:
     """First-order and total Sobol indices of an outcome, with the model's own randomness as an input.
 
@@ -359,6 +364,8 @@ def sobol_indices(
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
         progress: True: a progress bar over the sample rows once the analysis has run a second; False:
             none; a function: called with the number of sample rows evaluated so far.
+        executor: Where the sample rows run (any executor :func:`sim.batch.runner.run` takes: a pool,
+            a ``concurrent.futures.Executor``, a Dask client); ``workers`` is then ignored.
 
     Returns:
         One row per input (the model's randomness included, as ``input`` :data:`WORLD`) ranked by
@@ -393,7 +400,7 @@ def sobol_indices(
     # Quantile functions are infinite at 0 or 1 for unbounded distributions.
     u = np.clip(u, 1e-12, 1 - 1e-12)
     with progress_callback(progress, len(u), unit="sample") as report:
-        y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, report)
+        y = _evaluate(scenario, outcome, keys, u, seed, replications, workers, report, executor)
     with np.errstate(divide="ignore", invalid="ignore"):
         if np.var(y) > 0:
             si = sobol_analyze.analyze(problem, y, calc_second_order=False, num_resamples=200, conf_level=0.95,
@@ -436,29 +443,28 @@ def sobol_evaluations(n_inputs: int, n: int, replications: int) -> int:
 
 
 def _evaluate(scenario: Scenario, outcome: str, keys: list[str], u: np.ndarray, seed: int, replications: int,
-              workers: int | None, progress: Callable[[int], None] | None) -> np.ndarray:
-    """The model output of every sample row, in order."""
-    workers = resolve_workers(workers)
-    size = max(1, min(64, -(-len(u) // (4 * workers))))
-    tasks = [(scenario, outcome, keys, u[i : i + size], seed, replications) for i in range(0, len(u), size)]
-    out: list[np.ndarray] = []
+              workers: int | None, progress: Callable[[int], None] | None, executor: Any = None) -> np.ndarray:
+    """The model output of every sample row, in order, run as tasks on the executor (the scenario sent
+    once per worker)."""
+    own = executor is None
+    chosen = make_executor(resolve_workers(workers)) if own else as_executor(executor)
+    n_workers = max(1, int(getattr(chosen, "workers", 1)))
+    size = max(1, min(64, -(-len(u) // (4 * n_workers))))
+    tasks = [(outcome, keys, u[i : i + size], seed, replications) for i in range(0, len(u), size)]
+    out: list[np.ndarray | None] = [None] * len(tasks)
     done = 0
-    if workers == 1:
-        results: Any = map(_evaluate_rows, tasks)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(_evaluate_rows, tasks)
-    try:
-        for values in results:
-            out.append(values)
+    with chosen if own else contextlib.nullcontext(chosen) as active:
+        for index, values in active.map_shared(_evaluate_task, scenario, tasks):
+            out[index] = values
             done += len(values)
             if progress is not None:
                 progress(done)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    return np.concatenate(out)
+    return np.concatenate([values for values in out if values is not None])
+
+
+def _evaluate_task(scenario: Scenario, task: tuple[str, list[str], np.ndarray, int, int]) -> np.ndarray:
+    """Worker: :func:`_evaluate_rows` on a scenario shared once per worker."""
+    return _evaluate_rows((scenario, *task))
 
 
 def _evaluate_rows(task: tuple[Scenario, str, list[str], np.ndarray, int, int]) -> np.ndarray:

@@ -8,6 +8,7 @@ batches. :mod:`sim.analysis.sensitivity` reuses :func:`derive_values` and :func:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import os
@@ -20,7 +21,7 @@ import pandas as pd
 from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results
-from sim.batch.runner import make_executor, run
+from sim.batch.runner import as_executor, make_executor, run
 
 # The loader's own value parser and key message, so --vary reads and reports exactly as --set does.
 from sim.scenario.loader import Problem, ScenarioError, derive, parse_value, unknown_key
@@ -178,27 +179,42 @@ def run_batches(
     seed: int,
     workers: int | None = 1,
     progress: Progress = True,
+    executor: Any = None,
+    max_failures: int | None = None,
+    fail_fast: bool = False,
 ) -> list[Results]:
-    """Run one batch per scenario, every one with the same seed, on one shared pool of workers.
+    """Run one batch per scenario, every one with the same seed, on one shared set of workers.
 
     Args:
         scenarios: The resolved scenarios.
         runs: Replications per batch.
         seed: The seed of every batch: replication ``k`` draws the same numbers in each.
-        workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
+        workers: Worker processes (1: in this process; ``None`` or 0: one per CPU). Ignored when
+            ``executor`` is given.
         progress: True: one progress bar over all batches (see :mod:`sim.batch.progress`); False: none;
             a function: called with the number of replications finished so far, over all batches.
+        executor: Where the batches run (see :func:`sim.batch.runner.run`); default: one made from
+            ``workers`` for this call. Every scenario is announced to it first, so a pool installs
+            them all in its workers once.
+        max_failures: Failed replications each batch tolerates (see :func:`sim.batch.runner.run`).
+        fail_fast: Stop at the first failed replication.
 
     Returns:
         One :class:`sim.batch.results.Results` per scenario, in order; each equals ``run(scenario, runs, seed)``.
     """
     out = []
-    with make_executor(resolve_workers(workers)) as executor, \
+    own = executor is None
+    chosen = make_executor(resolve_workers(workers)) if own else as_executor(executor)
+    with (chosen if own else contextlib.nullcontext(chosen)) as active, \
             progress_callback(progress, runs * len(scenarios)) as report:
+        share = getattr(active, "share", None)
+        if share is not None:
+            share(list(scenarios))
         for i, scenario in enumerate(scenarios):
             done = i * runs
             step = False if report is None else (lambda n, done=done: report(done + n))
-            out.append(run(scenario, runs=runs, seed=seed, executor=executor, progress=step))
+            out.append(run(scenario, runs=runs, seed=seed, executor=active, progress=step,
+                           max_failures=max_failures, fail_fast=fail_fast))
     return out
 
 
@@ -259,6 +275,9 @@ def sweep(
     seed: int = DEFAULT_SEED,
     workers: int | None = 1,
     progress: Progress = True,
+    executor: Any = None,
+    max_failures: int | None = None,
+    fail_fast: bool = False,
 ) -> SweepResult:
     """Run the scenario at every point of the grid of varied values, every point with the same seed.
 
@@ -275,6 +294,9 @@ def sweep(
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU).
         progress: True: a progress bar over all points once the sweep has run a second; False: none;
             a function: called with the number of replications finished so far, over all points.
+        executor: Where the batches run (see :func:`run_batches`); ``workers`` is then ignored.
+        max_failures: Failed replications each point tolerates (see :func:`sim.batch.runner.run`).
+        fail_fast: Stop at the first failed replication.
 
     Returns:
         The :class:`SweepResult`.
@@ -297,7 +319,8 @@ def sweep(
     keys = list(vary)
     points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(vary[k] for k in keys))]
     scenarios = [derive_values(scenario, point, source="--vary") for point in points]
-    results = run_batches(scenarios, runs, seed, workers, progress)
+    results = run_batches(scenarios, runs, seed, workers, progress, executor=executor, max_failures=max_failures,
+                          fail_fast=fail_fast)
     return SweepResult(
         scenario=scenario,
         vary={k: list(v) for k, v in vary.items()},

@@ -181,6 +181,11 @@ class Results:
             :func:`checkpoint_dates` plus any asked for). None for runs stored before it was recorded.
         as_of: For a re-forecast, the observed history it held fixed (:mod:`sim.scenario.asof`); its
             days still count from the scenario's start date.
+        failures: Replications that raised (columns ``replication``, ``seed``, ``error``,
+            ``traceback``); they are absent from every other table, whose shares and quantiles are
+            over the replications that finished. None for runs stored before failures were isolated.
+        precision: For a batch run to a precision (:func:`sim.batch.precision.run_to_precision`): the
+            rounds, the runs and each target's estimate, half-width reached and target; else None.
     """
 
     scenario: Scenario
@@ -195,17 +200,25 @@ class Results:
     delays: pd.DataFrame | None = None
     strength: pd.DataFrame | None = None
     as_of: AsOf | None = None
+    failures: pd.DataFrame | None = None
+    precision: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
         """The scenario's name."""
         return self.scenario.name
 
+    @property
+    def failed(self) -> int:
+        """How many replications raised (and are left out of the tables)."""
+        return 0 if self.failures is None else len(self.failures)
+
     def __repr__(self) -> str:
-        """One line: scenario, runs, seed, simulated period and, once stored, the run id."""
+        """One line: scenario, runs (and failures), seed, simulated period and, once stored, the run id."""
         s = self.scenario
         stored = f", run {self.run_id}" if self.run_id else ""
-        return (f"<Results '{s.name}': {self.runs:,} runs, seed {self.seed}, "
+        failed = f" ({self.failed:,} failed)" if self.failed else ""
+        return (f"<Results '{s.name}': {self.runs:,} runs{failed}, seed {self.seed}, "
                 f"{s.start_date} to {s.date_of(s.horizon_days)}{stored}>")
 
     def _repr_html_(self) -> str:
@@ -338,7 +351,7 @@ class Results:
         }
         if self.daily is not None:
             data["value"] = (("series", "replication", "day"), np.stack([self.daily[name] for name in names]))
-            coords["replication"] = np.arange(self.runs)
+            coords["replication"] = self.replications["replication"].to_numpy()
         attrs = {"scenario": self.name, "seed": self.seed, "runs": self.runs, "run_id": self.run_id or "",
                  "start_date": self.scenario.start_date.isoformat()}
         return xr.Dataset(data, coords=coords, attrs=attrs)

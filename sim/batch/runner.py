@@ -12,16 +12,29 @@ import datetime as dt
 import gc
 import os
 import time
+import traceback
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sim.batch.defaults import DEFAULT_SEED
+
+# The executors live in their own module; their names stay importable from here.
+from sim.batch.executors import (  # noqa: F401
+    DaskExecutor,
+    Executor,
+    FuturesExecutor,
+    InProcess,
+    ProcessPool,
+    _worker_start,
+    as_executor,
+    chunk_size_for,
+    make_executor,
+)
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, bands_from_daily, checkpoint_dates, delays_frame, strength_frame
 from sim.model import simulate
@@ -50,6 +63,18 @@ class ChunkResult:
     rows: list[dict[str, object]]
     daily: dict[str, np.ndarray]  # series name -> (replications in chunk, horizon + 1)
     delays: list[tuple[int, str, str, float]]  # (replication, milestone, cause, days)
+    #: Replications of the chunk that raised: absent from ``rows`` and ``delays``; NaN in ``daily``.
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A replication that raised: its index, the batch seed, the error in one line and its traceback."""
+
+    replication: int
+    seed: int
+    error: str
+    traceback: str
 
 
 #: Generation-0 threshold of the garbage collector while a chunk runs. A replication allocates tens
@@ -70,11 +95,6 @@ def _rare_collections() -> Iterator[None]:
         gc.set_threshold(*saved)
 
 
-def _worker_start() -> None:
-    """Set up a pool worker: what it inherited or imported is never garbage, so the collector skips it."""
-    gc.freeze()
-
-
 def _fill_daily(out: np.ndarray, days: np.ndarray, values: np.ndarray, grid: np.ndarray) -> None:
     """``out[d]`` = the series at the end of day d, as :meth:`sim.model.record.Record.daily` gives it."""
     idx = np.searchsorted(days, grid, side="left") - 1
@@ -89,104 +109,25 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
     horizon = chunk.scenario.horizon_days
     rows = []
     delays: list[tuple[int, str, str, float]] = []
+    failures: list[Failure] = []
     names = series_names(chunk.scenario)
     daily = {name: np.empty((chunk.stop - chunk.start, horizon + 1)) for name in names}
     grid = np.arange(1, horizon + 2, dtype=float)
     with _rare_collections():
         for i, k in enumerate(range(chunk.start, chunk.stop)):
-            record = simulate(chunk.scenario, chunk.seed, k, as_of=chunk.as_of)
+            try:
+                record = simulate(chunk.scenario, chunk.seed, k, as_of=chunk.as_of)
+            except Exception as exc:  # isolated: recorded, and the batch goes on (see run's max_failures)
+                failures.append(Failure(k, int(chunk.seed), f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                for name in names:
+                    daily[name][i] = np.nan
+                continue
             rows.append(record.row())
             delays += record.delay_rows()
             for name in names:
                 days, values = record.series[name]
                 _fill_daily(daily[name][i], days, values, grid)
-    return ChunkResult(chunk.start, rows, daily, delays)
-
-
-class Executor(Protocol):
-    """Anything that can run chunks and yield their results (in any order)."""
-
-    def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
-        """Run every chunk; yield each result as it completes."""
-        ...
-
-
-class InProcess:
-    """Run chunks one after another in this process (notebooks, debugging, tiny batches).
-
-    A context manager that does nothing, so that code can hold any executor of
-    :func:`make_executor` in a ``with`` block.
-    """
-
-    def __enter__(self) -> InProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
-        for chunk in chunks:
-            yield run_chunk(chunk)
-
-
-class ProcessPool:
-    """Run chunks on a local pool of worker processes.
-
-    Used as a context manager, the pool keeps its workers between ``map_chunks`` calls, so the many
-    batches of a sweep or a sensitivity analysis start processes once (``with ProcessPool(4) as
-    pool: run(a, executor=pool); run(b, executor=pool)``); outside one, each call starts and stops
-    its own workers. Either way the tables are those of a serial run.
-
-    Args:
-        workers: Number of worker processes.
-
-    Raises:
-        ValueError: If ``workers`` < 1.
-    """
-
-    def __init__(self, workers: int):
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
-        self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> ProcessPool:
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_start)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-
-    def map_chunks(self, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
-        if self._pool is not None:
-            yield from _completed(self._pool, chunks)
-        else:
-            with ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_start) as pool:
-                yield from _completed(pool, chunks)
-
-
-def _completed(pool: ProcessPoolExecutor, chunks: Sequence[Chunk]) -> Iterator[ChunkResult]:
-    futures = [pool.submit(run_chunk, c) for c in chunks]
-    try:
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        # A consumer that stops early (an error, Ctrl-C) leaves no queued chunk to run.
-        for future in futures:
-            future.cancel()
-
-
-def make_executor(workers: int | None) -> InProcess | ProcessPool:
-    """In-process for one worker, a process pool for more; ``None`` or 0 means one per CPU.
-
-    Both are context managers: ``with make_executor(4) as executor:`` keeps a pool's workers for
-    every batch run in the block.
-    """
-    if workers is None or workers == 0:
-        workers = os.cpu_count() or 1
-    return InProcess() if workers == 1 else ProcessPool(workers)
+    return ChunkResult(chunk.start, rows, daily, delays, failures)
 
 
 #: Largest batch seed: the tables store it as an unsigned 64-bit integer.
@@ -204,12 +145,14 @@ def run(
     runs: int = 1000,
     seed: int = DEFAULT_SEED,
     workers: int | None = 1,
-    executor: Executor | None = None,
+    executor: Any = None,
     chunk_size: int | None = None,
     keep_daily: bool = False,
     progress: Progress = True,
     strength_dates: Iterable[dt.date] = (),
     as_of: AsOf | None = None,
+    max_failures: int | None = None,
+    fail_fast: bool = False,
 ) -> Results:
     """Run a Monte Carlo batch of one scenario.
 
@@ -219,8 +162,10 @@ def run(
         seed: The batch seed; replication ``k`` is fixed by (seed, k).
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU). Ignored when
             ``executor`` is given.
-        executor: An explicit executor (see :class:`Executor`).
-        chunk_size: Replications per chunk sent to a worker (default: about four chunks per worker).
+        executor: An explicit executor: one of :mod:`sim.batch.executors`, any
+            ``concurrent.futures.Executor`` or a Dask ``distributed.Client`` (see :func:`as_executor`).
+        chunk_size: Replications per chunk sent to a worker (default: :func:`chunk_size_for`, about
+            four chunks per worker).
         keep_daily: Also keep every replication's daily series in ``results.daily``.
         strength_dates: Dates (besides the default checkpoints every six months) at which to keep each
             replication's officers in theatre in ``results.strength``, for deadlines such as
@@ -229,6 +174,11 @@ def run(
             (:func:`sim.scenario.asof.as_of`). The tables keep the scenario's start date as day 0.
         progress: True: a progress bar once the batch has run a second (a widget in a notebook);
             False: none; a function: called with the number of replications finished after each chunk.
+        max_failures: Replications allowed to raise before the batch stops (default:
+            :func:`default_max_failures`, the larger of 10 and 1% of the runs). A failed replication
+            is recorded in ``results.failures`` (index, seed, error, traceback) and left out of every
+            table: bands, shares and counts are over the replications that finished.
+        fail_fast: Stop at the first failed replication (as ``max_failures=0``).
 
     Returns:
         The batch's :class:`sim.batch.results.Results`.
@@ -236,6 +186,7 @@ def run(
     Raises:
         ValueError: If ``runs`` < 1 or ``seed`` is not a whole number from 0 to 2**64 - 1 (checked
             before any work).
+        BatchFailed: If more replications raised than ``max_failures`` allows, or every one did.
 
     Example:
         >>> from sim import load_scenario, run
@@ -247,31 +198,45 @@ def run(
         raise ValueError(f"runs must be at least 1, got {runs}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
+    if max_failures is not None and max_failures < 0:
+        raise ValueError(f"max_failures must be 0 or more, got {max_failures}")
+    allowed = 0 if fail_fast else default_max_failures(runs) if max_failures is None else max_failures
     started = time.perf_counter()
     if executor is None:
         # Never more workers than replications: the extra processes would only start and stop.
         wanted = os.cpu_count() or 1 if workers is None or workers == 0 else workers
         executor = make_executor(min(wanted, runs))
-    n_workers = getattr(executor, "workers", 1)
+    executor = as_executor(executor)
     if chunk_size is None:
-        chunk_size = max(1, min(250, -(-runs // (4 * n_workers))))
+        chunk_size = chunk_size_for(runs, executor)
     chunks = _chunks(scenario, seed, runs, chunk_size, as_of)
-    rows: list[dict[str, object]] = [{}] * runs
+    rows: list[list[dict[str, object]]] = [[] for _ in chunks]
     names = series_names(scenario)
     daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in names}
     delays: list[list[tuple[int, str, str, float]]] = [[] for _ in chunks]
+    failures: list[Failure] = []
     done = 0
     with progress_callback(progress, runs) as report:
         for result in executor.map_chunks(chunks):
-            n = len(result.rows)
-            rows[result.start : result.start + n] = result.rows
+            n = len(result.rows) + len(result.failures)
+            rows[result.start // chunk_size] = result.rows
             delays[result.start // chunk_size] = result.delays
             for name in names:
                 daily[name][result.start : result.start + n] = result.daily[name]
             done += n
+            if result.failures:
+                failures += result.failures
+                if len(failures) > allowed or len(failures) == runs:
+                    raise BatchFailed(sorted(failures, key=lambda f: f.replication), allowed, runs)
             if report is not None:
                 report(done)
-    replications = _replications_frame(rows)
+    failures.sort(key=lambda f: f.replication)
+    kept = _drop_failed(daily, failures, runs)
+    replications = _replications_frame(row for chunk in rows for row in chunk)
+    strength = strength_frame(daily, scenario, checkpoint_dates(scenario, strength_dates))
+    if failures:
+        # strength_frame numbers the rows it is given; give them back their replication indices.
+        strength["replication"] = kept[strength["replication"].to_numpy()]
     return Results(
         scenario=scenario,
         seed=seed,
@@ -281,9 +246,59 @@ def run(
         daily=daily if keep_daily else None,
         wall_time_s=time.perf_counter() - started,
         delays=delays_frame([row for chunk in delays for row in chunk]),
-        strength=strength_frame(daily, scenario, checkpoint_dates(scenario, strength_dates)),
+        strength=strength,
+        failures=failures_frame(failures),
         as_of=as_of,
     )
+
+
+# -- isolated failures ---------------------------------------------------------------------------
+
+
+def default_max_failures(runs: int) -> int:
+    """Failed replications a batch tolerates by default: the larger of 10 and 1% of the runs (rounded up)."""
+    return max(10, -(-runs // 100))
+
+
+class BatchFailed(RuntimeError):
+    """More replications raised than the batch allows (``max_failures``; 0 with ``fail_fast``).
+
+    Attributes:
+        failures: The failures seen so far, by replication.
+        allowed: The limit that was passed.
+        runs: The batch's replications.
+    """
+
+    def __init__(self, failures: list[Failure], allowed: int, runs: int):
+        self.failures = failures
+        self.allowed = allowed
+        self.runs = runs
+        first = failures[0]
+        limit = "every replication failed" if len(failures) == runs else (
+            f"{len(failures)} replication(s) failed, more than the {allowed} allowed (--max-failures)")
+        super().__init__(f"{limit}; first: replication {first.replication} (seed {first.seed}): {first.error}; "
+                         f"reproduce it with: deploysim trace SCENARIO --seed {first.seed} "
+                         f"--replication {first.replication}")
+
+
+def failures_frame(failures: Sequence[Failure]) -> pd.DataFrame:
+    """The failed replications as a table: ``replication``, ``seed``, ``error``, ``traceback``."""
+    return pd.DataFrame({
+        "replication": pd.Series([f.replication for f in failures], dtype="int64"),
+        "seed": pd.Series([f.seed for f in failures], dtype="uint64"),
+        "error": pd.Series([f.error for f in failures], dtype="string"),
+        "traceback": pd.Series([f.traceback for f in failures], dtype="string"),
+    })
+
+
+def _drop_failed(daily: dict[str, np.ndarray], failures: Sequence[Failure], runs: int) -> np.ndarray:
+    """Remove the failed replications' rows from ``daily`` (in place); return the indices kept."""
+    keep = np.ones(runs, dtype=bool)
+    keep[[f.replication for f in failures]] = False
+    if failures:
+        for name in daily:
+            daily[name] = daily[name][keep]
+    return np.flatnonzero(keep)
 
 
 def _replications_frame(rows: Iterable[dict[str, object]]) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import math
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,6 +92,8 @@ def manifest_of(results: Results, run_id: str, command: list[str] | None = None)
             "replications.parquet": "one row per replication: milestone days (NaN = not reached), binding "
             "constraints, totals",
             "bands.parquet": "daily quantiles (p10..p90) and mean of each step series",
+            "failures.parquet": "only when some replications raised: their index, seed, error and traceback "
+            "(they are absent from every other table)",
             "summary.csv": "per milestone P10/P50/P80/P90 days and dates and share reached; per total mean "
             "with 95% CI",
             "delays.parquet": "where the days went: per replication, milestone reached and cause on its critical "
@@ -103,10 +105,26 @@ def manifest_of(results: Results, run_id: str, command: list[str] | None = None)
             "strength_summary.csv": "per checkpoint date and contributor: officers present against plan (mean, "
             "P10/P50/P90, the plan, the median's share of it, the share of runs at or above it)",
         },
+        **_failure_fields(results),
+        **({"precision": results.precision} if results.precision is not None else {}),
         "scenario": results.scenario.model_dump(mode="json", by_alias=True),
         # A re-forecast: the as-of date, the observations file and everything it held fixed.
         **({} if results.as_of is None else {"as_of": results.as_of.to_dict()}),
     }
+
+
+#: Failed replications listed in the manifest (all of them, with tracebacks, are in failures.parquet).
+MANIFEST_FAILURES = 20
+
+
+def _failure_fields(results: Results) -> dict[str, object]:
+    """The manifest's record of replications that raised: how many, and the first few (index, seed, error)."""
+    failures = results.failures
+    if failures is None:
+        return {}
+    listed = [{"replication": int(r.replication), "seed": int(r.seed), "error": str(r.error)}
+              for r in failures.head(MANIFEST_FAILURES).itertuples()]
+    return {"failed": len(failures), "failures": listed}
 
 
 def save_results(
@@ -166,6 +184,8 @@ def save_results(
         if results.strength is not None:
             write_parquet(results.strength, partial / "strength.parquet", labels)
             results.strength_summary().to_csv(partial / "strength_summary.csv", index=False, float_format="%.6g")
+        if results.failures is not None and len(results.failures):
+            write_parquet(results.failures, partial / "failures.parquet", labels)
         if extra is not None:
             extra(partial)
         write_manifest(partial, manifest_of(results, run_id, command))
@@ -315,11 +335,17 @@ def load_results(folder: str | Path) -> Results:
     except ScenarioError as exc:
         first = exc.problems[0] if exc.problems else "invalid"
         raise StoreError(f"{source}: the stored scenario is not valid ({first})") from None
-    replications = _read_table(folder / "replications.parquet", _replication_columns(), runs)
+    failed = manifest.get("failed", 0)
+    if not isinstance(failed, int) or isinstance(failed, bool) or not 0 <= failed < runs:
+        raise StoreError(f"{source}: 'failed' should be a whole number from 0 to runs - 1, got {_json_word(failed)}")
+    failures_file = folder / "failures.parquet"
+    failures = _read_table(failures_file, FAILURE_COLUMNS, failed) if failed else None
+    replications = _read_table(folder / "replications.parquet", _replication_columns(), runs - failed)
     bands = _read_table(folder / "bands.parquet", _band_columns(), None)
     delays = folder / "delays.parquet"  # runs stored before the delay ledger have none
     strength = folder / "strength.parquet"  # nor before the checkpoints of officers in theatre
-    _check_values(folder, replications, bands, scenario.horizon_days)
+    failed_indices = [] if failures is None else [int(k) for k in failures["replication"]]
+    _check_values(folder, replications, bands, scenario.horizon_days, failed_indices)
     wall = manifest.get("wall_time_s")
     as_of = None
     if manifest.get("as_of") is not None:
@@ -341,7 +367,19 @@ def load_results(folder: str | Path) -> Results:
         path=folder,
         wall_time_s=None if wall is None or not math.isfinite(wall) else float(wall),
         as_of=as_of,
+        failures=failures if failures is not None else (_no_failures() if "failed" in manifest else None),
+        precision=manifest["precision"] if isinstance(manifest.get("precision"), dict) else None,
     )
+
+
+#: Columns of failures.parquet.
+FAILURE_COLUMNS = ("replication", "seed", "error", "traceback")
+
+
+def _no_failures() -> object:
+    from sim.batch.runner import failures_frame
+
+    return failures_frame([])
 
 
 _KIND_WORDS = {int: "a whole number", dict: "a JSON object", str: "text"}
@@ -363,14 +401,19 @@ def _replication_columns() -> tuple[str, ...]:
     return ("replication", "seed", *(f"{m}_day" for m in MILESTONES), *(f"{m}_binding" for m in GATED_MILESTONES))
 
 
-def _check_values(folder: Path, replications: pd.DataFrame, bands: pd.DataFrame, horizon_days: int) -> None:
-    """Refuse tables whose values no run could have written (text for numbers, days off the horizon...)."""
+def _check_values(folder: Path, replications: pd.DataFrame, bands: pd.DataFrame, horizon_days: int,
+                  failed: Sequence[int] = ()) -> None:
+    """Refuse tables whose values no run could have written (text for numbers, days off the horizon...).
+
+    ``failed``: replications that raised, absent from the table."""
     import numpy as np
     import pandas as pd
 
     where = safeio.short(str(folder / "replications.parquet"))
-    if sorted(pd.to_numeric(replications["replication"], errors="coerce").fillna(-1)) != list(range(len(replications))):
-        raise StoreError(f"{where}: the replication column should number the runs 0, 1, 2, ...")
+    expected = sorted(set(range(len(replications) + len(failed))) - set(failed))
+    if sorted(pd.to_numeric(replications["replication"], errors="coerce").fillna(-1)) != expected:
+        what = "the runs 0, 1, 2, ..." if not failed else "the runs 0, 1, 2, ... except the failed ones"
+        raise StoreError(f"{where}: the replication column should number {what}")
     for name in MILESTONES:
         column = replications[f"{name}_day"]
         if not pd.api.types.is_float_dtype(column):

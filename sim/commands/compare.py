@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p, runs=None, runs_help="replications per scenario (default: those of a stored run given, else 1000)",
         seed=None, seed_help=f"common seed (default: that of a stored run given, else {DEFAULT_SEED})",
         set_help="override a value of every scenario (TOML syntax), e.g. --set horizon_days=365; repeatable",
+        executor=True, failures=True,
     )
     p.add_argument("--deadline", dest="deadlines", action="append", default=[], metavar="NAME=DATE",
                    help="add the probability of each milestone by this date, e.g. mandate_end=2024-10-02, or of at "
@@ -62,7 +63,7 @@ def handle(args: argparse.Namespace) -> int:
     from sim.batch import safeio
     from sim.batch.store import unused_folder, utc_stamp
     from sim.commands.errors import UserError
-    from sim.commands.options import check_out, check_workers, print_files
+    from sim.commands.options import batch_executor, check_out, check_workers, failure_options, print_files
 
     if len(args.inputs) < 2:
         raise UserError(f"compare needs at least two scenarios or stored runs, got {len(args.inputs)}")
@@ -75,10 +76,11 @@ def handle(args: argparse.Namespace) -> int:
     check_out(args.out, args.force)
     try:
         deadlines, targets = split_deadlines(args.deadlines)
-        comparison = compare(
-            args.inputs, runs=args.runs, seed=args.seed, workers=args.workers, overrides=args.overrides,
-            deadlines=deadlines, progress=not args.quiet, strength_targets=targets,
-        )
+        with batch_executor(args) as executor:
+            comparison = compare(
+                args.inputs, runs=args.runs, seed=args.seed, executor=executor, overrides=args.overrides,
+                deadlines=deadlines, progress=not args.quiet, strength_targets=targets, **failure_options(args),
+            )
     except ComparisonError as exc:
         raise UserError(str(exc)) from None
     stem = f"{comparison.labels[0]}-vs-{'+'.join(comparison.labels[1:])}-{utc_stamp()}"
@@ -93,6 +95,11 @@ def handle(args: argparse.Namespace) -> int:
     from sim.output.text import format_comparison
 
     print(format_comparison(comparison))
+    from sim.commands.options import failures_line
+
+    failed = failures_line(comparison.results, comparison.labels)
+    if failed:
+        print(failed)
     if comparison.strength_deadlines is not None:
         from sim.output.text import format_strength_deadlines
 

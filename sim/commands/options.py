@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.batch import safeio
 from sim.batch.store import command_line, creation_fields, is_own_folder, unused_folder, utc_stamp
 from sim.commands.errors import UserError, runs_int, seed_int, whole_number
+
+#: ``--executor`` choices (as :data:`sim.batch.executors.EXECUTOR_KINDS`, without importing the batch runner).
+EXECUTOR_KINDS = ("serial", "pool", "dask")
 
 if TYPE_CHECKING:
     from sim.scenario.schema import Scenario
@@ -32,8 +38,13 @@ def add_batch_options(
     seed: int | None,
     seed_help: str,
     set_help: str | None = None,
+    executor: bool = False,
+    failures: bool = False,
 ) -> None:
     """Add ``--runs``, ``--seed`` and ``--workers`` (and ``--set`` when ``set_help`` is given), in that order.
+
+    With ``executor``, also ``--executor`` and ``--scheduler`` (see :func:`batch_executor`); with
+    ``failures``, ``--max-failures`` and ``--fail-fast`` (see :func:`sim.batch.runner.run`).
 
     Args:
         parser: The command's parser.
@@ -49,8 +60,67 @@ def add_batch_options(
                         default=1, help="worker processes; 0 = one per CPU (default 1; at most 4 per CPU)")
     parser.add_argument("--many-workers", action="store_true",
                         help="allow more than 4 worker processes per CPU")
+    if executor:
+        parser.add_argument("--executor", choices=EXECUTOR_KINDS, default=None,
+                            help="where the replications run: serial (this process), pool (--workers local "
+                            "processes) or dask (on --scheduler, else a local Dask cluster of --workers processes; "
+                            "needs pip install 'deploysim[dask]'); default: serial for --workers 1, else pool")
+        parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                            help="address of a running Dask scheduler (with --executor dask)")
+    if failures:
+        parser.add_argument("--max-failures", type=whole_number(0, "a whole number, 0 or more"), default=None,
+                            metavar="N", help="replications that may raise before the batch stops; they are "
+                            "recorded in failures.parquet and left out of the tables (default: the larger of 10 "
+                            "and 1%% of the runs)")
+        parser.add_argument("--fail-fast", action="store_true", help="stop at the first replication that raises")
     if set_help is not None:
         parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+
+
+@contextmanager
+def batch_executor(args: argparse.Namespace) -> Iterator[Any]:
+    """The executor of ``--executor``, ``--workers`` and ``--scheduler``, kept for the block.
+
+    A batch stopped by failed replications (:class:`sim.batch.runner.BatchFailed`) becomes one line,
+    after the first failure's traceback on stderr.
+
+    Raises:
+        UserError: If the options do not fit together, Dask is asked for but not installed, or too
+            many replications failed.
+    """
+    from sim.batch.executors import make_executor
+    from sim.batch.runner import BatchFailed
+
+    kind, scheduler = getattr(args, "executor", None), getattr(args, "scheduler", None)
+    if scheduler is not None:
+        if kind is None:
+            kind = "dask"
+        if "://" not in scheduler:
+            raise UserError(f"--scheduler: expected an address such as tcp://HOST:8786, got {scheduler!r}")
+    try:
+        executor = make_executor(args.workers, kind, scheduler)
+    except (ValueError, ImportError) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        with executor as active:
+            yield active
+    except BatchFailed as exc:
+        print(exc.failures[0].traceback, file=sys.stderr, end="")
+        raise UserError(str(exc)) from None
+
+
+def failures_line(results: Any, labels: list[str]) -> str:
+    """One line saying how many replications of each batch failed (left out of the tables); empty if none."""
+    parts = [f"{label}: {r.failed}" for label, r in zip(labels, results, strict=True) if r.failed]
+    if not parts:
+        return ""
+    return (f"Failed replications, left out of every table ({', '.join(parts)}); reproduce one with "
+            "deploysim trace SCENARIO --seed S --replication K")
+
+
+def failure_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``max_failures`` and ``fail_fast`` from ``--max-failures`` and ``--fail-fast``."""
+    return {"max_failures": getattr(args, "max_failures", None), "fail_fast": getattr(args, "fail_fast", False)}
 
 
 def add_output_options(parser: argparse.ArgumentParser, out_help: str, quiet: bool = True) -> None:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
-from sim.commands.errors import UserError
+from sim.commands.errors import MAX_RUNS, UserError, runs_int
 from sim.commands.options import add_batch_options
 
 RUN_EXAMPLES = """\
 examples:
   deploysim run scenarios/baseline.toml
   deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
+  deploysim run scenarios/baseline.toml --runs 100000 --executor dask --scheduler tcp://10.0.0.5:8786
   deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
   deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
   deploysim run scenarios/baseline.toml --deadline "mandate end=2024-10-02"
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
     add_batch_options(p, runs=1000, runs_help="replications (default 1000)",
-                      seed=DEFAULT_SEED, seed_help=f"batch seed (default {DEFAULT_SEED})")
+                      seed=DEFAULT_SEED, seed_help=f"batch seed (default {DEFAULT_SEED})", executor=True, failures=True)
     p.add_argument("--out", type=Path, help="write to this folder instead of results/<scenario>/<run-id>")
     p.add_argument("--results-root", type=Path, default=Path("results"), help="root of the store (default results)")
     p.add_argument("--run-id", help="name of the run folder (default: UTC time, seed and runs)")
@@ -57,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--observed", type=Path, metavar="FILE",
                    help="observations file (TOML) for --as-of: see deploysim schema --observations")
+    p.add_argument(
+        "--precision", dest="precision", action="append", default=[], metavar="NAME.STAT=TARGET",
+        help="run rounds of --runs replications until the 95%% interval of this statistic is at most +-TARGET, "
+        "e.g. first_arrival.p50=2d (a quantile, in days) or lead_100pct.share=0.01 or spent_usd.mean=1e6; "
+        "repeatable (all must be met)",
+    )
+    p.add_argument("--max-runs", type=runs_int, default=None, metavar="N",
+                   help="with --precision: most replications in all (default 100 rounds)")
     p.add_argument("--force", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -75,7 +84,7 @@ def handle(args: argparse.Namespace) -> int:
     )
     from sim.batch.runner import run
     from sim.batch.store import command_line, save_results
-    from sim.commands.options import check_out, check_workers, print_files
+    from sim.commands.options import batch_executor, check_out, check_workers, failure_options, print_files
     from sim.output.text import format_deadlines, format_strength, format_strength_deadlines
     from sim.scenario.loader import load_scenario
 
@@ -88,6 +97,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     conditioned = reforecast_history(args, scenario)
     check_workers(args.workers, args.runs, args.many_workers)
+    targets_precision = _precision_targets(args, scenario)
     safeio.check_name(scenario.name, "scenario name")
     target = args.out
     if args.run_id is not None:
@@ -95,8 +105,17 @@ def handle(args: argparse.Namespace) -> int:
     if target is None and args.run_id is not None:
         target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
-    results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet,
-                  strength_dates=[t.date for t in targets], as_of=conditioned)
+    with batch_executor(args) as executor:
+        if targets_precision:
+            from sim.batch.precision import run_to_precision
+
+            results = run_to_precision(scenario, targets_precision, round_runs=args.runs, max_runs=args.max_runs,
+                                       seed=args.seed, executor=executor, progress=not args.quiet,
+                                       strength_dates=[t.date for t in targets], as_of=conditioned,
+                                       **failure_options(args))
+        else:
+            results = run(scenario, runs=args.runs, seed=args.seed, executor=executor, progress=not args.quiet,
+                          strength_dates=[t.date for t in targets], as_of=conditioned, **failure_options(args))
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
     strength_table = strength_probabilities(results, targets) if targets else None
 
@@ -128,6 +147,11 @@ def handle(args: argparse.Namespace) -> int:
         for note in conditioned.notes:
             print(f"  note: {note}")
     print(format_forecast(results))
+    if results.precision is not None:
+        from sim.batch.precision import precision_text
+
+        print()
+        print(precision_text(results.precision))
     strength = results.strength_summary()
     print()
     print(format_strength(strength[strength["contributor"].isin(["all", scenario.force.lead_contributor])]))
@@ -155,3 +179,23 @@ def reforecast_history(args: argparse.Namespace, scenario):  # type: ignore[no-u
         return as_of(args.observed, scenario, args.as_of, source=str(args.observed))
     except AsOfError as exc:
         raise UserError(f"{args.observed}: {exc}") from None
+
+
+def _precision_targets(args: argparse.Namespace, scenario: object) -> list:
+    """``--precision`` read and checked against the scenario, and ``--max-runs`` settled (before anything runs)."""
+    if not args.precision:
+        if args.max_runs is not None:
+            raise UserError("--max-runs goes with --precision")
+        return []
+    from sim.analysis.sensitivity import outcome_names
+    from sim.batch.precision import parse_precision
+
+    try:
+        targets = parse_precision(args.precision, outcome_names(scenario))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.max_runs is None:
+        args.max_runs = min(MAX_RUNS, 100 * args.runs)
+    if args.max_runs < args.runs:
+        raise UserError(f"--max-runs {args.max_runs} is below the round size --runs {args.runs}")
+    return targets

@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p, runs=200, runs_help="replications per batch (default 200)",
         seed=DEFAULT_SEED, seed_help=f"seed of every batch (default {DEFAULT_SEED})",
         set_help="override a scenario value (TOML syntax) before anything is varied; repeatable",
+        executor=True,
     )
     p.add_argument("--method", choices=("oat", "sobol"), default="oat",
                    help="oat: the tornado only (default); sobol: also global Sobol indices")
@@ -111,12 +112,16 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"{len(keys)} inputs at {args.runs:,} runs each make {total:,} replications; at most "
                         f"{MAX_RUNS:,} are allowed (ask for fewer runs or fewer --inputs)")
     target = output_folder(args, scenario, "sensitivity")
-    table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, workers=args.workers,
-                    progress=not args.quiet)
+    from sim.commands.options import batch_executor
+
     sobol = None
-    if args.method == "sobol":
-        sobol = sobol_indices(scenario, args.outcome, inputs, n=args.sobol_n, replications=args.sobol_replications,
-                              seed=args.seed, workers=args.workers, progress=not args.quiet)
+    with batch_executor(args) as executor:
+        table = tornado(scenario, args.outcome, inputs, runs=args.runs, seed=args.seed, executor=executor,
+                        progress=not args.quiet)
+        if args.method == "sobol":
+            sobol = sobol_indices(scenario, args.outcome, inputs, n=args.sobol_n,
+                                  replications=args.sobol_replications, seed=args.seed, executor=executor,
+                                  progress=not args.quiet)
     dists = scenario_distributions(scenario)
 
     def write(folder: Path) -> None:

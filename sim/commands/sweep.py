@@ -64,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p, runs=500, runs_help="replications per grid point (default 500)",
         seed=DEFAULT_SEED, seed_help=f"seed of every point (default {DEFAULT_SEED})",
         set_help="override a scenario value (TOML syntax) before anything is varied; repeatable",
+        executor=True, failures=True,
     )
     add_output_options(p, out_help="write to this folder instead of results/<scenario>/sweep-<UTC time>")
     p.set_defaults(handler=handle)
@@ -91,7 +92,11 @@ def handle(args: argparse.Namespace) -> int:
     if points > MAX_POINTS or points * args.runs > MAX_RUNS:
         raise UserError(f"the grid has {points:,} points of {args.runs:,} runs each; at most {MAX_POINTS:,} points "
                         f"and {MAX_RUNS:,} runs in all are allowed")
-    result = sweep(scenario, vary, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    from sim.commands.options import batch_executor, failure_options
+
+    with batch_executor(args) as executor:
+        result = sweep(scenario, vary, runs=args.runs, seed=args.seed, executor=executor, progress=not args.quiet,
+                       **failure_options(args))
 
     figure_name = f"sweep_{args.milestone}.png"
 
@@ -109,6 +114,11 @@ def handle(args: argparse.Namespace) -> int:
 
     folder = write_folder(target, write, args.force)
     print(format_sweep(result, args.milestone))
+    from sim.commands.options import failures_line
+
+    failed = failures_line(result.results, [f"point {i}" for i in range(len(result.results))])
+    if failed:
+        print(failed)
     print_files(folder)
     return 0
 

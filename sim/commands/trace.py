@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
-from sim.commands.errors import UserError, replication_int, seed_int
+from sim.commands.errors import EXIT_MACHINE_ERROR, UserError, replication_int, seed_int
+
+#: Events shown before the traceback of a replication that raised.
+TAIL_EVENTS = 30
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,13 +22,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run one replication with its event trace, print its dated events (what happened, what it "
         "waited for) and write a timeline figure. Its numbers equal row K of a batch run with the same seed.",
         epilog="examples:\n  deploysim trace scenarios/baseline.toml\n"
-        "  deploysim trace scenarios/baseline.toml --replication 17 --seed 7\n",
+        "  deploysim trace scenarios/baseline.toml --replication 17 --seed 7\n"
+        "  deploysim trace results/baseline/RUN_ID --replication 17   (a stored run: its scenario and seed)\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    p.add_argument("scenario", type=Path, metavar="SCENARIO_OR_RUN",
+                   help="scenario file (TOML), or a stored run folder (its scenario and seed; e.g. to reproduce a "
+                   "replication listed in its failures.parquet)")
     p.add_argument("--replication", type=replication_int, default=0, metavar="K",
                    help="replication index (default 0)")
-    p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"batch seed (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=seed_int, default=None,
+                   help=f"batch seed (default: a stored run's, else {DEFAULT_SEED})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value (TOML syntax); repeatable")
     p.add_argument("--out", type=Path, help="timeline file (default results/<scenario>/traces/...png)")
@@ -38,14 +46,40 @@ def handle(args: argparse.Namespace) -> int:
     import json
 
     from sim.analysis.story import format_story
-    from sim.model import simulate
+    from sim.model.mission import Mission
     from sim.output.timeline import timeline
     from sim.scenario.loader import load_scenario
 
-    scenario = load_scenario(args.scenario, args.overrides)
     if args.replication < 0:
         raise UserError(f"--replication must be 0 or more, got {args.replication}")
-    record = simulate(scenario, seed=args.seed, replication=args.replication, trace=True)
+    stored = _stored_run(args.scenario)
+    if stored is not None:
+        scenario, seed, failures = stored
+        if args.overrides:
+            raise UserError(f"{args.scenario}: a stored run fixes its scenario; --set applies to scenario files")
+        if args.seed is not None and args.seed != seed:
+            raise UserError(f"{args.scenario}: a stored run fixes its seed ({seed}); leave out --seed")
+        if args.replication in failures:
+            print(f"Replication {args.replication} failed in this run: {failures[args.replication]}\n")
+    else:
+        scenario = load_scenario(args.scenario, args.overrides)
+        seed = DEFAULT_SEED if args.seed is None else args.seed
+    args.seed = seed
+    mission = Mission(scenario, seed, args.replication, trace=True)
+    try:
+        record = mission.run()
+    except Exception:
+        # The model raised: show what it did up to then, and where it failed.
+        import traceback
+
+        events = list(getattr(mission, "_trace", None) or [])
+        print(f"Replication {args.replication} (seed {seed}) raised after {len(events)} traced events; the last "
+              f"{min(len(events), TAIL_EVENTS)}:")
+        for event in events[-TAIL_EVENTS:]:
+            print(f"  day {event.day:8.2f}  {event.subsystem:<12} {event.event} {event.details}".rstrip())
+        print()
+        traceback.print_exc(file=sys.stdout)
+        return EXIT_MACHINE_ERROR
     print(format_story(record, scenario))
     out = args.out
     if out is None:
@@ -68,3 +102,28 @@ def _is_own_png(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(b"\x89PNG") and b"deploysim" in head
+
+
+def _stored_run(path: Path) -> tuple | None:
+    """A stored run folder's scenario, seed and failures (replication -> error); None for anything else.
+
+    Raises:
+        sim.batch.store.StoreError: If the folder's manifest is not a run's.
+    """
+    from sim.batch.store import MANIFEST, read_manifest
+    from sim.scenario.loader import scenario_from_dict
+
+    if not (path.is_dir() and (path / MANIFEST).is_file()):
+        return None
+    manifest = read_manifest(path, kind="run")
+    if not isinstance(manifest.get("scenario"), dict) or not isinstance(manifest.get("seed"), int):
+        raise UserError(f"{path}: not a stored run (its manifest has no scenario and seed)")
+    scenario = scenario_from_dict(manifest["scenario"], source=str(path / MANIFEST))
+    failures: dict[int, str] = {}
+    listed = path / "failures.parquet"
+    if listed.is_file():
+        import pandas as pd
+
+        table = pd.read_parquet(listed, columns=["replication", "error"])
+        failures = dict(zip(table["replication"].astype(int), table["error"].astype(str), strict=True))
+    return scenario, manifest["seed"], failures

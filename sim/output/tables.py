@@ -29,6 +29,8 @@ def format_forecast(results: Results) -> str:
     horizon = s.date_of(s.horizon_days)
     lines = [
         f"Scenario '{s.name}': {results.runs} runs, seed {results.seed}, from {s.start_date} to {horizon}",
+        *([f"{results.failed} of them failed and are left out of every table (failures.parquet; reproduce one "
+           f"with deploysim trace RESULT_DIR --replication K)"] if results.failed else []),
         "",
         f"{'Milestone':<44} {'P10':>10} {'P50':>10} {'P90':>10} {'reached':>8}",
     ]
