@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +24,7 @@ from sim.batch.defaults import DEFAULT_SEED
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, bands_from_daily, checkpoint_dates, delays_frame, strength_frame
 from sim.model import simulate
+from sim.model.mission import GC_THRESHOLD, rare_collections
 from sim.model.record import series_names
 from sim.scenario.milestones import GATED_MILESTONES
 from sim.scenario.schema import Scenario
@@ -50,22 +50,9 @@ class ChunkResult:
     delays: list[tuple[int, str, str, float]]  # (replication, milestone, cause, days)
 
 
-#: Generation-0 threshold of the garbage collector while a chunk runs. A replication allocates tens
-#: of thousands of short-lived objects; at Python's default (700) the collector runs every few
-#: events and keeps traversing the long-lived ones (the scenario, modules, a notebook's data).
-BATCH_GC_THRESHOLD = 50_000
-
-
-@contextmanager
-def _rare_collections() -> Iterator[None]:
-    """Raise the collector's thresholds for the block, then restore them. Memory stays bounded:
-    collections still happen, just every ``BATCH_GC_THRESHOLD`` allocations."""
-    saved = gc.get_threshold()
-    gc.set_threshold(max(saved[0], BATCH_GC_THRESHOLD), *saved[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*saved)
+#: Generation-0 threshold of the garbage collector while a chunk runs (see :func:`sim.model.mission.rare_collections`).
+BATCH_GC_THRESHOLD = GC_THRESHOLD
+_rare_collections = rare_collections
 
 
 def _worker_start() -> None:
@@ -74,12 +61,17 @@ def _worker_start() -> None:
 
 
 def _fill_daily(out: np.ndarray, days: np.ndarray, values: np.ndarray, grid: np.ndarray) -> None:
-    """``out[d]`` = the series at the end of day d, as :meth:`sim.model.record.Record.daily` gives it."""
+    """``out[d]`` = the series at the end of day d, as :meth:`sim.model.record.Record.daily` gives it.
+
+    Each value holds from the first day whose end follows its change: one repeat of the few values,
+    instead of a search per day.
+    """
+    starts = np.searchsorted(grid, days, side="right")
+    if len(starts) and starts[0] == 0:
+        out[:] = np.repeat(values, np.diff(starts, append=len(out)))
+        return
     idx = np.searchsorted(days, grid, side="left") - 1
-    if idx[0] >= 0:
-        np.take(values, idx, out=out)
-    else:
-        out[:] = np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
+    out[:] = np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
 
 
 def run_chunk(chunk: Chunk) -> ChunkResult:
