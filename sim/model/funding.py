@@ -392,7 +392,8 @@ class TrustFund:
 
     def _short(self, params: DonorResponse) -> bool:
         """Whether the mission is visibly short of money: in arrears, or with too short a runway."""
-        return self.in_arrears or self._balance < params.short_runway_days * self.running_cost_per_day(self._officers)
+        return self.arrears_usd > 0 or self._balance < params.short_runway_days * (
+            self._officers * self.daily_per_officer_usd + self.fixed_monthly_usd / MONTH_DAYS)
 
     def _money_moved(self) -> None:
         params = self._response

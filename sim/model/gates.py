@@ -31,6 +31,7 @@ class Gates:
             name: Switch(mission.env, name, gate.open_at_start) for name, gate in mission.scenario.gates.items()
         }
         self._first_opening: dict[str, Chain] = {}
+        self._for_step: dict[str, list[Switch]] = {}
         for name, gate in mission.scenario.gates.items():
             mission.env.process(self._lifecycle(name, gate))
 
@@ -43,7 +44,10 @@ class Gates:
 
     def for_step(self, step: str) -> list[Switch]:
         """The gates a step (``reconnaissance``, ``base_construction``, ``departure``, ``partner_departure``) needs."""
-        return [self.switches[name] for name in getattr(self.mission.scenario.steps, step)]
+        gates = self._for_step.get(step)
+        if gates is None:
+            gates = self._for_step[step] = [self.switches[name] for name in getattr(self.mission.scenario.steps, step)]
+        return list(gates)
 
     def _lifecycle(self, name: str, gate: Gate):
         m = self.mission

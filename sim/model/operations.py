@@ -129,15 +129,17 @@ class Operations:
         tick = m.env.timeout
         while True:
             yield tick(dt)
-            p_lost, p_injury, p_casualty = arrears if fund.in_arrears else normal
+            p_lost, p_injury, p_casualty = arrears if fund.arrears_usd > 0 else normal
+            if p_lost <= 0:
+                continue
             any_lost = False
             for force in forces:
-                lost_here: list[tuple[Contingent, int]] = []
+                lost_here: list[tuple[Contingent, int]] | None = None
                 for contingent in force.contingents:
                     officers = contingent.landed
                     if officers <= 0:
                         continue
-                    lost = binomial(officers, p_lost) if p_lost > 0 else 0
+                    lost = binomial(officers, p_lost)
                     if not lost:
                         continue
                     injuries = binomial(lost, p_injury)
@@ -145,11 +147,14 @@ class Operations:
                     losses["injuries"] += injuries
                     losses["casualties"] += casualties
                     losses["resignations"] += lost - injuries - casualties
-                    lost_here.append((contingent, lost))
+                    if lost_here is None:
+                        lost_here = [(contingent, lost)]
+                    else:
+                        lost_here.append((contingent, lost))
                     if m.tracing:
                         m.log("operations", f"{contingent.label} loses officers", f"{lost} lost this interval",
                               kind="losses", contingent=contingent.label, officers=lost)
-                if lost_here:
+                if lost_here is not None:
                     any_lost = True
                     deployment.lose_at_once(force, lost_here)
             if any_lost:

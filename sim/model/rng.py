@@ -31,6 +31,10 @@ def replication_sequence(seed: int, replication: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(replication,))
 
 
+#: Little-endian dtypes of the word types bit generators ask for.
+_LITTLE: dict[Any, np.dtype] = {t: np.dtype(t).newbyteorder("<") for t in (np.uint32, np.uint64)}
+
+
 class _HashedSeed(ISeedSequence):
     """Seed material already mixed by a cryptographic hash, handed to a bit generator as it is.
 
@@ -44,11 +48,13 @@ class _HashedSeed(ISeedSequence):
 
     def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:  # type: ignore[override]
         """The first ``n_words`` words of the material, read little-endian on every platform."""
+        little = _LITTLE.get(dtype)
+        if little is None:
+            little = np.dtype(dtype).newbyteorder("<")
         kind = np.dtype(dtype)
-        words = np.frombuffer(self._material, dtype=kind.newbyteorder("<"))
-        if n_words > len(words):
-            raise ValueError(f"asked for {n_words} words of {kind}, have {len(words)}")
-        return words[:n_words].astype(kind)
+        if n_words * little.itemsize > len(self._material):
+            raise ValueError(f"asked for {n_words} words of {kind}, have {len(self._material) // little.itemsize}")
+        return np.frombuffer(self._material, dtype=little, count=n_words).astype(kind)
 
 
 @functools.lru_cache(maxsize=4096)
