@@ -79,3 +79,79 @@ def test_pledges_follow_the_regime_as_it_flips() -> None:
     assert short > 100 and calm > 100, (short, calm)  # both regimes last, and the regime flips back
     counts = np.array([simulate(scenario, seed=9, replication=k).totals["response_pledges"] for k in range(400)])
     assert_mean_within(counts, 6.0 / 365.0 * (calm + 4.0 * short))
+
+
+# -- lean resources ------------------------------------------------------------------------------
+
+
+def _workload(env, kind: str, resource, rng: np.random.Generator, log: list) -> None:
+    """Processes that use one resource the way the model does, at random times, logging what happens when."""
+
+    def seats_user(i: int, amount: int):
+        yield env.timeout(float(rng.integers(0, 5)))
+        yield resource.get(amount)
+        log.append((env.now, "got", i))
+        yield env.timeout(float(rng.integers(0, 4)))
+        yield resource.put(amount)
+        log.append((env.now, "gave back", i))
+
+    def producer(i: int):
+        yield env.timeout(float(rng.integers(0, 6)))
+        yield resource.put(i)
+        log.append((env.now, "put", i))
+
+    def consumer(n: int):
+        for _ in range(n):
+            get = resource.get()
+            log.append((env.now, "ready at once" if get.triggered else "waits"))
+            item = yield get
+            log.append((env.now, "took", item))
+            yield env.timeout(float(rng.integers(0, 3)))
+
+    def flyer(i: int):
+        yield env.timeout(float(rng.integers(0, 5)))
+        request = resource.request()
+        if not request.triggered:
+            yield request
+        log.append((env.now, "flies", i))
+        done = env.timeout(float(rng.integers(0, 3)))
+        done.callbacks.append(lambda _: resource.release(request))
+
+    if kind == "seats":
+        for i in range(12):
+            env.process(seats_user(i, int(rng.integers(1, 4))))
+    elif kind == "queue":
+        for i in range(10):
+            env.process(producer(i))
+        env.process(consumer(10))
+    else:
+        for i in range(10):
+            env.process(flyer(i))
+
+
+@pytest.mark.parametrize("kind", ["seats", "queue", "slot"])
+def test_lean_resources_schedule_what_simpy_does(kind: str) -> None:
+    """Same workload, SimPy's resource or ours: the same steps at the same instants in the same order."""
+    import simpy
+
+    from sim.model.resources import ReadyQueue, Seats, Slot
+
+    def trace(lean: bool, seed: int) -> list:
+        env = simpy.Environment()
+        if kind == "seats":
+            resource = Seats(env, 4) if lean else simpy.Container(env, init=4, capacity=4)
+        elif kind == "queue":
+            resource = ReadyQueue(env) if lean else simpy.Store(env)
+        else:
+            resource = Slot(env) if lean else simpy.Resource(env, capacity=1)
+        log: list = []
+        _workload(env, kind, resource, np.random.default_rng(seed), log)
+        steps = 0
+        while env.peek() < float("inf"):
+            env.step()
+            steps += 1
+            log.append(("step", env.now))
+        return [*log, ("steps", steps)]
+
+    for seed in range(30):
+        assert trace(True, seed) == trace(False, seed)

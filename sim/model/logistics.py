@@ -14,6 +14,7 @@ import numpy as np
 import simpy
 
 from sim.model.conditions import Switch, recurring_closures
+from sim.model.resources import Slot
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -71,14 +72,14 @@ class Airlift:
         self.seats_per_flight = mission.scenario.logistics.airlift.seats_per_flight
         self.flights = 0
         # Made on first use: about half the partners of a replication never fly anyone.
-        self._slot: simpy.Resource | None = None
+        self._slot: Slot | None = None
         self._stream: np.random.Generator | None = None
 
     @property
-    def slot(self) -> simpy.Resource:
+    def slot(self) -> Slot:
         """The aircraft, as a resource of capacity one."""
         if self._slot is None:
-            self._slot = simpy.Resource(self.mission.env, capacity=1)
+            self._slot = Slot(self.mission.env, capacity=1)
         return self._slot
 
     @property
@@ -87,7 +88,7 @@ class Airlift:
             self._stream = self.mission.rng("logistics", "airlift", self.contributor)
         return self._stream
 
-    def turnaround(self, request: simpy.resources.resource.Request) -> None:
+    def turnaround(self, request: simpy.Event) -> None:
         """Hold the airlift for a drawn turnaround after a departure, then release it (a timeout's callback)."""
         params = self.mission.scenario.logistics.airlift
         done = self.mission.env.timeout(params.days_between_flights.sample(self._rng))
