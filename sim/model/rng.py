@@ -51,10 +51,12 @@ class _HashedSeed(ISeedSequence):
         little = _LITTLE.get(dtype)
         if little is None:
             little = np.dtype(dtype).newbyteorder("<")
-        kind = np.dtype(dtype)
         if n_words * little.itemsize > len(self._material):
-            raise ValueError(f"asked for {n_words} words of {kind}, have {len(self._material) // little.itemsize}")
-        return np.frombuffer(self._material, dtype=little, count=n_words).astype(kind)
+            raise ValueError(f"asked for {n_words} words of {np.dtype(dtype)}, have "
+                             f"{len(self._material) // little.itemsize}")
+        words = np.frombuffer(self._material, dtype=little, count=n_words)
+        # Read-only is enough for a bit generator's seeding; a big-endian machine gets a native copy.
+        return words if little.isnative else words.astype(np.dtype(dtype))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -73,7 +75,7 @@ class Streams:
 
     def __init__(self, seed: int, replication: int):
         words = replication_sequence(seed, replication).generate_state(_KEY_BYTES // 4, np.uint32)
-        self._key: bytes = words.astype("<u4").tobytes()
+        self._key: bytes = words.astype(_LITTLE[np.uint32], copy=False).tobytes()
         self._cache: dict[tuple[str, ...], np.random.Generator] = {}
 
     def __call__(self, *names: str) -> np.random.Generator:
