@@ -508,8 +508,9 @@ class TrustFund:
         if unpaid > 1e-6:
             if self.arrears_usd == 0:
                 self._arrears_since = now
-                self.mission.log("funding", "arrears begin", f"${unpaid / 1e6:.1f}M unpaid", kind="arrears_begin",
-                                 amount_usd=unpaid)
+                if self.mission.tracing:
+                    self.mission.log("funding", "arrears begin", f"${unpaid / 1e6:.1f}M unpaid", kind="arrears_begin",
+                                     amount_usd=unpaid)
                 self._signal_arrears()
             self.arrears_usd += unpaid
 

@@ -67,17 +67,22 @@ class Gates:
             chain = extend(chain, name, m.now)
             self._first_opening[name] = switch.opening = chain
             switch.set(True)
-            m.log("gates", f"gate '{name}' opens", kind="gate_opens", name=name)
+            if m.tracing:
+                m.log("gates", f"gate '{name}' opens", kind="gate_opens", name=name)
             m.span(f"Gate: {name}", 0.0, m.now, "not yet open")
+
+        def blocked(days: float) -> None:
+            if m.tracing:
+                m.log("gates", f"gate '{name}' blocked", f"for {days:.0f} d", kind="gate_blocked", name=name, days=days)
 
         def reopened(start: float) -> None:
             m.span(f"Gate: {name}", start, m.now, "blocked")
-            m.log("gates", f"gate '{name}' reopens", kind="gate_reopens", name=name)
+            if m.tracing:
+                m.log("gates", f"gate '{name}' reopens", kind="gate_reopens", name=name)
 
         yield from recurring_closures(
             m.env, switch, gate.blocks_per_year, gate.block_days, rng,
-            on_close=lambda days: m.log("gates", f"gate '{name}' blocked", f"for {days:.0f} d", kind="gate_blocked",
-                                        name=name, days=days),
+            on_close=blocked,
             on_open=reopened,
         )
 

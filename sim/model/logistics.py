@@ -44,10 +44,14 @@ class Airport:
             self._reopen(0.0)
         yield from recurring_closures(
             m.env, self.switch, params.closures_per_year, params.closure_days, rng,
-            on_close=lambda days: m.log("logistics", "airport closed", f"for {days:.0f} d", kind="airport_closed",
-                                        days=days),
+            on_close=self._closed,
             on_open=self._reopen,
         )
+
+    def _closed(self, days: float) -> None:
+        m = self.mission
+        if m.tracing:
+            m.log("logistics", "airport closed", f"for {days:.0f} d", kind="airport_closed", days=days)
 
     def _reopen(self, closed_at: float) -> None:
         m = self.mission
