@@ -134,6 +134,8 @@ class Operations:
                 continue
             any_lost = False
             for force in forces:
+                if force.ledger["in_theatre"] <= 0:
+                    continue  # none of its contingents has officers to lose: no draws
                 lost_here: list[tuple[Contingent, int]] | None = None
                 for contingent in force.contingents:
                     officers = contingent.landed
