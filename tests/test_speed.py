@@ -10,7 +10,7 @@ import pytest
 
 from sim import simulate
 from sim.batch.results import BAND_QUANTILES, quantiles_by_column
-from sim.batch.runner import _fill_daily
+from sim.batch.runner import _fill_daily, _fill_daily_all
 from tests.test_channels import CONFERENCE, HORIZON, START, deterministic
 from tests.test_dynamics import assert_mean_within
 
@@ -44,6 +44,15 @@ def test_fill_daily_is_the_records_daily_series() -> None:
         out = np.empty(horizon + 1)
         _fill_daily(out, d, v, grid)
         np.testing.assert_array_equal(out, expected)
+    # All of a replication's series at once: the same rows, with or without a series starting late.
+    series = [(np.array(d), np.array(v)) for d, v in cases]
+    for chosen in (series[:3], series, series[::-1], series[1:2]):
+        together = np.empty((len(chosen), horizon + 1))
+        _fill_daily_all(together, chosen, grid)
+        for row, (d, v) in zip(together, chosen, strict=True):
+            alone = np.empty(horizon + 1)
+            _fill_daily(alone, d, v, grid)
+            np.testing.assert_array_equal(row, alone)
 
 
 def _short_share(record, short_runway_days: float) -> tuple[float, float]:
