@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,27 @@ def planned_strength(scenario: Scenario) -> dict[str, int]:
     return plans
 
 
+def quantiles_by_column(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """``np.quantile(values, quantiles, axis=0)`` (its default, linear method), the same numbers faster.
+
+    One sort of each column instead of a selection per quantile, then numpy's own interpolation
+    (``a + (b - a) g``, or ``b - (b - a)(1 - g)`` when ``g >= 0.5``). With NaN, numpy's quantile itself.
+    """
+    n = values.shape[0]
+    if n == 0 or np.isnan(values).any():
+        return np.quantile(values, quantiles, axis=0)
+    ordered = np.sort(values, axis=0)
+    virtual = np.asarray(quantiles, dtype=float) * (n - 1)
+    below = np.floor(virtual).astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    gamma = (virtual - below)[:, None]
+    a, b = ordered[below], ordered[above]
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
 def bands_from_daily(daily: dict[str, np.ndarray], start_date: dt.date) -> pd.DataFrame:
     """Daily quantile bands of each series, as a long table.
 
@@ -121,7 +142,7 @@ def bands_from_daily(daily: dict[str, np.ndarray], start_date: dt.date) -> pd.Da
     frames = []
     for name, values in daily.items():
         days = np.arange(values.shape[1])
-        q = np.quantile(values, BAND_QUANTILES, axis=0)
+        q = quantiles_by_column(values, BAND_QUANTILES)
         frame = pd.DataFrame({"series": name, "day": days})
         frame["date"] = pd.Timestamp(start_date) + pd.to_timedelta(days, unit="D")
         frame["mean"] = values.mean(axis=0)

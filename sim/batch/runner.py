@@ -9,12 +9,10 @@ workers or the chunk size.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import os
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +36,7 @@ from sim.batch.executors import (  # noqa: F401
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import Results, bands_from_daily, checkpoint_dates, delays_frame, strength_frame
 from sim.model import simulate
+from sim.model.mission import GC_THRESHOLD, rare_collections
 from sim.model.record import series_names
 from sim.scenario.asof import AsOf
 from sim.scenario.milestones import GATED_MILESTONES
@@ -77,31 +76,43 @@ class Failure:
     traceback: str
 
 
-#: Generation-0 threshold of the garbage collector while a chunk runs. A replication allocates tens
-#: of thousands of short-lived objects; at Python's default (700) the collector runs every few
-#: events and keeps traversing the long-lived ones (the scenario, modules, a notebook's data).
-BATCH_GC_THRESHOLD = 50_000
-
-
-@contextmanager
-def _rare_collections() -> Iterator[None]:
-    """Raise the collector's thresholds for the block, then restore them. Memory stays bounded:
-    collections still happen, just every ``BATCH_GC_THRESHOLD`` allocations."""
-    saved = gc.get_threshold()
-    gc.set_threshold(max(saved[0], BATCH_GC_THRESHOLD), *saved[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*saved)
+#: Generation-0 threshold of the garbage collector while a chunk runs (see :func:`sim.model.mission.rare_collections`).
+BATCH_GC_THRESHOLD = GC_THRESHOLD
+_rare_collections = rare_collections
 
 
 def _fill_daily(out: np.ndarray, days: np.ndarray, values: np.ndarray, grid: np.ndarray) -> None:
-    """``out[d]`` = the series at the end of day d, as :meth:`sim.model.record.Record.daily` gives it."""
+    """``out[d]`` = the series at the end of day d, as :meth:`sim.model.record.Record.daily` gives it.
+
+    Each value holds from the first day whose end follows its change: one repeat of the few values,
+    instead of a search per day.
+    """
+    starts = np.searchsorted(grid, days, side="right")
+    if len(starts) and starts[0] == 0:
+        out[:] = np.repeat(values, np.diff(starts, append=len(out)))
+        return
     idx = np.searchsorted(days, grid, side="left") - 1
-    if idx[0] >= 0:
-        np.take(values, idx, out=out)
-    else:
-        out[:] = np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
+    out[:] = np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
+
+
+def _fill_daily_all(out: np.ndarray, series: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> None:
+    """``out[s]`` = :func:`_fill_daily` of ``series[s]``, for all of one replication's series at once.
+
+    The series are laid end to end, each shifted by its row's offset, so one search and one repeat
+    fill every row (a replication has about eight series of a few dozen changes each).
+    """
+    rows, width = out.shape
+    days = np.concatenate([d for d, _ in series])
+    lengths = [len(d) for d, _ in series]
+    starts = np.searchsorted(grid, days, side="right")
+    firsts = np.cumsum([0, *lengths[:-1]])
+    if min(lengths) == 0 or starts[firsts].any():
+        for row, (d, v) in zip(out, series, strict=True):
+            _fill_daily(row, d, v, grid)
+        return
+    starts += np.repeat(np.arange(rows) * width, lengths)
+    values = np.concatenate([v for _, v in series])
+    out[:] = np.repeat(values, np.diff(starts, append=rows * width)).reshape(rows, width)
 
 
 def run_chunk(chunk: Chunk) -> ChunkResult:
@@ -111,7 +122,9 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
     delays: list[tuple[int, str, str, float]] = []
     failures: list[Failure] = []
     names = series_names(chunk.scenario)
-    daily = {name: np.empty((chunk.stop - chunk.start, horizon + 1)) for name in names}
+    # One block, series by replication by day; each series' table is a view of it.
+    block = np.empty((len(names), chunk.stop - chunk.start, horizon + 1))
+    daily = {name: block[s] for s, name in enumerate(names)}
     grid = np.arange(1, horizon + 2, dtype=float)
     with _rare_collections():
         for i, k in enumerate(range(chunk.start, chunk.stop)):
@@ -124,9 +137,7 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
                 continue
             rows.append(record.row())
             delays += record.delay_rows()
-            for name in names:
-                days, values = record.series[name]
-                _fill_daily(daily[name][i], days, values, grid)
+            _fill_daily_all(block[:, i, :], [record.series[name] for name in names], grid)
     return ChunkResult(chunk.start, rows, daily, delays, failures)
 
 

@@ -74,6 +74,8 @@ class Deployment:
         self._tour_ends: dict[Contingent, float] = {}
         #: In a re-forecast, closed until its as-of day: before it, officers land only as observed.
         self.history = Switch(mission.env, "as of", mission.as_of is None)
+        self._conditions_of: dict[str, list[Condition]] = {}
+        self._flight_conditions_of: dict[str, list[Condition]] = {}
 
     @property
     def occupied(self) -> int:
@@ -132,7 +134,14 @@ class Deployment:
                 self.strength_fell()
 
     def conditions(self, force: ContributorForce) -> list[Condition]:
-        """The conditions every departure of ``force`` needs, money and base room aside."""
+        """The conditions every departure of ``force`` needs, money and base room aside (the same objects
+        all along, so they are listed once per contributor)."""
+        listed = self._conditions_of.get(force.name)
+        if listed is None:
+            listed = self._conditions_of[force.name] = self._list_conditions(force)
+        return listed
+
+    def _list_conditions(self, force: ContributorForce) -> list[Condition]:
         m = self.mission
         if force.is_lead:
             first = [m.governance.administration, m.reconnaissance.condition, m.governance.hold]
@@ -259,8 +268,10 @@ class Deployment:
                 yield request
                 chain = extend(chain, "airlift", m.now)
             waits = []
-            binding = yield from wait_all([*conditions, m.airport.switch], binding, self.waited,
-                                          log=waiting_log, waits=waits)
+            flight = self._flight_conditions_of.get(force.name)
+            if flight is None:
+                flight = self._flight_conditions_of[force.name] = [*conditions, m.airport.switch]
+            binding = yield from wait_all(flight, binding, self.waited, log=waiting_log, waits=waits)
             chain = after_waits(chain, waits)
             load = min(left, airlift.seats_per_flight)
             if left == contingent.planned:
@@ -477,17 +488,20 @@ class Deployment:
         now = m.env.now
         self._officer_days += self.in_theatre * (now - self._last_change)
         self._last_change = now
-        self.in_theatre += delta
-        self.peak = max(self.peak, self.in_theatre)
-        self.series.set(now, self.in_theatre)
-        force.ledger["in_theatre"] += delta
-        if force.ledger["in_theatre"] > force.peak:
-            force.peak = force.ledger["in_theatre"]
+        in_theatre = self.in_theatre = self.in_theatre + delta
+        if in_theatre > self.peak:
+            self.peak = in_theatre
+        self.series.set(now, in_theatre)
+        ledger = force.ledger
+        officers = ledger["in_theatre"] = ledger["in_theatre"] + delta
+        if officers > force.peak:
+            force.peak = officers
             force.peak_day = now
-        force.series.set(now, force.ledger["in_theatre"])
+        force.series.set(now, officers)
         force.strength_changed.fire()
-        m.ledger_snapshot(force)
-        m.fund.officers_changed(self.in_theatre)
+        if m.tracing:
+            m.ledger_snapshot(force)
+        m.fund.officers_changed(in_theatre)
 
     def _move_en_route(self, delta: int) -> None:
         self.en_route += delta

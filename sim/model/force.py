@@ -18,12 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import simpy
-
 from sim.model.conditions import Condition, Milestone, Predicate, Signal, Switch, wait_all
 from sim.model.critical import EMPTY, Chain, after_waits, extend
 from sim.model.logistics import Airlift
 from sim.model.record import LEDGER
+from sim.model.resources import ReadyQueue, Seats
 from sim.model.series import StepSeries
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ class ContributorForce:
         self.sizes = sizes
         self.pledged = sum(sizes)
         self.tour_days = tour_days
-        self._ready: simpy.Store | None = None
+        self._ready: ReadyQueue | None = None
         self.active = Switch(mission.env, "withdrawn", True)
         self.airlift = Airlift(mission, name)
         self.ledger = dict.fromkeys(LEDGER, 0)
@@ -109,10 +108,10 @@ class ContributorForce:
         self.rng = mission.rng("force", name)
 
     @property
-    def ready(self) -> simpy.Store:
+    def ready(self) -> ReadyQueue:
         """Contingents ready to deploy (made on first use: a partner that delivers nothing never needs it)."""
         if self._ready is None:
-            self._ready = simpy.Store(self.mission.env)
+            self._ready = ReadyQueue(self.mission.env)
         return self._ready
 
     def new_contingent(self, size: int, outgoing: Contingent | None = None) -> Contingent:
@@ -176,7 +175,7 @@ class LeadForce(ContributorForce):
         super().__init__(mission, force.lead_contributor, True, sizes, force.tour_days)
         self.pledged = force.pledged_officers
         seats = force.training.capacity_officers
-        self.seats = simpy.Container(mission.env, init=seats, capacity=seats)
+        self.seats = Seats(mission.env, seats)
         self.decided_days = [math.nan] * len(force.tranches)
 
     def start(self) -> None:

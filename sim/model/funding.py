@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
 import simpy
 
 from sim.model.conditions import Predicate, Signal
@@ -125,13 +126,17 @@ class TrustFund:
         self._by_contributor = bool(self.channels) or self.prefinance is not None
         self._officers_of: dict[str, int] = {}
         self._officer_days_of: dict[str, float] = {}
-        self._money_changed: Signal | None = None
+        #: The donor response, when there is one: its stream, whether the mission is short now, and the
+        #: ticket of the pledge clock armed last (a timeout armed before a re-draw is stale).
+        self._response: DonorResponse | None = None
+        self._response_rng: np.random.Generator | None = None
+        self._response_short = False
+        self._response_ticket = 0
 
         for name, pledge in params.pledges.items():
             env.process(self._donor(name, pledge))
         if params.donor_response is not None:
-            self._money_changed = Signal(env)
-            env.process(self._pledging(params.donor_response))
+            self._pledging(params.donor_response)
         env.process(self._billing(params.billing_interval_days))
         if mission.as_of is not None and mission.as_of.money is not None:
             env.process(self._observed_money(*mission.as_of.money))
@@ -369,43 +374,52 @@ class TrustFund:
         kept = 1.0 - pledge.cut_share.sample(rng)
         return (freezes, float(before), kept) if cut else (freezes, math.inf, 1.0)
 
-    def _pledging(self, params: DonorResponse):
+    def _pledging(self, params: DonorResponse) -> None:
         """New pledges: a Poisson process whose rate is multiplied while the mission is short of money.
 
-        The clock is re-drawn only when the regime changes; the exponential's lack of memory makes that exact.
+        No process: the next pledge is a timeout whose callback makes it, and every change of the money
+        (:meth:`_money_moved`) checks the regime at once, re-drawing the clock only when it changed; the
+        exponential's lack of memory makes that exact. A clock re-drawn leaves its old timeout to fire
+        as a no-op (its ticket is stale).
         """
+        self._response = params
+        self._response_rng = self.mission.rng("funding", "donor_response")
+        self._response_short = self._short(params)
+        self._redraw_pledge()
+
+    def _redraw_pledge(self) -> None:
+        """Draw the time to the next pledge at the current regime's rate and arm its timeout."""
+        params, rng = self._response, self._response_rng
+        assert params is not None and rng is not None
+        self._response_ticket += 1
+        rate = params.base_pledges_per_year * (params.shortfall_multiplier if self._response_short else 1.0) / 365.0
+        if rate > 0:
+            due = self.mission.env.timeout(rng.exponential(1.0 / rate))
+            due.callbacks.append(self._on_pledge_due(self._response_ticket))
+
+    def _on_pledge_due(self, ticket: int) -> Callable[[simpy.Event], None]:
+        def pledge(_: simpy.Event) -> None:
+            if ticket == self._response_ticket:
+                self._pledge_now()
+
+        return pledge
+
+    def _pledge_now(self) -> None:
+        """A donor pledges now; the clock to the next pledge is drawn afresh."""
         m = self.mission
-        env = m.env
-        rng = m.rng("funding", "donor_response")
-        assert self._money_changed is not None
-        short = self._short(params)
-        due = math.inf
-        redraw = True
-        while True:
-            if redraw:
-                rate = params.base_pledges_per_year * (params.shortfall_multiplier if short else 1.0) / 365.0
-                due = env.now + rng.exponential(1.0 / rate) if rate > 0 else math.inf
-            changed = self._money_changed.wait()
-            if due < math.inf:
-                yield env.timeout(due - env.now) | changed
-            else:
-                yield changed
-            if env.now >= due:
-                amount = params.amount_usd.sample(rng)
-                lag = params.lag_days.sample(rng)
-                self.response_pledges += 1
-                self.pledged_usd += amount
-                if m.tracing:
-                    m.log("funding", "a donor pledges", f"${amount / 1e6:.1f}M, paid in {lag:.0f} d",
-                          kind="pledge_made", amount_usd=amount, days=lag)
-                paid = env.timeout(lag)
-                paid.callbacks.append(self._on_response_paid(params.channel, amount))
-                short = self._short(params)
-                redraw = True
-            else:
-                now_short = self._short(params)
-                redraw = now_short != short
-                short = now_short
+        params, rng = self._response, self._response_rng
+        assert params is not None and rng is not None
+        amount = params.amount_usd.sample(rng)
+        lag = params.lag_days.sample(rng)
+        self.response_pledges += 1
+        self.pledged_usd += amount
+        if m.tracing:
+            m.log("funding", "a donor pledges", f"${amount / 1e6:.1f}M, paid in {lag:.0f} d",
+                  kind="pledge_made", amount_usd=amount, days=lag)
+        paid = m.env.timeout(lag)
+        paid.callbacks.append(self._on_response_paid(params.channel, amount))
+        self._response_short = self._short(params)
+        self._redraw_pledge()
 
     def _on_response_paid(self, channel: str, amount: float) -> Callable[[simpy.Event], None]:
         def paid(_: simpy.Event) -> None:
@@ -416,11 +430,14 @@ class TrustFund:
 
     def _short(self, params: DonorResponse) -> bool:
         """Whether the mission is visibly short of money: in arrears, or with too short a runway."""
-        return self.in_arrears or self._balance < params.short_runway_days * self.running_cost_per_day(self._officers)
+        return self.arrears_usd > 0 or self._balance < params.short_runway_days * (
+            self._officers * self.daily_per_officer_usd + self.fixed_monthly_usd / MONTH_DAYS)
 
     def _money_moved(self) -> None:
-        if self._money_changed is not None:
-            self._money_changed.fire()
+        params = self._response
+        if params is not None and self._short(params) != self._response_short:
+            self._response_short = not self._response_short
+            self._redraw_pledge()
 
     def _deposit_into(self, channel: str, amount: float) -> None:
         if channel == TRUST_FUND:
@@ -529,8 +546,9 @@ class TrustFund:
         if unpaid > 1e-6:
             if self.arrears_usd == 0:
                 self._arrears_since = now
-                self.mission.log("funding", "arrears begin", f"${unpaid / 1e6:.1f}M unpaid", kind="arrears_begin",
-                                 amount_usd=unpaid)
+                if self.mission.tracing:
+                    self.mission.log("funding", "arrears begin", f"${unpaid / 1e6:.1f}M unpaid", kind="arrears_begin",
+                                     amount_usd=unpaid)
                 self._signal_arrears()
             self.arrears_usd += unpaid
 

@@ -31,6 +31,7 @@ class Gates:
             name: Switch(mission.env, name, gate.open_at_start) for name, gate in mission.scenario.gates.items()
         }
         self._first_opening: dict[str, Chain] = {}
+        self._for_step: dict[str, list[Switch]] = {}
         for name, gate in mission.scenario.gates.items():
             mission.env.process(self._lifecycle(name, gate))
 
@@ -43,7 +44,10 @@ class Gates:
 
     def for_step(self, step: str) -> list[Switch]:
         """The gates a step (``reconnaissance``, ``base_construction``, ``departure``, ``partner_departure``) needs."""
-        return [self.switches[name] for name in getattr(self.mission.scenario.steps, step)]
+        gates = self._for_step.get(step)
+        if gates is None:
+            gates = self._for_step[step] = [self.switches[name] for name in getattr(self.mission.scenario.steps, step)]
+        return list(gates)
 
     def _lifecycle(self, name: str, gate: Gate):
         m = self.mission
@@ -69,17 +73,22 @@ class Gates:
             chain = extend(chain, name, m.now)
             self._first_opening[name] = switch.opening = chain
             switch.set(True)
-            m.log("gates", f"gate '{name}' opens", kind="gate_opens", name=name)
+            if m.tracing:
+                m.log("gates", f"gate '{name}' opens", kind="gate_opens", name=name)
             m.span(f"Gate: {name}", 0.0, m.now, "not yet open")
+
+        def blocked(days: float) -> None:
+            if m.tracing:
+                m.log("gates", f"gate '{name}' blocked", f"for {days:.0f} d", kind="gate_blocked", name=name, days=days)
 
         def reopened(start: float) -> None:
             m.span(f"Gate: {name}", start, m.now, "blocked")
-            m.log("gates", f"gate '{name}' reopens", kind="gate_reopens", name=name)
+            if m.tracing:
+                m.log("gates", f"gate '{name}' reopens", kind="gate_reopens", name=name)
 
         yield from recurring_closures(
             m.env, switch, gate.blocks_per_year, gate.block_days, rng,
-            on_close=lambda days: m.log("gates", f"gate '{name}' blocked", f"for {days:.0f} d", kind="gate_blocked",
-                                        name=name, days=days),
+            on_close=blocked,
             on_open=reopened,
             quiet_until=m.history_until,
         )

@@ -14,6 +14,7 @@ import numpy as np
 import simpy
 
 from sim.model.conditions import Switch, observed_closures, recurring_closures
+from sim.model.resources import Slot
 
 if TYPE_CHECKING:
     from sim.model.mission import Mission
@@ -55,11 +56,15 @@ class Airport:
             )
         yield from recurring_closures(
             m.env, self.switch, params.closures_per_year, params.closure_days, rng,
-            on_close=lambda days: m.log("logistics", "airport closed", f"for {days:.0f} d", kind="airport_closed",
-                                        days=days),
+            on_close=self._closed,
             on_open=self._reopen,
             quiet_until=m.history_until,
         )
+
+    def _closed(self, days: float) -> None:
+        m = self.mission
+        if m.tracing:
+            m.log("logistics", "airport closed", f"for {days:.0f} d", kind="airport_closed", days=days)
 
     def _reopen(self, closed_at: float) -> None:
         m = self.mission
@@ -84,14 +89,14 @@ class Airlift:
         self.seats_per_flight = mission.scenario.logistics.airlift.seats_per_flight
         self.flights = 0
         # Made on first use: about half the partners of a replication never fly anyone.
-        self._slot: simpy.Resource | None = None
+        self._slot: Slot | None = None
         self._stream: np.random.Generator | None = None
 
     @property
-    def slot(self) -> simpy.Resource:
+    def slot(self) -> Slot:
         """The aircraft, as a resource of capacity one."""
         if self._slot is None:
-            self._slot = simpy.Resource(self.mission.env, capacity=1)
+            self._slot = Slot(self.mission.env, capacity=1)
         return self._slot
 
     @property
@@ -100,7 +105,7 @@ class Airlift:
             self._stream = self.mission.rng("logistics", "airlift", self.contributor)
         return self._stream
 
-    def turnaround(self, request: simpy.resources.resource.Request) -> None:
+    def turnaround(self, request: simpy.Event) -> None:
         """Hold the airlift for a drawn turnaround after a departure, then release it (a timeout's callback)."""
         params = self.mission.scenario.logistics.airlift
         done = self.mission.env.timeout(params.days_between_flights.sample(self._rng))

@@ -132,15 +132,19 @@ class Operations:
             yield tick(dt)
             if m.env.now <= history:
                 continue  # a re-forecast: before its as-of day, strength is what the observations say
-            p_lost, p_injury, p_casualty = arrears if fund.in_arrears else normal
+            p_lost, p_injury, p_casualty = arrears if fund.arrears_usd > 0 else normal
+            if p_lost <= 0:
+                continue
             any_lost = False
             for force in forces:
-                lost_here: list[tuple[Contingent, int]] = []
+                if force.ledger["in_theatre"] <= 0:
+                    continue  # none of its contingents has officers to lose: no draws
+                lost_here: list[tuple[Contingent, int]] | None = None
                 for contingent in force.contingents:
                     officers = contingent.landed
                     if officers <= 0:
                         continue
-                    lost = binomial(officers, p_lost) if p_lost > 0 else 0
+                    lost = binomial(officers, p_lost)
                     if not lost:
                         continue
                     injuries = binomial(lost, p_injury)
@@ -148,11 +152,14 @@ class Operations:
                     losses["injuries"] += injuries
                     losses["casualties"] += casualties
                     losses["resignations"] += lost - injuries - casualties
-                    lost_here.append((contingent, lost))
+                    if lost_here is None:
+                        lost_here = [(contingent, lost)]
+                    else:
+                        lost_here.append((contingent, lost))
                     if m.tracing:
                         m.log("operations", f"{contingent.label} loses officers", f"{lost} lost this interval",
                               kind="losses", contingent=contingent.label, officers=lost)
-                if lost_here:
+                if lost_here is not None:
                     any_lost = True
                     deployment.lose_at_once(force, lost_here)
             if any_lost:

@@ -31,6 +31,10 @@ def replication_sequence(seed: int, replication: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(replication,))
 
 
+#: Little-endian dtypes of the word types bit generators ask for.
+_LITTLE: dict[Any, np.dtype] = {t: np.dtype(t).newbyteorder("<") for t in (np.uint32, np.uint64)}
+
+
 class _HashedSeed(ISeedSequence):
     """Seed material already mixed by a cryptographic hash, handed to a bit generator as it is.
 
@@ -44,11 +48,15 @@ class _HashedSeed(ISeedSequence):
 
     def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:  # type: ignore[override]
         """The first ``n_words`` words of the material, read little-endian on every platform."""
-        kind = np.dtype(dtype)
-        words = np.frombuffer(self._material, dtype=kind.newbyteorder("<"))
-        if n_words > len(words):
-            raise ValueError(f"asked for {n_words} words of {kind}, have {len(words)}")
-        return words[:n_words].astype(kind)
+        little = _LITTLE.get(dtype)
+        if little is None:
+            little = np.dtype(dtype).newbyteorder("<")
+        if n_words * little.itemsize > len(self._material):
+            raise ValueError(f"asked for {n_words} words of {np.dtype(dtype)}, have "
+                             f"{len(self._material) // little.itemsize}")
+        words = np.frombuffer(self._material, dtype=little, count=n_words)
+        # Read-only is enough for a bit generator's seeding; a big-endian machine gets a native copy.
+        return words if little.isnative else words.astype(np.dtype(dtype))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,7 +75,7 @@ class Streams:
 
     def __init__(self, seed: int, replication: int):
         words = replication_sequence(seed, replication).generate_state(_KEY_BYTES // 4, np.uint32)
-        self._key: bytes = words.astype("<u4").tobytes()
+        self._key: bytes = words.astype(_LITTLE[np.uint32], copy=False).tobytes()
         self._cache: dict[tuple[str, ...], np.random.Generator] = {}
 
     def __call__(self, *names: str) -> np.random.Generator:
