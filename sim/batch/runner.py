@@ -1,9 +1,13 @@
 """Monte Carlo batches: many replications of one scenario, run by an executor, gathered as Results.
 
 Replications are sent in chunks. Each worker runs :func:`sim.model.simulate` for its chunk and sends
-back flat rows plus the step series sampled on the daily grid, never SimPy objects. Because every
-replication seeds itself from (seed, index), the tables do not depend on the executor, the number of
-workers or the chunk size.
+back flat rows, the officers in theatre at the checkpoint days and, per step series, the chunk's
+counts of each day's values (:mod:`sim.batch.sketch`), never SimPy objects and never the daily grid
+unless asked (``keep_daily``). The parent adds the counts up, so its memory for the bands does not grow
+with the number of replications. Because every replication seeds itself from (seed, index), the tables
+do not depend on the executor, the number of workers or the chunk size. A batch can keep a journal of
+its completed chunks (:mod:`sim.batch.journal`) and resume from it, and can run a slice of a batch's
+replications (``replications=range(start, stop)``) for :func:`sim.batch.shards.merge_results`.
 """
 
 from __future__ import annotations
@@ -15,15 +19,25 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from sim.batch.defaults import DEFAULT_SEED
+from sim.batch.journal import Journal
 from sim.batch.progress import Progress, progress_callback
-from sim.batch.results import Results, bands_from_daily, checkpoint_dates, delays_frame, strength_frame
+from sim.batch.results import (
+    BAND_QUANTILES,
+    Results,
+    checkpoint_dates,
+    delays_frame,
+    is_strength_series,
+    strength_from_checkpoints,
+)
+from sim.batch.sketch import ChunkSketch, ChunkSketcher, SeriesSketch, bands_from_sketches
 from sim.model import simulate
 from sim.model.record import series_names
 from sim.scenario.milestones import GATED_MILESTONES
@@ -38,6 +52,10 @@ class Chunk:
     seed: int
     start: int
     stop: int
+    #: Days at which each replication's officers in theatre are sent back (the strength checkpoints).
+    strength_days: tuple[int, ...] = ()
+    #: Also send back every replication's daily series (only for ``run(..., keep_daily=True)``).
+    keep_daily: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,8 +64,12 @@ class ChunkResult:
 
     start: int
     rows: list[dict[str, object]]
-    daily: dict[str, np.ndarray]  # series name -> (replications in chunk, horizon + 1)
+    daily: dict[str, np.ndarray] | None  # series name -> (replications in chunk, horizon + 1), if kept
     delays: list[tuple[int, str, str, float]]  # (replication, milestone, cause, days)
+    #: Series name -> the chunk's counts of each day's values.
+    sketches: dict[str, ChunkSketch] = field(default_factory=dict)
+    #: Officers-in-theatre series -> (replications in chunk, len(strength_days)) at the checkpoint days.
+    strength: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 #: Generation-0 threshold of the garbage collector while a chunk runs. A replication allocates tens
@@ -85,11 +107,16 @@ def _fill_daily(out: np.ndarray, days: np.ndarray, values: np.ndarray, grid: np.
 def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run the replications of one chunk (in whichever process this is called)."""
     horizon = chunk.scenario.horizon_days
+    n = chunk.stop - chunk.start
     rows = []
     delays: list[tuple[int, str, str, float]] = []
     names = series_names(chunk.scenario)
-    daily = {name: np.empty((chunk.stop - chunk.start, horizon + 1)) for name in names}
+    daily = {name: np.empty((n, horizon + 1)) for name in names} if chunk.keep_daily else None
+    sketchers = {name: ChunkSketcher(name, horizon + 1) for name in names}
+    checkpoints = list(chunk.strength_days)
+    strength = {name: np.empty((n, len(checkpoints)), dtype=np.int64) for name in names if is_strength_series(name)}
     grid = np.arange(1, horizon + 2, dtype=float)
+    row_buffer = np.empty(horizon + 1)
     with _rare_collections():
         for i, k in enumerate(range(chunk.start, chunk.stop)):
             record = simulate(chunk.scenario, chunk.seed, k)
@@ -97,8 +124,13 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
             delays += record.delay_rows()
             for name in names:
                 days, values = record.series[name]
-                _fill_daily(daily[name][i], days, values, grid)
-    return ChunkResult(chunk.start, rows, daily, delays)
+                out = daily[name][i] if daily is not None else row_buffer
+                _fill_daily(out, days, values, grid)
+                sketchers[name].add(out)
+                if name in strength:
+                    strength[name][i] = np.nan_to_num(out[checkpoints]).astype(np.int64)
+    return ChunkResult(chunk.start, rows, daily, delays, {name: s.result() for name, s in sketchers.items()},
+                       strength)
 
 
 class Executor(Protocol):
@@ -191,9 +223,12 @@ def make_executor(workers: int | None) -> InProcess | ProcessPool:
 MAX_SEED = 2**64 - 1
 
 
-def _chunks(scenario: Scenario, seed: int, runs: int, chunk_size: int) -> list[Chunk]:
+def _chunks(scenario: Scenario, seed: int, replications: range, chunk_size: int, strength_days: tuple[int, ...],
+            keep_daily: bool) -> list[Chunk]:
+    stop = replications.stop
     return [
-        Chunk(scenario, seed, start, min(start + chunk_size, runs)) for start in range(0, runs, chunk_size)
+        Chunk(scenario, seed, start, min(start + chunk_size, stop), strength_days, keep_daily)
+        for start in range(replications.start, stop, chunk_size)
     ]
 
 
@@ -207,8 +242,16 @@ def run(
     keep_daily: bool = False,
     progress: Progress = True,
     strength_dates: Iterable[dt.date] = (),
+    replications: range | None = None,
+    journal: str | Path | None = None,
+    resume: bool = False,
 ) -> Results:
     """Run a Monte Carlo batch of one scenario.
+
+    Memory does not grow with the daily grid: workers send each chunk's counts of the series' daily
+    values, from which the bands are computed (exactly numpy's quantiles for officers and base capacity,
+    within :data:`sim.batch.sketch.MONEY_RELATIVE_ERROR` for money). The replication, delay and
+    strength tables are kept whole.
 
     Args:
         scenario: The resolved scenario.
@@ -217,20 +260,29 @@ def run(
         workers: Worker processes (1: in this process; ``None`` or 0: one per CPU). Ignored when
             ``executor`` is given.
         executor: An explicit executor (see :class:`Executor`).
-        chunk_size: Replications per chunk sent to a worker (default: about four chunks per worker).
-        keep_daily: Also keep every replication's daily series in ``results.daily``.
+        chunk_size: Replications per chunk sent to a worker (default: about four chunks per worker). When
+            resuming, the journal's chunk size is used.
+        keep_daily: Also keep every replication's daily series in ``results.daily`` (memory grows with
+            runs times horizon: for small batches and notebooks).
         strength_dates: Dates (besides the default checkpoints every six months) at which to keep each
             replication's officers in theatre in ``results.strength``, for deadlines such as
             ``strength>=500@2024-12-31``.
         progress: True: a progress bar once the batch has run a second (a widget in a notebook);
             False: none; a function: called with the number of replications finished after each chunk.
+        replications: Run only this slice of the batch's replications (``runs`` is then ignored); the
+            result is marked as a slice (``results.replication_range``), to be merged with the others
+            by :func:`sim.batch.shards.merge_results`.
+        journal: A folder in which to record each completed chunk (see :class:`sim.batch.journal.Journal`);
+            the caller removes it once the results are stored.
+        resume: Continue from the chunks ``journal`` already holds (if it belongs to the same batch);
+            without it an existing journal is started afresh.
 
     Returns:
         The batch's :class:`sim.batch.results.Results`.
 
     Raises:
-        ValueError: If ``runs`` < 1 or ``seed`` is not a whole number from 0 to 2**64 - 1 (checked
-            before any work).
+        ValueError: If ``runs`` < 1 (or the slice is empty or negative) or ``seed`` is not a whole number
+            from 0 to 2**64 - 1 (checked before any work).
 
     Example:
         >>> from sim import load_scenario, run
@@ -238,10 +290,15 @@ def run(
         >>> len(res.replications)
         20
     """
+    if replications is not None:
+        if replications.step != 1 or replications.start < 0 or len(replications) < 1:
+            raise ValueError(f"replications must be a non-empty range of whole numbers from 0 up, got {replications}")
+        runs = len(replications)
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
+    span = replications if replications is not None else range(runs)
     started = time.perf_counter()
     if executor is None:
         # Never more workers than replications: the extra processes would only start and stop.
@@ -250,34 +307,92 @@ def run(
     n_workers = getattr(executor, "workers", 1)
     if chunk_size is None:
         chunk_size = max(1, min(250, -(-runs // (4 * n_workers))))
-    chunks = _chunks(scenario, seed, runs, chunk_size)
-    rows: list[dict[str, object]] = [{}] * runs
-    names = series_names(scenario)
-    daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in names}
-    delays: list[list[tuple[int, str, str, float]]] = [[] for _ in chunks]
-    done = 0
+    dates = checkpoint_dates(scenario, strength_dates)
+    strength_days = tuple(int(scenario.day_of(date)) for date in dates)
+    book = None
+    if journal is not None:
+        book = Journal.open(Path(journal), batch_key(scenario, seed, span, strength_days), chunk_size, resume)
+        chunk_size = book.chunk_size
+    gather = _Gather(scenario, span, keep_daily, strength_days)
+    chunks = _chunks(scenario, seed, span, chunk_size, strength_days, keep_daily)
     with progress_callback(progress, runs) as report:
+        if book is not None:
+            for result in book.completed():
+                gather.add(result)
+            chunks = [c for c in chunks if c.start not in gather.frames]
+            if report is not None and gather.done:
+                report(gather.done)
         for result in executor.map_chunks(chunks):
-            n = len(result.rows)
-            rows[result.start : result.start + n] = result.rows
-            delays[result.start // chunk_size] = result.delays
-            for name in names:
-                daily[name][result.start : result.start + n] = result.daily[name]
-            done += n
+            if book is not None:
+                book.record(result)
+            gather.add(result)
             if report is not None:
-                report(done)
-    replications = _replications_frame(rows)
-    return Results(
-        scenario=scenario,
-        seed=seed,
-        runs=runs,
-        replications=replications,
-        bands=bands_from_daily(daily, scenario.start_date),
-        daily=daily if keep_daily else None,
-        wall_time_s=time.perf_counter() - started,
-        delays=delays_frame([row for chunk in delays for row in chunk]),
-        strength=strength_frame(daily, scenario, checkpoint_dates(scenario, strength_dates)),
-    )
+                report(gather.done)
+    return gather.results(seed, time.perf_counter() - started, replications is not None)
+
+
+def batch_key(scenario: Scenario, seed: int, span: range, strength_days: tuple[int, ...]) -> dict[str, object]:
+    """What identifies a batch's chunks: a journal from another batch is never resumed."""
+    from sim import __version__
+
+    return {"scenario": scenario.model_dump(mode="json", by_alias=True), "seed": int(seed),
+            "start": span.start, "stop": span.stop, "strength_days": list(strength_days), "version": __version__}
+
+
+class _Gather:
+    """The parent's side of a batch: adds up the chunks' results as they complete, in any order."""
+
+    def __init__(self, scenario: Scenario, span: range, keep_daily: bool, strength_days: tuple[int, ...]):
+        self.scenario = scenario
+        self.span = span
+        self.strength_days = list(strength_days)
+        self.names = series_names(scenario)
+        self.sketches = {name: SeriesSketch(name, scenario.horizon_days + 1) for name in self.names}
+        self.frames: dict[int, pd.DataFrame] = {}
+        self.delays: dict[int, list[tuple[int, str, str, float]]] = {}
+        self.strength: dict[int, dict[str, np.ndarray]] = {}
+        self.daily = ({name: np.empty((len(span), scenario.horizon_days + 1)) for name in self.names}
+                      if keep_daily else None)
+        self.done = 0
+
+    def add(self, result: ChunkResult) -> None:
+        """Take one chunk's result (each chunk once)."""
+        if result.start in self.frames:
+            return
+        n = len(result.rows)
+        # A frame per chunk is a few bytes per value; the rows as dicts would be kilobytes per replication.
+        self.frames[result.start] = _replications_frame(result.rows)
+        self.delays[result.start] = result.delays
+        self.strength[result.start] = result.strength
+        for name in self.names:
+            self.sketches[name].add(result.sketches[name])
+        if self.daily is not None and result.daily is not None:
+            at = result.start - self.span.start
+            for name in self.names:
+                self.daily[name][at:at + n] = result.daily[name]
+        self.done += n
+
+    def results(self, seed: int, wall_time_s: float, is_slice: bool) -> Results:
+        """The batch's Results, once every chunk was added."""
+        order = sorted(self.frames)
+        replications = pd.concat([self.frames[start] for start in order], ignore_index=True)
+        strength_names = [name for name in self.names if is_strength_series(name)]
+        columns = {name: np.concatenate([self.strength[start][name] for start in order]) for name in strength_names}
+        span = self.span
+        return Results(
+            scenario=self.scenario,
+            seed=seed,
+            runs=len(span),
+            replications=replications,
+            bands=bands_from_sketches(self.sketches, BAND_QUANTILES, self.scenario.start_date),
+            daily=self.daily,
+            wall_time_s=wall_time_s,
+            delays=delays_frame([row for start in order for row in self.delays[start]]),
+            strength=strength_from_checkpoints(columns, np.arange(span.start, span.stop), self.scenario,
+                                               self.strength_days),
+            sketches=self.sketches,
+            replication_range=(span.start, span.stop) if is_slice else None,
+        )
 
 
 def _replications_frame(rows: Iterable[dict[str, object]]) -> pd.DataFrame:

@@ -1,0 +1,163 @@
+"""The journal of a batch's completed chunks, so that an interrupted batch can resume.
+
+A journal is a folder holding ``header.json`` (what batch it belongs to and its chunk size), one file
+per completed chunk (``chunk-<start>.pkl``, a pickled :class:`sim.batch.runner.ChunkResult`) and
+``journal.jsonl``, one line per completed chunk with the file's SHA-256. A chunk file is written to a
+temporary name, flushed and renamed before its line is appended and flushed, so a kill at any moment
+leaves either a complete chunk that the journal names, or one the journal does not name (ignored and
+run again); a torn last line is ignored too. The journal is only ever read back by the program that
+wrote it, from the user's own results folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.batch.runner import ChunkResult
+
+#: Marks a folder as a journal of this program: only such folders are ever emptied or removed.
+JOURNAL_MARKER = ".deploysim-journal"
+HEADER = "header.json"
+LINES = "journal.jsonl"
+
+
+class JournalError(ValueError):
+    """A journal folder that cannot be used (not this program's)."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(tmp, path)
+
+
+class Journal:
+    """A batch's journal (see the module's description).
+
+    Use :meth:`open` rather than the constructor.
+
+    Attributes:
+        folder: The journal's folder.
+        chunk_size: Replications per chunk of the batch (fixed by the journal once it has chunks).
+    """
+
+    def __init__(self, folder: Path, chunk_size: int, entries: list[dict[str, Any]]):
+        self.folder = folder
+        self.chunk_size = chunk_size
+        self._entries = entries
+
+    @classmethod
+    def open(cls, folder: Path, key: dict[str, object], chunk_size: int, resume: bool) -> Journal:
+        """Open ``folder`` as the journal of the batch ``key``.
+
+        With ``resume`` and a journal of the same batch there, its completed chunks are kept (and its
+        chunk size wins); otherwise the folder is started afresh.
+
+        Raises:
+            JournalError: If ``folder`` exists and is not a journal of this program.
+        """
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        if folder.exists():
+            if not (folder / JOURNAL_MARKER).is_file():
+                raise JournalError(f"{folder} exists and is not a journal of deploysim")
+            header = _read_header(folder)
+            if resume and header is not None and header.get("batch") == digest:
+                return cls(folder, int(header["chunk_size"]), _read_entries(folder))
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        (folder / JOURNAL_MARKER).touch()
+        _write_atomic(folder / HEADER, json.dumps({"batch": digest, "chunk_size": chunk_size}).encode())
+        _fsync_dir(folder)
+        return cls(folder, chunk_size, [])
+
+    def __len__(self) -> int:
+        """Completed chunks recorded."""
+        return len(self._entries)
+
+    def completed(self) -> Iterator[ChunkResult]:
+        """The recorded chunks' results, one at a time; a chunk whose file is missing or altered is skipped
+        (it is run again)."""
+        for entry in self._entries:
+            path = self.folder / entry["file"]
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                continue
+            yield pickle.loads(data)
+
+    def record(self, result: ChunkResult) -> None:
+        """Write one completed chunk: its file atomically, then its journal line."""
+        name = f"chunk-{result.start:012d}.pkl"
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        _write_atomic(self.folder / name, data)
+        line = json.dumps({"start": result.start, "file": name, "sha256": hashlib.sha256(data).hexdigest()})
+        with open(self.folder / LINES, "a", encoding="utf-8") as stream:
+            stream.write(line + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        self._entries.append({"start": result.start, "file": name, "sha256": hashlib.sha256(data).hexdigest()})
+
+    def remove(self) -> None:
+        """Remove the journal (once its batch is stored)."""
+        if (self.folder / JOURNAL_MARKER).is_file():
+            shutil.rmtree(self.folder)
+
+
+def remove_journal(folder: Path) -> None:
+    """Remove the journal at ``folder``, if there is one of this program's."""
+    if (folder / JOURNAL_MARKER).is_file():
+        shutil.rmtree(folder)
+
+
+def journal_chunks(folder: Path) -> int:
+    """How many completed chunks the journal at ``folder`` records (0 if none)."""
+    if not (folder / JOURNAL_MARKER).is_file():
+        return 0
+    return len(_read_entries(folder))
+
+
+def _read_header(folder: Path) -> dict[str, Any] | None:
+    try:
+        header = json.loads((folder / HEADER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return header if isinstance(header, dict) and "batch" in header and "chunk_size" in header else None
+
+
+def _read_entries(folder: Path) -> list[dict[str, Any]]:
+    """The journal's lines, each chunk once; a torn or foreign line is ignored."""
+    entries: dict[int, dict[str, Any]] = {}
+    try:
+        text = (folder / LINES).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (isinstance(entry, dict) and isinstance(entry.get("start"), int) and isinstance(entry.get("file"), str)
+                and isinstance(entry.get("sha256"), str) and "/" not in entry["file"]):
+            entries[entry["start"]] = entry
+    return [entries[start] for start in sorted(entries)]
