@@ -151,3 +151,235 @@ def test_stored_sketches_read_back_equal(tmp_path, batch) -> None:
     for name, sketch in batch.sketches.items():
         np.testing.assert_array_equal(back[name].quantiles(BAND_QUANTILES), sketch.quantiles(BAND_QUANTILES))
         np.testing.assert_array_equal(back[name].mean(), sketch.mean())
+
+
+# -- The resume journal ----------------------------------------------------------------------
+
+SCENARIO = str(BASELINE)
+
+
+def _tables(folder: Path) -> dict[str, pd.DataFrame]:
+    from sim.batch.store import load_results
+
+    res = load_results(folder)
+    return {t: getattr(res, t) for t in ("replications", "bands", "strength", "delays")}
+
+
+def _assert_same_tables(a: Path, b: Path) -> None:
+    ta, tb = _tables(a), _tables(b)
+    for name in ta:
+        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
+    for name in ("summary.csv", "strength_summary.csv", "delays_summary.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+class _CrashAfter:
+    """An executor that runs chunks in this process and dies (as a kill would) after ``n`` of them."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def map_chunks(self, chunks):
+        from sim.batch.runner import run_chunk
+
+        for i, chunk in enumerate(chunks):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield run_chunk(chunk)
+
+
+def test_a_resumed_batch_has_the_tables_of_an_uninterrupted_one(tmp_path, baseline) -> None:
+    whole = run(baseline, runs=30, seed=2, chunk_size=4, progress=False)
+    journal = tmp_path / "journal"
+    with pytest.raises(KeyboardInterrupt):
+        run(baseline, runs=30, seed=2, chunk_size=4, progress=False, journal=journal, executor=_CrashAfter(3))
+    from sim.batch.journal import journal_chunks
+
+    assert journal_chunks(journal) == 3
+    ran: list[int] = []
+
+    class Counting(_CrashAfter):
+        def map_chunks(self, chunks):
+            ran.extend(c.start for c in chunks)
+            yield from super().map_chunks(chunks)
+
+    # Resuming with another chunk size keeps the journal's, so the chunks already done fit.
+    resumed = run(baseline, runs=30, seed=2, chunk_size=7, progress=False, journal=journal, resume=True,
+                  executor=Counting(10**6))
+    assert ran == [12, 16, 20, 24, 28]
+    for table in ("replications", "bands", "strength", "delays"):
+        pd.testing.assert_frame_equal(getattr(resumed, table), getattr(whole, table), check_exact=True)
+
+
+def test_torn_or_altered_journal_entries_are_run_again(tmp_path, baseline) -> None:
+    from sim.batch.journal import LINES, journal_chunks
+
+    whole = run(baseline, runs=20, seed=8, chunk_size=5, progress=False)
+    journal = tmp_path / "journal"
+    with pytest.raises(KeyboardInterrupt):
+        run(baseline, runs=20, seed=8, chunk_size=5, progress=False, journal=journal, executor=_CrashAfter(3))
+    chunk_files = sorted(journal.glob("chunk-*.pkl"))
+    assert len(chunk_files) == 3
+    # A chunk file altered after its line was written, a torn last line, and a chunk file without a line.
+    chunk_files[0].write_bytes(chunk_files[0].read_bytes()[:-10] + b"0123456789")
+    lines = (journal / LINES).read_text().splitlines()
+    (journal / LINES).write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
+    assert journal_chunks(journal) == 2
+    ran: list[int] = []
+
+    class Counting(_CrashAfter):
+        def map_chunks(self, chunks):
+            ran.extend(c.start for c in chunks)
+            yield from super().map_chunks(chunks)
+
+    resumed = run(baseline, runs=20, seed=8, chunk_size=5, progress=False, journal=journal, resume=True,
+                  executor=Counting(10**6))
+    assert ran == [0, 10, 15]
+    pd.testing.assert_frame_equal(resumed.replications, whole.replications, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.bands, whole.bands, check_exact=True)
+
+
+def test_a_journal_of_another_batch_is_not_resumed(tmp_path, baseline) -> None:
+    journal = tmp_path / "journal"
+    with pytest.raises(KeyboardInterrupt):
+        run(baseline, runs=20, seed=8, chunk_size=5, progress=False, journal=journal, executor=_CrashAfter(2))
+    other = run(baseline, runs=20, seed=9, chunk_size=5, progress=False, journal=journal, resume=True)
+    expected = run(baseline, runs=20, seed=9, chunk_size=5, progress=False)
+    pd.testing.assert_frame_equal(other.replications, expected.replications, check_exact=True)
+
+
+def test_a_folder_that_is_not_a_journal_is_refused(tmp_path, baseline) -> None:
+    from sim.batch.journal import JournalError
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(JournalError, match="not a journal"):
+        run(baseline, runs=5, seed=1, progress=False, journal=tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def _journal_lines(root: Path) -> int:
+    from sim.batch.journal import journal_chunks
+
+    return max((journal_chunks(p) for p in root.glob(".resume-*")), default=0)
+
+
+@pytest.mark.slow
+def test_run_killed_then_resumed_matches_an_uninterrupted_run(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = [sys.executable, "-m", "sim", "run", SCENARIO, "--runs", "240", "--seed", "4", "--chunk-size", "6",
+            "--quiet", "--no-plots"]
+    subprocess.run([*base, "--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True)
+    assert not list(tmp_path.glob(".resume-*"))  # a finished run leaves no journal
+    killed_after = None
+    for attempt in range(3):
+        proc = subprocess.Popen([*base, "--out", str(tmp_path / "resumed")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while _journal_lines(tmp_path) < 4 + 4 * attempt and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed_after = _journal_lines(tmp_path)
+            break
+        proc.wait()
+    assert killed_after is not None and killed_after < 40, "the run finished before it could be killed"
+    assert not (tmp_path / "resumed").exists()
+    done = subprocess.run([*base, "--out", str(tmp_path / "resumed"), "--resume"], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming from {killed_after} completed chunks" in done.stderr
+    assert not list(tmp_path.glob(".resume-*"))
+    _assert_same_tables(tmp_path / "whole", tmp_path / "resumed")
+
+
+def test_a_leftover_journal_without_resume_is_started_again(tmp_path, capsys) -> None:
+    from sim.commands.main import main
+
+    scenario = load_scenario(BASELINE)
+    from sim.batch.runner import journal_folder
+
+    journal = journal_folder(tmp_path, scenario, 3, range(12))
+    with pytest.raises(KeyboardInterrupt):
+        run(scenario, runs=12, seed=3, chunk_size=4, progress=False, journal=journal, executor=_CrashAfter(1))
+    code = main(["run", SCENARIO, "--runs", "12", "--seed", "3", "--chunk-size", "4", "--quiet", "--no-plots",
+                 "--out", str(tmp_path / "again")])
+    assert code == 0
+    assert "left 1 completed chunks; starting again" in capsys.readouterr().err
+    assert not journal.exists()
+
+
+# -- Slices of a batch, merged -----------------------------------------------------------------
+
+
+def _cli(*args: str) -> int:
+    from sim.commands.main import main
+
+    return main(list(args))
+
+
+@pytest.fixture(scope="module")
+def slices(tmp_path_factory):
+    root = tmp_path_factory.mktemp("slices")
+    common = ["--seed", "6", "--quiet", "--no-plots"]
+    assert _cli("run", SCENARIO, "--runs", "30", *common, "--out", str(root / "whole")) == 0
+    assert _cli("run", SCENARIO, "--replications", "0:11", *common, "--out", str(root / "a")) == 0
+    assert _cli("run", SCENARIO, "--replications", "11:30", *common, "--out", str(root / "b")) == 0
+    assert _cli("run", SCENARIO, "--replications", "11:30", "--seed", "7", "--quiet", "--no-plots",
+                "--out", str(root / "b_seed7")) == 0
+    assert _cli("run", SCENARIO, "--replications", "11:30", *common, "--set", "horizon_days=500",
+                "--out", str(root / "b_short")) == 0
+    assert _cli("run", SCENARIO, "--replications", "5:30", *common, "--out", str(root / "overlap")) == 0
+    assert _cli("run", SCENARIO, "--replications", "12:30", *common, "--out", str(root / "gap")) == 0
+    return root
+
+
+def test_two_slices_merged_are_the_whole_batch(slices, tmp_path) -> None:
+    from sim.batch.store import read_manifest
+
+    assert read_manifest(slices / "a")["replications"] == {"start": 0, "stop": 11}
+    assert _cli("merge", str(slices / "b"), str(slices / "a"), "--out", str(tmp_path / "merged"), "--no-plots") == 0
+    _assert_same_tables(slices / "whole", tmp_path / "merged")
+    manifest = read_manifest(tmp_path / "merged")
+    assert manifest["runs"] == 30 and "slice" not in manifest
+
+
+@pytest.mark.parametrize(("other", "message"), [
+    ("b_seed7", "has seed 7"),
+    ("b_short", "ran another scenario"),
+    ("overlap", "overlaps another slice"),
+    ("gap", "replications 11:12 are missing"),
+    ("whole", "is not a slice"),
+])
+def test_slices_that_do_not_make_one_batch_are_refused(slices, tmp_path, capsys, other, message) -> None:
+    code = _cli("merge", str(slices / "a"), str(slices / other), "--out", str(tmp_path / "merged"))
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "merged").exists()
+
+
+def test_slices_of_another_version_are_refused(slices, tmp_path, capsys) -> None:
+    import json
+    import shutil
+
+    shutil.copytree(slices / "b", tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    manifest["versions"]["deploysim"] = "0.0.1"
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    assert _cli("merge", str(slices / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "merged")) == 2
+    assert "was written by deploysim 0.0.1" in capsys.readouterr().err
+
+
+def test_a_stored_slice_reads_back_as_a_slice(slices) -> None:
+    from sim.batch.store import load_results
+
+    part = load_results(slices / "b")
+    assert part.replication_range == (11, 30) and part.runs == 19
+    assert part.replications["replication"].tolist() == list(range(11, 30))

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.batch import safeio
+
 if TYPE_CHECKING:
     from sim.batch.runner import ChunkResult
 
@@ -29,8 +31,13 @@ HEADER = "header.json"
 LINES = "journal.jsonl"
 
 
-class JournalError(ValueError):
+class JournalError(safeio.PathError):
     """A journal folder that cannot be used (not this program's)."""
+
+
+def batch_digest(key: dict[str, object]) -> str:
+    """SHA-256 of what identifies a batch (see :func:`sim.batch.runner.batch_key`)."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -75,7 +82,7 @@ class Journal:
         Raises:
             JournalError: If ``folder`` exists and is not a journal of this program.
         """
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        digest = batch_digest(key)
         if folder.exists():
             if not (folder / JOURNAL_MARKER).is_file():
                 raise JournalError(f"{folder} exists and is not a journal of deploysim")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sim.batch.defaults import DEFAULT_SEED
-from sim.batch.journal import Journal
+from sim.batch.journal import Journal, batch_digest
 from sim.batch.progress import Progress, progress_callback
 from sim.batch.results import (
     BAND_QUANTILES,
@@ -337,6 +337,14 @@ def batch_key(scenario: Scenario, seed: int, span: range, strength_days: tuple[i
 
     return {"scenario": scenario.model_dump(mode="json", by_alias=True), "seed": int(seed),
             "start": span.start, "stop": span.stop, "strength_days": list(strength_days), "version": __version__}
+
+
+def journal_folder(parent: Path, scenario: Scenario, seed: int, span: range,
+                   strength_dates: Iterable[dt.date] = ()) -> Path:
+    """Where the journal of a batch goes: ``parent/.resume-<digest>``, the digest naming the batch
+    (scenario, seed, replications, checkpoints, version), so that a rerun of the same command finds it."""
+    days = tuple(int(scenario.day_of(d)) for d in checkpoint_dates(scenario, strength_dates))
+    return Path(parent) / f".resume-{batch_digest(batch_key(scenario, seed, span, days))[:20]}"
 
 
 class _Gather:

@@ -1,6 +1,6 @@
 """The ``deploysim`` command line: the parser of every subcommand, and the one way errors end.
 
-Each subcommand is a module of its own (:data:`COMMAND_MODULES`: run, trace, validate, plot, compare,
+Each subcommand is a module of its own (:data:`COMMAND_MODULES`: run, merge, trace, validate, plot, compare,
 backtest, sweep, sensitivity, report, schema, explain, scenarios, show), a thin front end over the same functions a
 notebook uses. User errors print one line per problem on stderr and exit with code 2, never a traceback.
 """
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: as analysis commands are added.
 COMMAND_MODULES = (
     "sim.commands.run",
+    "sim.commands.merge",
     "sim.commands.trace",
     "sim.commands.validate",
     "sim.commands.plot",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
-from sim.commands.errors import UserError
+from sim.commands.errors import UserError, whole_number
 from sim.commands.options import add_batch_options
 
 RUN_EXAMPLES = """\
@@ -17,6 +18,8 @@ examples:
   deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
   deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
   deploysim run scenarios/baseline.toml --deadline "mandate end=2024-10-02"
+  deploysim run scenarios/baseline.toml --runs 100000 --run-id big --resume
+  deploysim run scenarios/baseline.toml --replications 0:50000 --out shards/a
 
 Prints P10/P50/P90 dates per milestone and what held the deployment back; writes manifest.json,
 replications.parquet, bands.parquet, summary.csv and figures/ to results/<scenario>/<run-id>/.
@@ -52,7 +55,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run of the same batch from its completed chunks (kept in a hidden "
+                   ".resume-* folder beside the run folder)")
+    p.add_argument("--replications", type=replication_range, metavar="START:STOP",
+                   help="run only replications START to STOP-1 of the batch (a slice, for `deploysim merge`); "
+                   "--runs is then ignored")
+    p.add_argument("--chunk-size", type=whole_number(1, "a whole number from 1", 10**7), metavar="N",
+                   help="replications per chunk sent to a worker (default: about four chunks per worker, at most 250)")
     p.set_defaults(handler=handle)
+
+
+def replication_range(text: str) -> range:
+    """``START:STOP`` as a range of replications.
+
+    Raises:
+        argparse.ArgumentTypeError: If it is not two whole numbers with 0 <= START < STOP.
+    """
+    start, sep, stop = text.partition(":")
+    if not sep or not start.strip().isdigit() or not stop.strip().isdigit() or int(start) >= int(stop):
+        raise argparse.ArgumentTypeError(f"expected START:STOP with 0 <= START < STOP, got {text!r}")
+    if int(stop) > MAX_REPLICATION:
+        raise argparse.ArgumentTypeError(f"STOP should be at most {MAX_REPLICATION}, got {stop}")
+    return range(int(start), int(stop))
+
+
+#: Largest replication number a slice may reach.
+MAX_REPLICATION = 10**9
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -65,7 +94,8 @@ def handle(args: argparse.Namespace) -> int:
         split_deadlines,
         strength_probabilities,
     )
-    from sim.batch.runner import run
+    from sim.batch.journal import journal_chunks, remove_journal
+    from sim.batch.runner import journal_folder, run
     from sim.batch.store import command_line, save_results
     from sim.commands.options import check_out, check_workers, print_files
     from sim.output.text import format_deadlines, format_strength, format_strength_deadlines
@@ -86,8 +116,19 @@ def handle(args: argparse.Namespace) -> int:
     if target is None and args.run_id is not None:
         target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
+    span = args.replications if args.replications is not None else range(args.runs)
+    dates = [t.date for t in targets]
+    journal = journal_folder(target.parent if target is not None else args.results_root / scenario.name,
+                             scenario, args.seed, span, dates)
+    done = journal_chunks(journal)
+    if done and not args.resume:
+        print(f"deploysim: an interrupted run of this batch left {done} completed chunks; starting again "
+              "(pass --resume to continue from them)", file=sys.stderr)
+    elif done:
+        print(f"deploysim: resuming from {done} completed chunks", file=sys.stderr)
     results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet,
-                  strength_dates=[t.date for t in targets])
+                  strength_dates=dates, replications=args.replications, journal=journal, resume=args.resume,
+                  chunk_size=args.chunk_size)
     deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
     strength_table = strength_probabilities(results, targets) if targets else None
 
@@ -110,6 +151,7 @@ def handle(args: argparse.Namespace) -> int:
         extra=extra,
         command=command_line(),
     )
+    remove_journal(journal)
     from sim.output.tables import format_forecast
 
     print(format_forecast(results))
