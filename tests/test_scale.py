@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario, run, simulate
-from sim.batch.results import BAND_QUANTILES, bands_from_daily, checkpoint_dates, strength_frame
+from sim.batch.results import BAND_QUANTILES, bands_from_daily, checkpoint_dates, delays_frame, strength_frame
 from sim.batch.runner import _replications_frame
 from sim.batch.sketch import (
     MONEY_ABSOLUTE_ERROR_USD,
@@ -130,9 +130,12 @@ def test_strength_checkpoints_are_those_of_the_dense_grid(baseline, batch) -> No
                                   check_exact=True)
 
 
-def test_replications_are_the_records_rows_in_one_frame(baseline, batch) -> None:
-    expected = _replications_frame(simulate(baseline, 5, k).row() for k in range(80))
+def test_replications_and_delays_are_the_records_rows_in_one_frame(baseline, batch) -> None:
+    records = [simulate(baseline, 5, k) for k in range(80)]
+    expected = _replications_frame(record.row() for record in records)
     pd.testing.assert_frame_equal(batch.replications, expected, check_exact=True)
+    delays = delays_frame([row for record in records for row in record.delay_rows()])
+    pd.testing.assert_frame_equal(batch.delays, delays, check_exact=True)
 
 
 def test_without_the_dense_grid_the_tables_are_the_same(baseline, batch) -> None:

@@ -357,7 +357,7 @@ class _Gather:
         self.names = series_names(scenario)
         self.sketches = {name: SeriesSketch(name, scenario.horizon_days + 1) for name in self.names}
         self.frames: dict[int, pd.DataFrame] = {}
-        self.delays: dict[int, list[tuple[int, str, str, float]]] = {}
+        self.delays: dict[int, pd.DataFrame] = {}
         self.strength: dict[int, dict[str, np.ndarray]] = {}
         self.daily = ({name: np.empty((len(span), scenario.horizon_days + 1)) for name in self.names}
                       if keep_daily else None)
@@ -370,7 +370,7 @@ class _Gather:
         n = len(result.rows)
         # A frame per chunk is a few bytes per value; the rows as dicts would be kilobytes per replication.
         self.frames[result.start] = _replications_frame(result.rows)
-        self.delays[result.start] = result.delays
+        self.delays[result.start] = delays_frame(result.delays)
         self.strength[result.start] = result.strength
         for name in self.names:
             self.sketches[name].add(result.sketches[name])
@@ -395,7 +395,7 @@ class _Gather:
             bands=bands_from_sketches(self.sketches, BAND_QUANTILES, self.scenario.start_date),
             daily=self.daily,
             wall_time_s=wall_time_s,
-            delays=delays_frame([row for start in order for row in self.delays[start]]),
+            delays=pd.concat([self.delays[start] for start in order], ignore_index=True),
             strength=strength_from_checkpoints(columns, np.arange(span.start, span.stop), self.scenario,
                                                self.strength_days),
             sketches=self.sketches,
