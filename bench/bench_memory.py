@@ -76,6 +76,7 @@ def journal_overhead(runs: int, rounds: int, chunk_size: int) -> dict[str, objec
     from sim import load_scenario, run
 
     scenario = load_scenario(SCENARIO)
+    run(scenario, runs=min(runs, 200), seed=0, progress=False)  # warm-up: imports, caches
     times: dict[str, list[tuple[float, float]]] = {"plain": [], "journal": []}
     loads = []
     for r in range(rounds):

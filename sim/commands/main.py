@@ -135,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error(str(exc))
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("deploysim: interrupted; no partial results were kept", file=sys.stderr)
+        resumable = getattr(args, "command", None) == "run"
+        kept = " (the completed chunks are kept: rerun with --resume)" if resumable else ""
+        print(f"deploysim: interrupted; no partial results were kept{kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (e.g. `head`) left early; stay quiet rather than print a traceback.
