@@ -251,6 +251,28 @@ def test_a_journal_of_another_batch_is_not_resumed(tmp_path, baseline) -> None:
     pd.testing.assert_frame_equal(other.replications, expected.replications, check_exact=True)
 
 
+def test_a_journal_another_process_holds_is_left_alone(tmp_path, baseline) -> None:
+    from sim.batch.journal import Journal, journal_chunks
+    from sim.batch.runner import batch_key, journal_folder, run_chunk
+    from sim.batch.runner import Chunk as RunnerChunk
+
+    folder = journal_folder(tmp_path, baseline, 8, range(10))
+    holder = Journal.open(folder, batch_key(baseline, 8, range(10), ()), resume=False)
+    assert holder is not None
+    holder.begin(5)
+    holder.record(run_chunk(RunnerChunk(baseline, 8, 0, 5)))
+    try:
+        # The same batch started again meanwhile runs without a journal and leaves the holder's alone.
+        alone = run(baseline, runs=10, seed=8, chunk_size=5, progress=False, journal=folder)
+        assert len(alone.replications) == 10 and journal_chunks(folder) == 1
+    finally:
+        holder.close()
+    again = Journal.open(folder, batch_key(baseline, 8, range(10), ()), resume=False)
+    assert again is not None and again.found == 1 and not again.resumed
+    again.remove()
+    assert not folder.exists()
+
+
 def test_a_folder_that_is_not_a_journal_is_refused(tmp_path, baseline) -> None:
     from sim.batch.journal import JournalError
 

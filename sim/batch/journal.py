@@ -11,6 +11,8 @@ wrote it, from the user's own results folder.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -58,43 +60,74 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 class Journal:
-    """A batch's journal (see the module's description).
+    """A batch's journal (see the module's description), held under a lock while its batch runs.
 
     Use :meth:`open` rather than the constructor.
 
     Attributes:
         folder: The journal's folder.
-        chunk_size: Replications per chunk of the batch (fixed by the journal once it has chunks).
+        chunk_size: Replications per chunk of the batch (fixed by the journal once it has begun; None
+            before :meth:`begin`).
+        found: Completed chunks the folder held when it was opened (kept when resumed, else cleared).
+        resumed: Whether the completed chunks were kept.
     """
 
-    def __init__(self, folder: Path, chunk_size: int, entries: list[dict[str, Any]]):
+    def __init__(self, folder: Path, lock: int, digest: str, chunk_size: int | None, entries: list[dict[str, Any]],
+                 found: int):
         self.folder = folder
+        self._lock = lock
+        self._digest = digest
         self.chunk_size = chunk_size
         self._entries = entries
+        self.found = found
+        self.resumed = bool(entries)
 
     @classmethod
-    def open(cls, folder: Path, key: dict[str, object], chunk_size: int, resume: bool) -> Journal:
-        """Open ``folder`` as the journal of the batch ``key``.
+    def open(cls, folder: Path, key: dict[str, object], resume: bool) -> Journal | None:
+        """Open ``folder`` as the journal of the batch ``key``, or None if another process holds it.
 
         With ``resume`` and a journal of the same batch there, its completed chunks are kept (and its
-        chunk size wins); otherwise the folder is started afresh.
+        chunk size wins); otherwise the folder is emptied. The lock (``flock`` on the folder) is released
+        when the process ends, however it ends, so a killed run's journal can be resumed at once.
 
         Raises:
-            JournalError: If ``folder`` exists and is not a journal of this program.
+            JournalError: If ``folder`` exists, is not empty and is not a journal of this program.
         """
         digest = batch_digest(key)
-        if folder.exists():
-            if not (folder / JOURNAL_MARKER).is_file():
-                raise JournalError(f"{folder} exists and is not a journal of deploysim")
-            header = _read_header(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+        lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            return None
+        try:
+            names = os.listdir(folder)
+            if names and JOURNAL_MARKER not in names:
+                raise JournalError(f"{safeio.short(str(folder))} exists and is not a journal of deploysim")
+            header = _read_header(folder) if names else None
+            entries = _read_entries(folder) if names else []
             if resume and header is not None and header.get("batch") == digest:
-                return cls(folder, int(header["chunk_size"]), _read_entries(folder))
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        (folder / JOURNAL_MARKER).touch()
-        _write_atomic(folder / HEADER, json.dumps({"batch": digest, "chunk_size": chunk_size}).encode())
-        _fsync_dir(folder)
-        return cls(folder, chunk_size, [])
+                return cls(folder, lock, digest, int(header["chunk_size"]), entries, len(entries))
+            for name in names:
+                path = folder / name
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            (folder / JOURNAL_MARKER).touch()
+            _fsync_dir(folder)
+            return cls(folder, lock, digest, None, [], len(entries))
+        except BaseException:
+            os.close(lock)
+            raise
+
+    def begin(self, chunk_size: int) -> int:
+        """The batch's chunk size: the journal's own when resumed, else ``chunk_size``, now recorded."""
+        if self.chunk_size is None:
+            _write_atomic(self.folder / HEADER, json.dumps({"batch": self._digest, "chunk_size": chunk_size}).encode())
+            _fsync_dir(self.folder)
+            self.chunk_size = chunk_size
+        return self.chunk_size
 
     def __len__(self) -> int:
         """Completed chunks recorded."""
@@ -118,23 +151,26 @@ class Journal:
         name = f"chunk-{result.start:012d}.pkl"
         data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         _write_atomic(self.folder / name, data)
-        line = json.dumps({"start": result.start, "file": name, "sha256": hashlib.sha256(data).hexdigest()})
+        entry = {"start": result.start, "file": name, "sha256": hashlib.sha256(data).hexdigest()}
         with open(self.folder / LINES, "a", encoding="utf-8") as stream:
-            stream.write(line + "\n")
+            stream.write(json.dumps(entry) + "\n")
             stream.flush()
             os.fsync(stream.fileno())
-        self._entries.append({"start": result.start, "file": name, "sha256": hashlib.sha256(data).hexdigest()})
+        self._entries.append(entry)
 
     def remove(self) -> None:
-        """Remove the journal (once its batch is stored)."""
-        if (self.folder / JOURNAL_MARKER).is_file():
-            shutil.rmtree(self.folder)
+        """Remove the journal (once its batch is stored) and release its lock."""
+        try:
+            if (self.folder / JOURNAL_MARKER).is_file():
+                shutil.rmtree(self.folder)
+        finally:
+            self.close()
 
-
-def remove_journal(folder: Path) -> None:
-    """Remove the journal at ``folder``, if there is one of this program's."""
-    if (folder / JOURNAL_MARKER).is_file():
-        shutil.rmtree(folder)
+    def close(self) -> None:
+        """Release the lock, keeping the journal (for a later resume)."""
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
 
 
 def journal_chunks(folder: Path) -> int:

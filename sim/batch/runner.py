@@ -243,7 +243,7 @@ def run(
     progress: Progress = True,
     strength_dates: Iterable[dt.date] = (),
     replications: range | None = None,
-    journal: str | Path | None = None,
+    journal: str | Path | Journal | None = None,
     resume: bool = False,
 ) -> Results:
     """Run a Monte Carlo batch of one scenario.
@@ -272,10 +272,11 @@ def run(
         replications: Run only this slice of the batch's replications (``runs`` is then ignored); the
             result is marked as a slice (``results.replication_range``), to be merged with the others
             by :func:`sim.batch.shards.merge_results`.
-        journal: A folder in which to record each completed chunk (see :class:`sim.batch.journal.Journal`);
-            the caller removes it once the results are stored.
-        resume: Continue from the chunks ``journal`` already holds (if it belongs to the same batch);
-            without it an existing journal is started afresh.
+        journal: A folder in which to record each completed chunk, or an open
+            :class:`sim.batch.journal.Journal`; the caller removes it once the results are stored. If another
+            process holds the folder's journal (the same batch running), the batch runs without one.
+        resume: Continue from the chunks the ``journal`` folder already holds (if it belongs to the same
+            batch); without it an existing journal is started afresh.
 
     Returns:
         The batch's :class:`sim.batch.results.Results`.
@@ -309,13 +310,30 @@ def run(
         chunk_size = max(1, min(250, -(-runs // (4 * n_workers))))
     dates = checkpoint_dates(scenario, strength_dates)
     strength_days = tuple(int(scenario.day_of(date)) for date in dates)
-    book = None
-    if journal is not None:
-        book = Journal.open(Path(journal), batch_key(scenario, seed, span, strength_days), chunk_size, resume)
-        chunk_size = book.chunk_size
+    book: Journal | None = None
+    own = not isinstance(journal, Journal)
+    if isinstance(journal, Journal):
+        book = journal
+    elif journal is not None:
+        # None if another process running the same batch holds the journal: this one runs without.
+        book = Journal.open(Path(journal), batch_key(scenario, seed, span, strength_days), resume)
+    try:
+        if book is not None:
+            chunk_size = book.begin(chunk_size)
+        return _run_chunks(scenario, seed, span, chunk_size, strength_days, keep_daily, executor, book, progress,
+                           started, replications is not None)
+    finally:
+        if own and book is not None:
+            book.close()
+
+
+def _run_chunks(scenario: Scenario, seed: int, span: range, chunk_size: int, strength_days: tuple[int, ...],
+                keep_daily: bool, executor: Executor, book: Journal | None, progress: Progress, started: float,
+                is_slice: bool) -> Results:
+    """Run a batch's chunks (those the journal lacks), recording each as it completes, and gather them."""
     gather = _Gather(scenario, span, keep_daily, strength_days)
     chunks = _chunks(scenario, seed, span, chunk_size, strength_days, keep_daily)
-    with progress_callback(progress, runs) as report:
+    with progress_callback(progress, len(span)) as report:
         if book is not None:
             for result in book.completed():
                 gather.add(result)
@@ -328,7 +346,7 @@ def run(
             gather.add(result)
             if report is not None:
                 report(gather.done)
-    return gather.results(seed, time.perf_counter() - started, replications is not None)
+    return gather.results(seed, time.perf_counter() - started, is_slice)
 
 
 def batch_key(scenario: Scenario, seed: int, span: range, strength_days: tuple[int, ...]) -> dict[str, object]:
@@ -345,6 +363,14 @@ def journal_folder(parent: Path, scenario: Scenario, seed: int, span: range,
     (scenario, seed, replications, checkpoints, version), so that a rerun of the same command finds it."""
     days = tuple(int(scenario.day_of(d)) for d in checkpoint_dates(scenario, strength_dates))
     return Path(parent) / f".resume-{batch_digest(batch_key(scenario, seed, span, days))[:20]}"
+
+
+def open_journal(parent: Path, scenario: Scenario, seed: int, span: range, strength_dates: Iterable[dt.date],
+                 resume: bool) -> Journal | None:
+    """Open the journal of a batch in ``parent`` (see :func:`journal_folder`); None if another process holds it."""
+    days = tuple(int(scenario.day_of(d)) for d in checkpoint_dates(scenario, strength_dates))
+    return Journal.open(journal_folder(parent, scenario, seed, span, strength_dates),
+                        batch_key(scenario, seed, span, days), resume)
 
 
 class _Gather:

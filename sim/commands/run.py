@@ -94,8 +94,7 @@ def handle(args: argparse.Namespace) -> int:
         split_deadlines,
         strength_probabilities,
     )
-    from sim.batch.journal import journal_chunks, remove_journal
-    from sim.batch.runner import journal_folder, run
+    from sim.batch.runner import open_journal, run
     from sim.batch.store import command_line, save_results
     from sim.commands.options import check_out, check_workers, print_files
     from sim.output.text import format_deadlines, format_strength, format_strength_deadlines
@@ -118,40 +117,57 @@ def handle(args: argparse.Namespace) -> int:
     check_out(target, args.force)
     span = args.replications if args.replications is not None else range(args.runs)
     dates = [t.date for t in targets]
-    journal = journal_folder(target.parent if target is not None else args.results_root / scenario.name,
-                             scenario, args.seed, span, dates)
-    done = journal_chunks(journal)
-    if done and not args.resume:
-        print(f"deploysim: an interrupted run of this batch left {done} completed chunks; starting again "
+    parent = target.parent if target is not None else args.results_root / scenario.name
+    created = safeio.make_parents(parent)
+    try:
+        # None when another process runs this very batch: this one then runs without a journal.
+        journal = open_journal(parent, scenario, args.seed, span, dates, args.resume)
+    except BaseException:
+        safeio.remove_empty(created)
+        raise
+    if journal is not None and journal.resumed:
+        print(f"deploysim: resuming from {journal.found} completed chunks", file=sys.stderr)
+    elif journal is not None and journal.found:
+        print(f"deploysim: an interrupted run of this batch left {journal.found} completed chunks; starting again "
               "(pass --resume to continue from them)", file=sys.stderr)
-    elif done:
-        print(f"deploysim: resuming from {done} completed chunks", file=sys.stderr)
-    results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet,
-                  strength_dates=dates, replications=args.replications, journal=journal, resume=args.resume,
-                  chunk_size=args.chunk_size)
-    deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
-    strength_table = strength_probabilities(results, targets) if targets else None
+    try:
+        results = run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=not args.quiet,
+                      strength_dates=dates, replications=args.replications, journal=journal,
+                      chunk_size=args.chunk_size)
+        deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
+        strength_table = strength_probabilities(results, targets) if targets else None
 
-    def extra(tmp: Path) -> None:
-        if deadline_table is not None:
-            deadline_table.to_csv(tmp / "deadlines.csv", index=False, float_format="%.6g")
-        if strength_table is not None:
-            strength_table.to_csv(tmp / "strength_deadlines.csv", index=False, float_format="%.6g")
-        if not args.no_plots:
-            from sim.commands.plot import write_figures
+        def extra(tmp: Path) -> None:
+            if deadline_table is not None:
+                deadline_table.to_csv(tmp / "deadlines.csv", index=False, float_format="%.6g")
+            if strength_table is not None:
+                strength_table.to_csv(tmp / "strength_deadlines.csv", index=False, float_format="%.6g")
+            if not args.no_plots:
+                from sim.commands.plot import write_figures
 
-            write_figures(results, tmp)
+                write_figures(results, tmp)
 
-    folder = save_results(
-        results,
-        folder=target,
-        root=args.results_root,
-        run_id=args.run_id,
-        force=args.force,
-        extra=extra,
-        command=command_line(),
-    )
-    remove_journal(journal)
+        folder = save_results(
+            results,
+            folder=target,
+            root=args.results_root,
+            run_id=args.run_id,
+            force=args.force,
+            extra=extra,
+            command=command_line(),
+        )
+    except KeyboardInterrupt:
+        if journal is not None:
+            journal.close()  # Ctrl-C keeps the completed chunks, for --resume (as a kill does)
+        raise
+    except BaseException:
+        # Any other failure leaves nothing behind, as every command does.
+        if journal is not None:
+            journal.remove()
+        safeio.remove_empty(created)
+        raise
+    if journal is not None:
+        journal.remove()
     from sim.output.tables import format_forecast
 
     print(format_forecast(results))
