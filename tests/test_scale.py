@@ -253,8 +253,8 @@ def test_a_journal_of_another_batch_is_not_resumed(tmp_path, baseline) -> None:
 
 def test_a_journal_another_process_holds_is_left_alone(tmp_path, baseline) -> None:
     from sim.batch.journal import Journal, journal_chunks
-    from sim.batch.runner import batch_key, journal_folder, run_chunk
     from sim.batch.runner import Chunk as RunnerChunk
+    from sim.batch.runner import batch_key, journal_folder, run_chunk
 
     folder = journal_folder(tmp_path, baseline, 8, range(10))
     holder = Journal.open(folder, batch_key(baseline, 8, range(10), ()), resume=False)

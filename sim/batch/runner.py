@@ -37,7 +37,7 @@ from sim.batch.results import (
     is_strength_series,
     strength_from_checkpoints,
 )
-from sim.batch.sketch import ChunkSketch, ChunkSketcher, SeriesSketch, bands_from_sketches
+from sim.batch.sketch import ChunkSketch, SeriesSketch, bands_from_sketches, sketch_rows
 from sim.model import simulate
 from sim.model.record import series_names
 from sim.scenario.milestones import GATED_MILESTONES
@@ -111,12 +111,10 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
     rows = []
     delays: list[tuple[int, str, str, float]] = []
     names = series_names(chunk.scenario)
-    daily = {name: np.empty((n, horizon + 1)) for name in names} if chunk.keep_daily else None
-    sketchers = {name: ChunkSketcher(name, horizon + 1) for name in names}
+    # The chunk's dense grid lives only in the worker, while the chunk runs (a few MB), unless kept.
+    grids = {name: np.empty((n, horizon + 1)) for name in names}
     checkpoints = list(chunk.strength_days)
-    strength = {name: np.empty((n, len(checkpoints)), dtype=np.int64) for name in names if is_strength_series(name)}
     grid = np.arange(1, horizon + 2, dtype=float)
-    row_buffer = np.empty(horizon + 1)
     with _rare_collections():
         for i, k in enumerate(range(chunk.start, chunk.stop)):
             record = simulate(chunk.scenario, chunk.seed, k)
@@ -124,13 +122,11 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
             delays += record.delay_rows()
             for name in names:
                 days, values = record.series[name]
-                out = daily[name][i] if daily is not None else row_buffer
-                _fill_daily(out, days, values, grid)
-                sketchers[name].add(out)
-                if name in strength:
-                    strength[name][i] = np.nan_to_num(out[checkpoints]).astype(np.int64)
-    return ChunkResult(chunk.start, rows, daily, delays, {name: s.result() for name, s in sketchers.items()},
-                       strength)
+                _fill_daily(grids[name][i], days, values, grid)
+    sketches = {name: sketch_rows(name, grids[name]) for name in names}
+    strength = {name: np.nan_to_num(grids[name][:, checkpoints]).astype(np.int64)
+                for name in names if is_strength_series(name)}
+    return ChunkResult(chunk.start, rows, grids if chunk.keep_daily else None, delays, sketches, strength)
 
 
 class Executor(Protocol):

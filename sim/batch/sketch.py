@@ -49,9 +49,12 @@ def encode(series: str, values: np.ndarray) -> np.ndarray:
         ValueError: If a whole-number series holds a value that is not a whole number within +-2**31.
     """
     if not is_money(series):
-        if not (np.all(values == np.round(values)) and np.all(np.abs(values) <= MAX_EXACT_VALUE)):
+        if len(values) and not (values.min() >= -MAX_EXACT_VALUE and values.max() <= MAX_EXACT_VALUE):
+            raise ValueError(f"series {series!r} holds values beyond +-{MAX_EXACT_VALUE}; it cannot be counted exactly")
+        codes = values.astype(np.int64)
+        if not np.array_equal(codes, values):
             raise ValueError(f"series {series!r} should hold whole numbers; it cannot be counted exactly")
-        return values.astype(np.int64)
+        return codes
     size = np.abs(values)
     with np.errstate(divide="ignore"):
         bins = 1 + np.floor(np.log(np.maximum(size, 1.0)) / _LOG_RATIO).astype(np.int64)
@@ -84,59 +87,82 @@ class ChunkSketch:
     sum_cents: list[int] | None = None
 
 
+def sketch_rows(series: str, rows: np.ndarray) -> ChunkSketch:
+    """The counts of a chunk's daily rows of one series, ``rows`` (replications, days), NaN for no value.
+
+    Vectorised over the chunk: a replication adds +1 at the first day of each run of equal codes and
+    -1 where that run ends.
+    """
+    n, n_days = rows.shape
+    missing = np.isnan(rows)
+    any_missing = bool(missing.any())
+    sentinel = np.iinfo(np.int64).min
+    if any_missing:
+        codes = np.full(rows.shape, sentinel, dtype=np.int64)
+        codes[~missing] = encode(series, rows[~missing])
+    else:
+        codes = encode(series, rows.ravel()).reshape(rows.shape)
+    changed = np.empty(rows.shape, dtype=bool)
+    changed[:, 0] = True
+    np.not_equal(codes[:, 1:], codes[:, :-1], out=changed[:, 1:])
+    start_r, start_d = np.nonzero(changed)
+    start_codes = codes[start_r, start_d]
+    inner = start_d > 0
+    end_r, end_d = start_r[inner], start_d[inner]
+    end_codes = codes[end_r, end_d - 1]
+    days = np.concatenate([start_d, end_d])
+    all_codes = np.concatenate([start_codes, end_codes])
+    weights = np.concatenate([np.ones(len(start_d), dtype=np.int64), -np.ones(len(end_d), dtype=np.int64)])
+    if any_missing:
+        keep = all_codes != sentinel
+        days, all_codes, weights = days[keep], all_codes[keep], weights[keep]
+    nan_days = missing.sum(axis=0).astype(np.int64) if any_missing else None
+    sum_cents = _cents_sums(rows, missing) if is_money(series) else None
+    if not len(days):
+        empty = np.zeros(0, dtype=np.int64)
+        return ChunkSketch(n, empty.astype(np.int32), empty, empty.astype(np.int32), nan_days, sum_cents)
+    low = int(all_codes.min())
+    width = int(all_codes.max()) - low + 1
+    # One key per (day, code); the chunk's changes of one key add up.
+    keys, inverse = np.unique(days.astype(np.int64) * width + (all_codes - low), return_inverse=True)
+    summed = np.bincount(inverse, weights=weights, minlength=len(keys)).astype(np.int64)
+    nonzero = summed != 0
+    keys = keys[nonzero]
+    return ChunkSketch(n, (keys // width).astype(np.int32), keys % width + low, summed[nonzero].astype(np.int32),
+                       nan_days, sum_cents)
+
+
+def _cents_sums(rows: np.ndarray, missing: np.ndarray) -> list[int]:
+    """Per day, the exact sum of the rows' values in whole cents (NaN counting 0)."""
+    cents = np.round(np.where(missing, 0.0, rows) * 100.0)
+    if not cents.size:
+        return [0] * rows.shape[1]
+    if float(np.abs(cents).max()) * len(rows) < 2.0**62:
+        return [int(v) for v in cents.astype(np.int64).sum(axis=0)]
+    return [sum(int(v) for v in column) for column in cents.T.tolist()]
+
+
 class ChunkSketcher:
-    """Builds a :class:`ChunkSketch` from one replication's daily row at a time (in a worker)."""
+    """Builds a :class:`ChunkSketch` from one replication's daily row at a time."""
 
     def __init__(self, series: str, days: int):
         self.series = series
         self.n_days = days
-        self.n = 0
-        self._days: list[np.ndarray] = []
-        self._codes: list[np.ndarray] = []
-        self._weights: list[np.ndarray] = []
-        self._nan: np.ndarray | None = None
-        self._cents: list[int] | None = [0] * days if is_money(series) else None
+        self._rows: list[np.ndarray] = []
+
+    @property
+    def n(self) -> int:
+        """Replications added."""
+        return len(self._rows)
 
     def add(self, row: np.ndarray) -> None:
         """Count one replication's value at the end of each day (NaN: no value)."""
-        self.n += 1
-        missing = np.isnan(row)
-        codes = np.zeros(len(row), dtype=np.int64)
-        if missing.any():
-            if self._nan is None:
-                self._nan = np.zeros(self.n_days, dtype=np.int64)
-            self._nan += missing
-            codes[~missing] = encode(self.series, row[~missing])
-            # A day without a value is counted apart; give it a code that changes at its edges only.
-            codes[missing] = np.iinfo(np.int64).min
-        else:
-            codes = encode(self.series, row)
-        starts = np.concatenate(([0], np.flatnonzero(codes[1:] != codes[:-1]) + 1))
-        values = codes[starts]
-        ends = np.append(starts[1:], self.n_days)
-        keep_start = values != np.iinfo(np.int64).min
-        keep_end = keep_start & (ends < self.n_days)
-        self._days += [starts[keep_start], ends[keep_end]]
-        self._codes += [values[keep_start], values[keep_end]]
-        self._weights += [np.ones(int(keep_start.sum()), dtype=np.int64), -np.ones(int(keep_end.sum()), dtype=np.int64)]
-        if self._cents is not None:
-            cents = np.round(np.where(missing, 0.0, row) * 100.0).astype(np.int64).tolist()
-            self._cents = [a + b for a, b in zip(self._cents, cents, strict=True)]
+        self._rows.append(np.array(row, dtype=float))
 
     def result(self) -> ChunkSketch:
-        """The chunk's counts, with equal (day, code) changes added together."""
-        if not self._days:
-            empty = np.zeros(0, dtype=np.int64)
-            return ChunkSketch(self.n, empty, empty, empty, self._nan, self._cents)
-        days = np.concatenate(self._days)
-        codes = np.concatenate(self._codes)
-        weights = np.concatenate(self._weights)
-        # One key per (day, code); the chunk's changes of one key add up.
-        keys, inverse = np.unique(np.stack([days, codes]), axis=1, return_inverse=True)
-        summed = np.bincount(inverse.ravel(), weights=weights, minlength=keys.shape[1]).astype(np.int64)
-        nonzero = summed != 0
-        return ChunkSketch(self.n, keys[0, nonzero].astype(np.int32), keys[1, nonzero].astype(np.int64),
-                           summed[nonzero].astype(np.int32), self._nan, self._cents)
+        """The chunk's counts."""
+        rows = np.stack(self._rows) if self._rows else np.zeros((0, self.n_days))
+        return sketch_rows(self.series, rows)
 
 
 @dataclass
