@@ -71,6 +71,33 @@ def bytes_sent(chunk: int = 250) -> dict[str, float]:
             "daily_grid_if_kept": size(dense.daily, min(chunk, 50))}
 
 
+def journal_record_cost(chunk: int = 250, repeats: int = 20) -> dict[str, float]:
+    """CPU and wall seconds of journaling one chunk (pickle, SHA-256, atomic write, fsync, journal line),
+    against the CPU seconds of running that chunk: the journal's overhead with the noise of the batch removed."""
+    from sim import load_scenario
+    from sim.batch.journal import Journal
+    from sim.batch.results import checkpoint_dates
+    from sim.batch.runner import Chunk, batch_key, run_chunk
+
+    scenario = load_scenario(SCENARIO)
+    days = tuple(int(scenario.day_of(d)) for d in checkpoint_dates(scenario))
+    cpu = time.process_time()
+    result = run_chunk(Chunk(scenario, 1, 0, chunk, days))
+    compute = time.process_time() - cpu
+    with tempfile.TemporaryDirectory() as tmp:
+        book = Journal.open(Path(tmp) / "journal", batch_key(scenario, 1, range(chunk), days), resume=False)
+        assert book is not None
+        book.begin(chunk)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(repeats):
+            book.record(result)
+        record_cpu = (time.process_time() - cpu) / repeats
+        record_wall = (time.perf_counter() - wall) / repeats
+        book.remove()
+    return {"chunk": chunk, "chunk_cpu_s": compute, "record_cpu_s": record_cpu, "record_wall_s": record_wall,
+            "cpu_overhead": record_cpu / compute, "wall_overhead_vs_chunk_cpu": record_wall / compute}
+
+
 def journal_overhead(runs: int, rounds: int, chunk_size: int) -> dict[str, object]:
     """CPU and wall time of ``sim.run`` with and without a journal, in interleaved rounds."""
     from sim import load_scenario, run
@@ -110,6 +137,9 @@ def main() -> None:
     sent = bytes_sent()
     report["bytes_per_replication"] = sent
     print("bytes per replication sent back:", {k: round(v) for k, v in sent.items()})
+    cost = journal_record_cost()
+    report["journal_record"] = cost
+    print("journal, one chunk:", {k: round(v, 5) for k, v in cost.items()})
     overhead = journal_overhead(args.journal_runs, args.rounds, 250)
     report["journal"] = overhead
     print(f"journal: CPU ratio {overhead['cpu_ratio_median']:.3f} (range {overhead['cpu_ratio_range']}), "
