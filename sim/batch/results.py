@@ -27,6 +27,8 @@ from sim.scenario.schema import Scenario
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from sim.batch.sketch import SeriesSketch
+
 #: Labels of the totals the optional funding mechanisms add (see :mod:`sim.model.funding`).
 FUNDING_TOTALS = {
     "prefinanced_usd": "Running costs a contributor pre-financed, US$",
@@ -79,20 +81,39 @@ def strength_frame(daily: dict[str, np.ndarray], scenario: Scenario, dates: Iter
         scenario: The scenario that ran (for the day of each date and the contributors' names).
         dates: The dates, inside the simulated period.
     """
-    dates = list(dates)
+    days = [int(scenario.day_of(date)) for date in dates]
+    columns = {name: np.nan_to_num(values[:, days]).astype(np.int64) for name, values in daily.items()
+               if is_strength_series(name)}
+    runs = next(iter(daily.values())).shape[0] if daily else 0
+    return strength_from_checkpoints(columns, np.arange(runs), scenario, days)
+
+
+def is_strength_series(name: str) -> bool:
+    """Whether the series counts officers in theatre (in total or of one contributor)."""
+    return name == "in_theatre" or name.startswith("in_theatre.")
+
+
+def strength_from_checkpoints(columns: dict[str, np.ndarray], replications: np.ndarray, scenario: Scenario,
+                              days: list[int]) -> pd.DataFrame:
+    """The :attr:`Results.strength` table from officers in theatre at the checkpoint days.
+
+    Args:
+        columns: Series name (``in_theatre``, ``in_theatre.<contributor>``) -> (replications, len(days))
+            whole numbers of officers at the end of each day of ``days``.
+        replications: The replication number of each row of ``columns``.
+        scenario: The scenario that ran.
+        days: The checkpoint days.
+    """
     frames = []
-    for name, values in daily.items():
-        if name != "in_theatre" and not name.startswith("in_theatre."):
-            continue
+    for name, values in columns.items():
         contributor = "all" if name == "in_theatre" else name.removeprefix("in_theatre.")
-        for date in dates:
-            day = int(scenario.day_of(date))
-            column = values[:, day]
+        for i, day in enumerate(days):
+            column = values[:, i]
             frames.append(pd.DataFrame({
-                "replication": np.arange(len(column)),
+                "replication": replications,
                 # The same dtype as the bands' dates, so a stored table reads back equal.
                 "date": pd.Timestamp(scenario.start_date) + pd.to_timedelta(np.full(len(column), day), unit="D"),
-                "day": day, "contributor": contributor, "officers": np.nan_to_num(column).astype(np.int64),
+                "day": day, "contributor": contributor, "officers": column.astype(np.int64),
             }))
     if not frames:
         return pd.DataFrame({c: [] for c in STRENGTH_COLUMNS})
@@ -207,6 +228,10 @@ class Results:
             over the replications that finished. None for runs stored before failures were isolated.
         precision: For a batch run to a precision (:func:`sim.batch.precision.run_to_precision`): the
             rounds, the runs and each target's estimate, half-width reached and target; else None.
+        sketches: Per series, the counts the bands were computed from (:class:`sim.batch.sketch.SeriesSketch`),
+            which slices of a batch add up when merged; None for a stored run that kept none.
+        replication_range: ``(start, stop)`` when this is a slice of a batch (replications start to
+            stop - 1, see ``run(..., replications=...)``); None for a whole batch.
     """
 
     scenario: Scenario
@@ -223,6 +248,8 @@ class Results:
     as_of: AsOf | None = None
     failures: pd.DataFrame | None = None
     precision: dict[str, Any] | None = None
+    sketches: dict[str, SeriesSketch] | None = None
+    replication_range: tuple[int, int] | None = None
 
     @property
     def name(self) -> str:

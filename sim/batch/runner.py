@@ -1,9 +1,13 @@
 """Monte Carlo batches: many replications of one scenario, run by an executor, gathered as Results.
 
 Replications are sent in chunks. Each worker runs :func:`sim.model.simulate` for its chunk and sends
-back flat rows plus the step series sampled on the daily grid, never SimPy objects. Because every
-replication seeds itself from (seed, index), the tables do not depend on the executor, the number of
-workers or the chunk size.
+back flat rows, the officers in theatre at the checkpoint days and, per step series, the chunk's
+counts of each day's values (:mod:`sim.batch.sketch`), never SimPy objects and never the daily grid
+unless asked (``keep_daily``). The parent adds the counts up, so its memory for the bands does not grow
+with the number of replications. Because every replication seeds itself from (seed, index), the tables
+do not depend on the executor, the number of workers or the chunk size. A batch can keep a journal of
+its completed chunks (:mod:`sim.batch.journal`) and resume from it, and can run a slice of a batch's
+replications (``replications=range(start, stop)``) for :func:`sim.batch.shards.merge_results`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,8 +38,17 @@ from sim.batch.executors import (  # noqa: F401
     chunk_size_for,
     make_executor,
 )
+from sim.batch.journal import Journal, batch_digest
 from sim.batch.progress import Progress, progress_callback
-from sim.batch.results import Results, bands_from_daily, checkpoint_dates, delays_frame, strength_frame
+from sim.batch.results import (
+    BAND_QUANTILES,
+    Results,
+    checkpoint_dates,
+    delays_frame,
+    is_strength_series,
+    strength_from_checkpoints,
+)
+from sim.batch.sketch import ChunkSketch, SeriesSketch, bands_from_sketches, sketch_rows
 from sim.model import simulate
 from sim.model.mission import GC_THRESHOLD, rare_collections
 from sim.model.record import series_names
@@ -51,7 +65,12 @@ class Chunk:
     seed: int
     start: int
     stop: int
+    #: For a re-forecast, the observed history every replication holds fixed.
     as_of: AsOf | None = None
+    #: Days at which each replication's officers in theatre are sent back (the strength checkpoints).
+    strength_days: tuple[int, ...] = ()
+    #: Also send back every replication's daily series (only for ``run(..., keep_daily=True)``).
+    keep_daily: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,9 +79,13 @@ class ChunkResult:
 
     start: int
     rows: list[dict[str, object]]
-    daily: dict[str, np.ndarray]  # series name -> (replications in chunk, horizon + 1)
+    daily: dict[str, np.ndarray] | None  # series name -> (replications in chunk, horizon + 1), if kept
     delays: list[tuple[int, str, str, float]]  # (replication, milestone, cause, days)
-    #: Replications of the chunk that raised: absent from ``rows`` and ``delays``; NaN in ``daily``.
+    #: Series name -> the chunk's counts of each day's values.
+    sketches: dict[str, ChunkSketch] = field(default_factory=dict)
+    #: Officers-in-theatre series -> (replications in chunk, len(strength_days)) at the checkpoint days.
+    strength: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Replications of the chunk that raised: absent from ``rows``, ``delays``, ``sketches`` and ``strength``.
     failures: list[Failure] = field(default_factory=list)
 
 
@@ -118,13 +141,17 @@ def _fill_daily_all(out: np.ndarray, series: list[tuple[np.ndarray, np.ndarray]]
 def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run the replications of one chunk (in whichever process this is called)."""
     horizon = chunk.scenario.horizon_days
+    n = chunk.stop - chunk.start
     rows = []
     delays: list[tuple[int, str, str, float]] = []
     failures: list[Failure] = []
     names = series_names(chunk.scenario)
-    # One block, series by replication by day; each series' table is a view of it.
-    block = np.empty((len(names), chunk.stop - chunk.start, horizon + 1))
-    daily = {name: block[s] for s, name in enumerate(names)}
+    # The chunk's dense grid lives only in the worker, while the chunk runs (a few MB), unless kept: one
+    # block, series by replication by day, each series' table a view of it.
+    block = np.empty((len(names), n, horizon + 1))
+    grids = {name: block[s] for s, name in enumerate(names)}
+    ok = np.ones(n, dtype=bool)
+    checkpoints = list(chunk.strength_days)
     grid = np.arange(1, horizon + 2, dtype=float)
     with _rare_collections():
         for i, k in enumerate(range(chunk.start, chunk.stop)):
@@ -132,22 +159,29 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
                 record = simulate(chunk.scenario, chunk.seed, k, as_of=chunk.as_of)
             except Exception as exc:  # isolated: recorded, and the batch goes on (see run's max_failures)
                 failures.append(Failure(k, int(chunk.seed), f"{type(exc).__name__}: {exc}", traceback.format_exc()))
-                for name in names:
-                    daily[name][i] = np.nan
+                block[:, i, :] = np.nan
+                ok[i] = False
                 continue
             rows.append(record.row())
             delays += record.delay_rows()
             _fill_daily_all(block[:, i, :], [record.series[name] for name in names], grid)
-    return ChunkResult(chunk.start, rows, daily, delays, failures)
+    kept = grids if ok.all() else {name: grid_[ok] for name, grid_ in grids.items()}
+    sketches = {name: sketch_rows(name, kept[name]) for name in names}
+    strength = {name: np.nan_to_num(kept[name][:, checkpoints]).astype(np.int64)
+                for name in names if is_strength_series(name)}
+    return ChunkResult(chunk.start, rows, grids if chunk.keep_daily else None, delays, sketches, strength, failures)
 
 
 #: Largest batch seed: the tables store it as an unsigned 64-bit integer.
 MAX_SEED = 2**64 - 1
 
 
-def _chunks(scenario: Scenario, seed: int, runs: int, chunk_size: int, as_of: AsOf | None = None) -> list[Chunk]:
+def _chunks(scenario: Scenario, seed: int, replications: range, chunk_size: int, strength_days: tuple[int, ...],
+            keep_daily: bool, as_of: AsOf | None = None) -> list[Chunk]:
+    stop = replications.stop
     return [
-        Chunk(scenario, seed, start, min(start + chunk_size, runs), as_of) for start in range(0, runs, chunk_size)
+        Chunk(scenario, seed, start, min(start + chunk_size, stop), as_of, strength_days, keep_daily)
+        for start in range(replications.start, stop, chunk_size)
     ]
 
 
@@ -161,11 +195,19 @@ def run(
     keep_daily: bool = False,
     progress: Progress = True,
     strength_dates: Iterable[dt.date] = (),
+    replications: range | None = None,
+    journal: str | Path | Journal | None = None,
+    resume: bool = False,
     as_of: AsOf | None = None,
     max_failures: int | None = None,
     fail_fast: bool = False,
 ) -> Results:
     """Run a Monte Carlo batch of one scenario.
+
+    Memory does not grow with the daily grid: workers send each chunk's counts of the series' daily
+    values, from which the bands are computed (exactly numpy's quantiles for officers and base capacity,
+    within :data:`sim.batch.sketch.MONEY_RELATIVE_ERROR` for money). The replication, delay and
+    strength tables are kept whole.
 
     Args:
         scenario: The resolved scenario.
@@ -175,16 +217,25 @@ def run(
             ``executor`` is given.
         executor: An explicit executor: one of :mod:`sim.batch.executors`, any
             ``concurrent.futures.Executor`` or a Dask ``distributed.Client`` (see :func:`as_executor`).
-        chunk_size: Replications per chunk sent to a worker (default: :func:`chunk_size_for`, about
-            four chunks per worker).
-        keep_daily: Also keep every replication's daily series in ``results.daily``.
+        chunk_size: Replications per chunk sent to a worker (default: :func:`chunk_size_for`, about four
+            chunks per worker). When resuming, the journal's chunk size is used.
+        keep_daily: Also keep every replication's daily series in ``results.daily`` (memory grows with
+            runs times horizon: for small batches and notebooks).
         strength_dates: Dates (besides the default checkpoints every six months) at which to keep each
             replication's officers in theatre in ``results.strength``, for deadlines such as
             ``strength>=500@2024-12-31``.
-        as_of: Re-forecast from a date, holding fixed what the observations say happened before it
-            (:func:`sim.scenario.asof.as_of`). The tables keep the scenario's start date as day 0.
         progress: True: a progress bar once the batch has run a second (a widget in a notebook);
             False: none; a function: called with the number of replications finished after each chunk.
+        replications: Run only this slice of the batch's replications (``runs`` is then ignored); the
+            result is marked as a slice (``results.replication_range``), to be merged with the others
+            by :func:`sim.batch.shards.merge_results`.
+        journal: A folder in which to record each completed chunk, or an open
+            :class:`sim.batch.journal.Journal`; the caller removes it once the results are stored. If another
+            process holds the folder's journal (the same batch running), the batch runs without one.
+        resume: Continue from the chunks the ``journal`` folder already holds (if it belongs to the same
+            batch); without it an existing journal is started afresh.
+        as_of: Re-forecast from a date, holding fixed what the observations say happened before it
+            (:func:`sim.scenario.asof.as_of`). The tables keep the scenario's start date as day 0.
         max_failures: Replications allowed to raise before the batch stops (default:
             :func:`default_max_failures`, the larger of 10 and 1% of the runs). A failed replication
             is recorded in ``results.failures`` (index, seed, error, traceback) and left out of every
@@ -195,8 +246,8 @@ def run(
         The batch's :class:`sim.batch.results.Results`.
 
     Raises:
-        ValueError: If ``runs`` < 1 or ``seed`` is not a whole number from 0 to 2**64 - 1 (checked
-            before any work).
+        ValueError: If ``runs`` < 1 (or the slice is empty or negative) or ``seed`` is not a whole number
+            from 0 to 2**64 - 1 (checked before any work).
         BatchFailed: If more replications raised than ``max_failures`` allows, or every one did.
 
     Example:
@@ -205,6 +256,10 @@ def run(
         >>> len(res.replications)
         20
     """
+    if replications is not None:
+        if replications.step != 1 or replications.start < 0 or len(replications) < 1:
+            raise ValueError(f"replications must be a non-empty range of whole numbers from 0 up, got {replications}")
+        runs = len(replications)
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
@@ -212,6 +267,7 @@ def run(
     if max_failures is not None and max_failures < 0:
         raise ValueError(f"max_failures must be 0 or more, got {max_failures}")
     allowed = 0 if fail_fast else default_max_failures(runs) if max_failures is None else max_failures
+    span = replications if replications is not None else range(runs)
     started = time.perf_counter()
     if executor is None:
         # Never more workers than replications: the extra processes would only start and stop.
@@ -220,47 +276,146 @@ def run(
     executor = as_executor(executor)
     if chunk_size is None:
         chunk_size = chunk_size_for(runs, executor)
-    chunks = _chunks(scenario, seed, runs, chunk_size, as_of)
-    rows: list[list[dict[str, object]]] = [[] for _ in chunks]
-    names = series_names(scenario)
-    daily = {name: np.empty((runs, scenario.horizon_days + 1)) for name in names}
-    delays: list[list[tuple[int, str, str, float]]] = [[] for _ in chunks]
-    failures: list[Failure] = []
-    done = 0
-    with progress_callback(progress, runs) as report:
+    dates = checkpoint_dates(scenario, strength_dates)
+    strength_days = tuple(int(scenario.day_of(date)) for date in dates)
+    book: Journal | None = None
+    own = not isinstance(journal, Journal)
+    if isinstance(journal, Journal):
+        book = journal
+    elif journal is not None:
+        # None if another process running the same batch holds the journal: this one runs without.
+        book = Journal.open(Path(journal), batch_key(scenario, seed, span, strength_days, as_of), resume)
+    try:
+        if book is not None:
+            chunk_size = book.begin(chunk_size)
+        return _run_chunks(scenario, seed, span, chunk_size, strength_days, keep_daily, executor, book, progress,
+                           started, replications is not None, as_of, allowed)
+    finally:
+        if own and book is not None:
+            book.close()
+
+
+def _run_chunks(scenario: Scenario, seed: int, span: range, chunk_size: int, strength_days: tuple[int, ...],
+                keep_daily: bool, executor: Executor, book: Journal | None, progress: Progress, started: float,
+                is_slice: bool, as_of: AsOf | None = None, allowed: int = 0) -> Results:
+    """Run a batch's chunks (those the journal lacks), recording each as it completes, and gather them."""
+    gather = _Gather(scenario, span, keep_daily, strength_days, allowed)
+    chunks = _chunks(scenario, seed, span, chunk_size, strength_days, keep_daily, as_of)
+    with progress_callback(progress, len(span)) as report:
+        if book is not None:
+            for result in book.completed():
+                gather.add(result)
+            chunks = [c for c in chunks if c.start not in gather.frames]
+            if report is not None and gather.done:
+                report(gather.done)
         for result in executor.map_chunks(chunks):
-            n = len(result.rows) + len(result.failures)
-            rows[result.start // chunk_size] = result.rows
-            delays[result.start // chunk_size] = result.delays
-            for name in names:
-                daily[name][result.start : result.start + n] = result.daily[name]
-            done += n
-            if result.failures:
-                failures += result.failures
-                if len(failures) > allowed or len(failures) == runs:
-                    raise BatchFailed(sorted(failures, key=lambda f: f.replication), allowed, runs)
+            if book is not None:
+                book.record(result)
+            gather.add(result)
             if report is not None:
-                report(done)
-    failures.sort(key=lambda f: f.replication)
-    kept = _drop_failed(daily, failures, runs)
-    replications = _replications_frame(row for chunk in rows for row in chunk)
-    strength = strength_frame(daily, scenario, checkpoint_dates(scenario, strength_dates))
-    if failures:
-        # strength_frame numbers the rows it is given; give them back their replication indices.
-        strength["replication"] = kept[strength["replication"].to_numpy()]
-    return Results(
-        scenario=scenario,
-        seed=seed,
-        runs=runs,
-        replications=replications,
-        bands=bands_from_daily(daily, scenario.start_date),
-        daily=daily if keep_daily else None,
-        wall_time_s=time.perf_counter() - started,
-        delays=delays_frame([row for chunk in delays for row in chunk]),
-        strength=strength,
-        failures=failures_frame(failures),
-        as_of=as_of,
-    )
+                report(gather.done)
+    results = gather.results(seed, time.perf_counter() - started, is_slice)
+    results.as_of = as_of
+    return results
+
+
+def batch_key(scenario: Scenario, seed: int, span: range, strength_days: tuple[int, ...],
+              as_of: AsOf | None = None) -> dict[str, object]:
+    """What identifies a batch's chunks: a journal from another batch is never resumed."""
+    from sim import __version__
+
+    key: dict[str, object] = {
+        "scenario": scenario.model_dump(mode="json", by_alias=True), "seed": int(seed),
+        "start": span.start, "stop": span.stop, "strength_days": list(strength_days), "version": __version__}
+    if as_of is not None:
+        key["as_of"] = as_of.to_dict()
+    return key
+
+
+def journal_folder(parent: Path, scenario: Scenario, seed: int, span: range,
+                   strength_dates: Iterable[dt.date] = (), as_of: AsOf | None = None) -> Path:
+    """Where the journal of a batch goes: ``parent/.resume-<digest>``, the digest naming the batch
+    (scenario, seed, replications, checkpoints, version), so that a rerun of the same command finds it."""
+    days = tuple(int(scenario.day_of(d)) for d in checkpoint_dates(scenario, strength_dates))
+    return Path(parent) / f".resume-{batch_digest(batch_key(scenario, seed, span, days, as_of))[:20]}"
+
+
+def open_journal(parent: Path, scenario: Scenario, seed: int, span: range, strength_dates: Iterable[dt.date],
+                 resume: bool, as_of: AsOf | None = None) -> Journal | None:
+    """Open the journal of a batch in ``parent`` (see :func:`journal_folder`); None if another process holds it."""
+    days = tuple(int(scenario.day_of(d)) for d in checkpoint_dates(scenario, strength_dates))
+    return Journal.open(journal_folder(parent, scenario, seed, span, strength_dates, as_of),
+                        batch_key(scenario, seed, span, days, as_of), resume)
+
+
+class _Gather:
+    """The parent's side of a batch: adds up the chunks' results as they complete, in any order."""
+
+    def __init__(self, scenario: Scenario, span: range, keep_daily: bool, strength_days: tuple[int, ...],
+                 allowed: int = 0):
+        self.scenario = scenario
+        self.allowed = allowed
+        self.failures: list[Failure] = []
+        self.span = span
+        self.strength_days = list(strength_days)
+        self.names = series_names(scenario)
+        self.sketches = {name: SeriesSketch(name, scenario.horizon_days + 1) for name in self.names}
+        self.frames: dict[int, pd.DataFrame] = {}
+        self.delays: dict[int, pd.DataFrame] = {}
+        self.strength: dict[int, dict[str, np.ndarray]] = {}
+        self.daily = ({name: np.empty((len(span), scenario.horizon_days + 1)) for name in self.names}
+                      if keep_daily else None)
+        self.done = 0
+
+    def add(self, result: ChunkResult) -> None:
+        """Take one chunk's result (each chunk once)."""
+        if result.start in self.frames:
+            return
+        n = len(result.rows) + len(result.failures)
+        # A frame per chunk is a few bytes per value; the rows as dicts would be kilobytes per replication.
+        self.frames[result.start] = _replications_frame(result.rows)
+        self.delays[result.start] = delays_frame(result.delays)
+        self.strength[result.start] = result.strength
+        for name in self.names:
+            self.sketches[name].add(result.sketches[name])
+        if self.daily is not None and result.daily is not None:
+            at = result.start - self.span.start
+            for name in self.names:
+                self.daily[name][at:at + n] = result.daily[name]
+        self.done += n
+        if result.failures:
+            self.failures += result.failures
+            if len(self.failures) > self.allowed or len(self.failures) == len(self.span):
+                raise BatchFailed(sorted(self.failures, key=lambda f: f.replication), self.allowed, len(self.span))
+
+    def results(self, seed: int, wall_time_s: float, is_slice: bool) -> Results:
+        """The batch's Results, once every chunk was added."""
+        order = sorted(self.frames)
+        replications = pd.concat([self.frames[start] for start in order], ignore_index=True)
+        strength_names = [name for name in self.names if is_strength_series(name)]
+        columns = {name: np.concatenate([self.strength[start][name] for start in order]) for name in strength_names}
+        span = self.span
+        self.failures.sort(key=lambda f: f.replication)
+        failed = {f.replication for f in self.failures}
+        kept = np.array([k for k in range(span.start, span.stop) if k not in failed], dtype=np.int64)
+        daily = self.daily
+        if daily is not None and failed:
+            keep = np.isin(np.arange(span.start, span.stop), kept)
+            daily = {name: values[keep] for name, values in daily.items()}
+        return Results(
+            scenario=self.scenario,
+            seed=seed,
+            runs=len(span),
+            replications=replications,
+            bands=bands_from_sketches(self.sketches, BAND_QUANTILES, self.scenario.start_date),
+            daily=daily,
+            wall_time_s=wall_time_s,
+            delays=pd.concat([self.delays[start] for start in order], ignore_index=True),
+            strength=strength_from_checkpoints(columns, kept, self.scenario, self.strength_days),
+            failures=failures_frame(self.failures),
+            sketches=self.sketches,
+            replication_range=(span.start, span.stop) if is_slice else None,
+        )
 
 
 # -- isolated failures ---------------------------------------------------------------------------
@@ -300,16 +455,6 @@ def failures_frame(failures: Sequence[Failure]) -> pd.DataFrame:
         "error": pd.Series([f.error for f in failures], dtype="string"),
         "traceback": pd.Series([f.traceback for f in failures], dtype="string"),
     })
-
-
-def _drop_failed(daily: dict[str, np.ndarray], failures: Sequence[Failure], runs: int) -> np.ndarray:
-    """Remove the failed replications' rows from ``daily`` (in place); return the indices kept."""
-    keep = np.ones(runs, dtype=bool)
-    keep[[f.replication for f in failures]] = False
-    if failures:
-        for name in daily:
-            daily[name] = daily[name][keep]
-    return np.flatnonzero(keep)
 
 
 def _replications_frame(rows: Iterable[dict[str, object]]) -> pd.DataFrame:

@@ -35,6 +35,8 @@ RECORDED_PACKAGES = ("deploysim", "simpy", "numpy", "pandas", "matplotlib", "pyd
 MANIFEST = "manifest.json"
 #: Every manifest says which program wrote it: only such folders may be replaced with ``--force``.
 WRITTEN_BY = "deploysim"
+#: The counts a slice's bands came from (see :mod:`sim.batch.sketch`), kept for merging slices.
+SKETCH_FILE = "sketch.npz"
 #: Largest manifest read back, in bytes.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
@@ -44,7 +46,11 @@ class StoreError(safeio.PathError):
 
 
 def default_run_id(results: Results, now: dt.datetime | None = None) -> str:
-    """A run id that sorts by time and says what ran: ``20240314T120000Z-seed1-n1000``."""
+    """A run id that sorts by time and says what ran: ``20240314T120000Z-seed1-n1000`` (a slice of a batch:
+    ``20240314T120000Z-seed1-r0-500``)."""
+    if results.replication_range is not None:
+        start, stop = results.replication_range
+        return f"{utc_stamp(now)}-seed{results.seed}-r{start}-{stop}"
     return f"{utc_stamp(now)}-seed{results.seed}-n{results.runs}"
 
 
@@ -76,8 +82,17 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 
 def manifest_of(results: Results, run_id: str, command: list[str] | None = None) -> dict[str, object]:
-    """Everything needed to explain, and rerun, a stored run."""
+    """Everything needed to explain, and rerun, a stored run.
+
+    A slice of a batch also records ``"slice": true`` and ``"replications": {"start": ..., "stop": ...}``,
+    and its folder holds ``sketch.npz``, the counts its bands came from, for ``deploysim merge``.
+    """
+    shard: dict[str, object] = {}
+    if results.replication_range is not None:
+        start, stop = results.replication_range
+        shard = {"slice": True, "replications": {"start": start, "stop": stop}}
     return {
+        **shard,
         "run_id": run_id,
         "scenario_name": results.scenario.name,
         "seed": results.seed,
@@ -186,6 +201,10 @@ def save_results(
             results.strength_summary().to_csv(partial / "strength_summary.csv", index=False, float_format="%.6g")
         if results.failures is not None and len(results.failures):
             write_parquet(results.failures, partial / "failures.parquet", labels)
+        if results.replication_range is not None and results.sketches is not None:
+            from sim.batch.sketch import save_sketches
+
+            save_sketches(results.sketches, str(partial / SKETCH_FILE))
         if extra is not None:
             extra(partial)
         write_manifest(partial, manifest_of(results, run_id, command))
@@ -340,12 +359,25 @@ def load_results(folder: str | Path) -> Results:
         raise StoreError(f"{source}: 'failed' should be a whole number from 0 to runs - 1, got {_json_word(failed)}")
     failures_file = folder / "failures.parquet"
     failures = _read_table(failures_file, FAILURE_COLUMNS, failed) if failed else None
+    span = _slice_of(manifest, source, runs)
     replications = _read_table(folder / "replications.parquet", _replication_columns(), runs - failed)
     bands = _read_table(folder / "bands.parquet", _band_columns(), None)
     delays = folder / "delays.parquet"  # runs stored before the delay ledger have none
     strength = folder / "strength.parquet"  # nor before the checkpoints of officers in theatre
     failed_indices = [] if failures is None else [int(k) for k in failures["replication"]]
-    _check_values(folder, replications, bands, scenario.horizon_days, failed_indices)
+    _check_values(folder, replications, bands, scenario.horizon_days, failed_indices,
+                  0 if span is None else span[0])
+    sketches = None
+    if span is not None:
+        from sim.batch.sketch import load_sketches
+
+        path = folder / SKETCH_FILE
+        if not path.is_file():
+            raise StoreError(f"{safeio.short(str(path))} is missing; the slice cannot be merged")
+        try:
+            sketches = load_sketches(str(path))
+        except (ValueError, KeyError, OSError) as exc:
+            raise StoreError(f"{safeio.short(str(path))} is not readable ({safeio.short(str(exc), 80)})") from None
     wall = manifest.get("wall_time_s")
     as_of = None
     if manifest.get("as_of") is not None:
@@ -369,6 +401,8 @@ def load_results(folder: str | Path) -> Results:
         as_of=as_of,
         failures=failures if failures is not None else (_no_failures() if "failed" in manifest else None),
         precision=manifest["precision"] if isinstance(manifest.get("precision"), dict) else None,
+        sketches=sketches,
+        replication_range=span,
     )
 
 
@@ -380,6 +414,20 @@ def _no_failures() -> object:
     from sim.batch.runner import failures_frame
 
     return failures_frame([])
+
+
+def _slice_of(manifest: dict, source: str, runs: int) -> tuple[int, int] | None:
+    """The ``(start, stop)`` of a stored slice of a batch, checked; None for a whole batch."""
+    if not manifest.get("slice"):
+        return None
+    span = manifest.get("replications")
+    start = span.get("start") if isinstance(span, dict) else None
+    stop = span.get("stop") if isinstance(span, dict) else None
+    if not (isinstance(start, int) and isinstance(stop, int)) or isinstance(start, bool) or isinstance(stop, bool):
+        raise StoreError(f"{source}: a slice should record its replications as {{\"start\": N, \"stop\": M}}")
+    if start < 0 or stop - start != runs:
+        raise StoreError(f"{source}: replications {start} to {stop} do not match runs {runs}")
+    return start, stop
 
 
 _KIND_WORDS = {int: "a whole number", dict: "a JSON object", str: "text"}
@@ -402,17 +450,18 @@ def _replication_columns() -> tuple[str, ...]:
 
 
 def _check_values(folder: Path, replications: pd.DataFrame, bands: pd.DataFrame, horizon_days: int,
-                  failed: Sequence[int] = ()) -> None:
+                  failed: Sequence[int] = (), first: int = 0) -> None:
     """Refuse tables whose values no run could have written (text for numbers, days off the horizon...).
 
-    ``failed``: replications that raised, absent from the table."""
+    ``failed``: replications that raised, absent from the table; ``first`` is the number of the first
+    replication (that of a slice's start)."""
     import numpy as np
     import pandas as pd
 
     where = safeio.short(str(folder / "replications.parquet"))
-    expected = sorted(set(range(len(replications) + len(failed))) - set(failed))
+    expected = sorted(set(range(first, first + len(replications) + len(failed))) - set(failed))
     if sorted(pd.to_numeric(replications["replication"], errors="coerce").fillna(-1)) != expected:
-        what = "the runs 0, 1, 2, ..." if not failed else "the runs 0, 1, 2, ... except the failed ones"
+        what = f"the runs {first}, {first + 1}, {first + 2}, ..." + (" except the failed ones" if failed else "")
         raise StoreError(f"{where}: the replication column should number {what}")
     for name in MILESTONES:
         column = replications[f"{name}_day"]

@@ -1,9 +1,8 @@
 """The ``deploysim`` command line: the parser of every subcommand, and the one way errors end.
 
-Each subcommand is a module of its own (:data:`COMMAND_MODULES`: run, trace, validate, plot, compare,
-backtest, calibrate, sweep, sensitivity, report, schema, explain, scenarios, show), a thin front end over the
-same functions a notebook uses. User errors print one line per problem on stderr and exit with code 2, never a
-traceback.
+Each subcommand is a module of its own (:data:`COMMAND_MODULES`: run, merge, trace, validate, plot, compare,
+backtest, calibrate, sweep, sensitivity, report, schema, explain, scenarios, show), a thin front end over the same
+functions a notebook uses. User errors print one line per problem on stderr and exit with code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -85,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: as analysis commands are added.
 COMMAND_MODULES = (
     "sim.commands.run",
+    "sim.commands.merge",
     "sim.commands.trace",
     "sim.commands.validate",
     "sim.commands.plot",
@@ -137,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error(str(exc))
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("deploysim: interrupted; no partial results were kept", file=sys.stderr)
+        resumable = getattr(args, "command", None) == "run"
+        kept = " (the completed chunks are kept: rerun with --resume)" if resumable else ""
+        print(f"deploysim: interrupted; no partial results were kept{kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (e.g. `head`) left early; stay quiet rather than print a traceback.

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
-from sim.commands.errors import MAX_RUNS, UserError, runs_int
+from sim.commands.errors import MAX_RUNS, UserError, runs_int, whole_number
 from sim.commands.options import add_batch_options
 
 RUN_EXAMPLES = """\
 examples:
   deploysim run scenarios/baseline.toml
   deploysim run scenarios/baseline.toml --runs 5000 --seed 7 --workers 2
-  deploysim run scenarios/baseline.toml --runs 100000 --executor dask --scheduler tcp://10.0.0.5:8786
   deploysim run scenarios/baseline.toml --set funding.runway_days=30 --set horizon_days=365
   deploysim run scenarios/donors_pay_late.toml --out /tmp/late --force
   deploysim run scenarios/baseline.toml --deadline "mandate end=2024-10-02"
+  deploysim run scenarios/baseline.toml --runs 100000 --run-id big --resume
   deploysim run scenarios/mss_as_of_2024-10-01.toml --as-of 2024-10-01 --observed observations/mss_haiti.toml
+  deploysim run scenarios/baseline.toml --replications 0:50000 --out shards/a
 
 Prints P10/P50/P90 dates per milestone and what held the deployment back; writes manifest.json,
 replications.parquet, bands.parquet, summary.csv and figures/ to results/<scenario>/<run-id>/.
@@ -69,7 +71,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run of the same batch from its completed chunks (kept in a hidden "
+                   ".resume-* folder beside the run folder)")
+    p.add_argument("--replications", type=replication_range, metavar="START:STOP",
+                   help="run only replications START to STOP-1 of the batch (a slice, for `deploysim merge`); "
+                   "--runs is then ignored")
+    p.add_argument("--chunk-size", type=whole_number(1, "a whole number from 1", 10**7), metavar="N",
+                   help="replications per chunk sent to a worker (default: about four chunks per worker, at most 250)")
     p.set_defaults(handler=handle)
+
+
+def replication_range(text: str) -> range:
+    """``START:STOP`` as a range of replications.
+
+    Raises:
+        argparse.ArgumentTypeError: If it is not two whole numbers with 0 <= START < STOP.
+    """
+    start, sep, stop = text.partition(":")
+    if not sep or not start.strip().isdigit() or not stop.strip().isdigit() or int(start) >= int(stop):
+        raise argparse.ArgumentTypeError(f"expected START:STOP with 0 <= START < STOP, got {text!r}")
+    if int(stop) > MAX_REPLICATION:
+        raise argparse.ArgumentTypeError(f"STOP should be at most {MAX_REPLICATION}, got {stop}")
+    return range(int(start), int(stop))
+
+
+#: Largest replication number a slice may reach.
+MAX_REPLICATION = 10**9
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -82,7 +110,7 @@ def handle(args: argparse.Namespace) -> int:
         split_deadlines,
         strength_probabilities,
     )
-    from sim.batch.runner import run
+    from sim.batch.runner import open_journal, run
     from sim.batch.store import command_line, save_results
     from sim.commands.options import batch_executor, check_out, check_workers, failure_options, print_files
     from sim.output.text import format_deadlines, format_strength, format_strength_deadlines
@@ -98,6 +126,8 @@ def handle(args: argparse.Namespace) -> int:
     conditioned = reforecast_history(args, scenario)
     check_workers(args.workers, args.runs, args.many_workers)
     targets_precision = _precision_targets(args, scenario)
+    if targets_precision and (args.replications is not None or args.resume):
+        raise UserError("--precision: runs rounds of its own; it takes neither --replications nor --resume")
     safeio.check_name(scenario.name, "scenario name")
     target = args.out
     if args.run_id is not None:
@@ -105,39 +135,68 @@ def handle(args: argparse.Namespace) -> int:
     if target is None and args.run_id is not None:
         target = safeio.check_inside(args.results_root / scenario.name / args.run_id, args.results_root, "run folder")
     check_out(target, args.force)
-    with batch_executor(args) as executor:
-        if targets_precision:
-            from sim.batch.precision import run_to_precision
+    span = args.replications if args.replications is not None else range(args.runs)
+    dates = [t.date for t in targets]
+    parent = target.parent if target is not None else args.results_root / scenario.name
+    created = safeio.make_parents(parent)
+    try:
+        # None when another process runs this very batch: this one then runs without a journal.
+        journal = None if targets_precision else open_journal(parent, scenario, args.seed, span, dates, args.resume,
+                                                             conditioned)
+    except BaseException:
+        safeio.remove_empty(created)
+        raise
+    if journal is not None and journal.resumed:
+        print(f"deploysim: resuming from {journal.found} completed chunks", file=sys.stderr)
+    elif journal is not None and journal.found:
+        print(f"deploysim: an interrupted run of this batch left {journal.found} completed chunks; starting again "
+              "(pass --resume to continue from them)", file=sys.stderr)
+    try:
+        with batch_executor(args) as executor:
+            if targets_precision:
+                from sim.batch.precision import run_to_precision
 
-            results = run_to_precision(scenario, targets_precision, round_runs=args.runs, max_runs=args.max_runs,
-                                       seed=args.seed, executor=executor, progress=not args.quiet,
-                                       strength_dates=[t.date for t in targets], as_of=conditioned,
-                                       **failure_options(args))
-        else:
-            results = run(scenario, runs=args.runs, seed=args.seed, executor=executor, progress=not args.quiet,
-                          strength_dates=[t.date for t in targets], as_of=conditioned, **failure_options(args))
-    deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
-    strength_table = strength_probabilities(results, targets) if targets else None
+                results = run_to_precision(scenario, targets_precision, round_runs=args.runs, max_runs=args.max_runs,
+                                           seed=args.seed, executor=executor, progress=not args.quiet,
+                                           strength_dates=dates, as_of=conditioned, **failure_options(args))
+            else:
+                results = run(scenario, runs=args.runs, seed=args.seed, executor=executor, progress=not args.quiet,
+                              strength_dates=dates, replications=args.replications, journal=journal,
+                              chunk_size=args.chunk_size, as_of=conditioned, **failure_options(args))
+        deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
+        strength_table = strength_probabilities(results, targets) if targets else None
 
-    def extra(tmp: Path) -> None:
-        if deadline_table is not None:
-            deadline_table.to_csv(tmp / "deadlines.csv", index=False, float_format="%.6g")
-        if strength_table is not None:
-            strength_table.to_csv(tmp / "strength_deadlines.csv", index=False, float_format="%.6g")
-        if not args.no_plots:
-            from sim.commands.plot import write_figures
+        def extra(tmp: Path) -> None:
+            if deadline_table is not None:
+                deadline_table.to_csv(tmp / "deadlines.csv", index=False, float_format="%.6g")
+            if strength_table is not None:
+                strength_table.to_csv(tmp / "strength_deadlines.csv", index=False, float_format="%.6g")
+            if not args.no_plots:
+                from sim.commands.plot import write_figures
 
-            write_figures(results, tmp)
+                write_figures(results, tmp)
 
-    folder = save_results(
-        results,
-        folder=target,
-        root=args.results_root,
-        run_id=args.run_id,
-        force=args.force,
-        extra=extra,
-        command=command_line(),
-    )
+        folder = save_results(
+            results,
+            folder=target,
+            root=args.results_root,
+            run_id=args.run_id,
+            force=args.force,
+            extra=extra,
+            command=command_line(),
+        )
+    except KeyboardInterrupt:
+        if journal is not None:
+            journal.close()  # Ctrl-C keeps the completed chunks, for --resume (as a kill does)
+        raise
+    except BaseException:
+        # Any other failure leaves nothing behind, as every command does.
+        if journal is not None:
+            journal.remove()
+        safeio.remove_empty(created)
+        raise
+    if journal is not None:
+        journal.remove()
     from sim.output.tables import format_forecast
 
     if conditioned is not None:
