@@ -27,7 +27,6 @@ from sim.batch.executors import (
     chunk_size_for,
     make_executor,
 )
-from sim.batch.results import bands_from_daily
 from sim.batch.runner import BatchFailed, default_max_failures
 from sim.batch.store import load_results, save_results
 from sim.commands.main import main
@@ -188,6 +187,18 @@ def faults(monkeypatch):
     return [3, 7]
 
 
+def bands_of(daily: dict, scenario) -> pd.DataFrame:
+    """The bands a batch computes from these daily series (through the same counts as its chunks)."""
+    from sim.batch.results import BAND_QUANTILES
+    from sim.batch.sketch import SeriesSketch, bands_from_sketches, sketch_rows
+
+    sketches = {}
+    for name, values in daily.items():
+        sketches[name] = SeriesSketch(name, scenario.horizon_days + 1)
+        sketches[name].add(sketch_rows(name, values))
+    return bands_from_sketches(sketches, BAND_QUANTILES, scenario.start_date)
+
+
 def test_failed_replications_are_recorded_and_left_out(short, faults) -> None:
     runs = 20
     faulty = run(short, runs=runs, seed=11, chunk_size=6, progress=False)
@@ -204,7 +215,7 @@ def test_failed_replications_are_recorded_and_left_out(short, faults) -> None:
     # Every table holds the other replications, exactly as a batch without the fault has them.
     expected = clean.replications.iloc[keep].reset_index(drop=True)
     pd.testing.assert_frame_equal(faulty.replications, expected)
-    bands = bands_from_daily({name: values[keep] for name, values in clean.daily.items()}, short.start_date)
+    bands = bands_of({name: values[keep] for name, values in clean.daily.items()}, short)
     pd.testing.assert_frame_equal(faulty.bands, bands)
     assert set(faulty.strength["replication"]) == set(keep)
     strength = clean.strength[clean.strength["replication"].isin(keep)].reset_index(drop=True)

@@ -360,7 +360,7 @@ class _Gather:
         self.strength_days = list(strength_days)
         self.names = series_names(scenario)
         self.sketches = {name: SeriesSketch(name, scenario.horizon_days + 1) for name in self.names}
-        self.frames: dict[int, pd.DataFrame] = {}
+        self.frames: dict[int, pd.DataFrame | None] = {}
         self.delays: dict[int, pd.DataFrame] = {}
         self.strength: dict[int, dict[str, np.ndarray]] = {}
         self.daily = ({name: np.empty((len(span), scenario.horizon_days + 1)) for name in self.names}
@@ -372,8 +372,13 @@ class _Gather:
         if result.start in self.frames:
             return
         n = len(result.rows) + len(result.failures)
+        if result.failures:
+            self.failures += result.failures
+            if len(self.failures) > self.allowed or len(self.failures) == len(self.span):
+                raise BatchFailed(sorted(self.failures, key=lambda f: f.replication), self.allowed, len(self.span))
         # A frame per chunk is a few bytes per value; the rows as dicts would be kilobytes per replication.
-        self.frames[result.start] = _replications_frame(result.rows)
+        # A chunk whose every replication failed has none (None still marks the chunk done).
+        self.frames[result.start] = _replications_frame(result.rows) if result.rows else None
         self.delays[result.start] = delays_frame(result.delays)
         self.strength[result.start] = result.strength
         for name in self.names:
@@ -383,15 +388,11 @@ class _Gather:
             for name in self.names:
                 self.daily[name][at:at + n] = result.daily[name]
         self.done += n
-        if result.failures:
-            self.failures += result.failures
-            if len(self.failures) > self.allowed or len(self.failures) == len(self.span):
-                raise BatchFailed(sorted(self.failures, key=lambda f: f.replication), self.allowed, len(self.span))
 
     def results(self, seed: int, wall_time_s: float, is_slice: bool) -> Results:
         """The batch's Results, once every chunk was added."""
         order = sorted(self.frames)
-        replications = pd.concat([self.frames[start] for start in order], ignore_index=True)
+        replications = pd.concat([f for start in order if (f := self.frames[start]) is not None], ignore_index=True)
         strength_names = [name for name in self.names if is_strength_series(name)]
         columns = {name: np.concatenate([self.strength[start][name] for start in order]) for name in strength_names}
         span = self.span
