@@ -137,12 +137,27 @@ def test_a_milestone_not_reached_by_a_day_comes_after_it() -> None:
     """The fixed 8-day reconnaissance (45 to 53) observed unfinished on day 70 ends on day 70, as soon as it
     can; nothing lands before the as-of day 80, so the first contingent leaves then and lands on day 81."""
     scenario = load_scenario(DETERMINISTIC)
-    obs = observations_from_dict({"name": "t", "start_date": START,
-                                  "not_reached": [{"name": "recon_done", "by": day(70), "source": "test"}]})
+    obs = observations_from_dict({
+        "name": "t", "start_date": START,
+        "milestone": [{"name": n, "date": day(d), "source": "test"}
+                      for n, d in (("authority_named", 20), ("administration_viable", 35), ("recon_started", 45))],
+        "not_reached": [{"name": "recon_done", "by": day(70), "source": "test"}]})
     rec = simulate(scenario, seed=1, as_of=as_of(obs, scenario, day(80)))
     assert rec.milestones["recon_done"] == 70
     assert rec.milestones["first_departure"] == 80 and rec.milestones["first_arrival"] == 81
     assert rec.milestones["lead_100pct"] == 81 + 4 * 4
+
+
+def test_what_a_complete_record_does_not_list_had_not_happened() -> None:
+    """Observations complete to day 70 that list nothing: no transitional authority by day 70 (its fixed 20 days
+    end then), then 15 days to a viable administration (85), 10 to the recon (95), 8 days out (103)."""
+    scenario = load_scenario(DETERMINISTIC)
+    obs = observations_from_dict({"name": "t", "start_date": START, "observed_until": day(70)})
+    history = as_of(obs, scenario, day(80))
+    assert history.complete_until == 70 and history.not_before["authority_named"] == 70
+    rec = simulate(scenario, seed=1, as_of=history)
+    assert rec.milestones["authority_named"] == 70 and rec.milestones["administration_viable"] == 85
+    assert rec.milestones["recon_done"] == 103 and rec.milestones["first_arrival"] == 104
 
 
 def test_an_as_of_run_is_the_same_on_any_number_of_workers() -> None:
@@ -312,3 +327,42 @@ def test_the_report_says_a_run_is_a_re_forecast(tmp_path: Path) -> None:
     folder = save_results(results, folder=tmp_path / "r")
     page = write_report([folder], tmp_path / "report.html").read_text()
     assert "Re-forecast as of" in page and "1 October 2024" in page
+
+
+def test_a_relief_observed_is_no_new_delivery_and_the_base_is_not_counted_twice() -> None:
+    """Kenya at 200, 400, down to 200 and back to 400 before day 90: 400 of its pledge delivered, so the
+    600 left land on days 91, 95 and 99 as before; the base's capacity is never more than it needs."""
+    scenario = load_scenario(DETERMINISTIC, {"base.initial_capacity_officers": 300,
+                                             "base.stages": [{"capacity_officers": 700, "cost_usd": 0,
+                                                              "duration_days": 1}]})
+    history = deterministic_history()
+    history["strength"] += [{"date": day(85), "contributor": "Kenya", "officers": 200, "source": "test"},
+                            {"date": day(88), "contributor": "Kenya", "officers": 400, "source": "test"}]
+    rec = simulate(scenario, seed=1, trace=True, as_of=as_of(observations_from_dict(history), scenario, day(90)))
+    assert rec.milestones["lead_50pct"] == 91 and rec.milestones["lead_100pct"] == 99
+    days, capacity = rec.series["base_capacity"]
+    assert capacity.max() == 1000  # 300 at the start and 700 built: the observed 400 needed no more
+
+
+def test_no_unrecorded_pledge_holds_or_lapse_before_the_as_of_date(reforecast) -> None:
+    scenario, history, records = reforecast
+    for rec in records:
+        early = [e for e in rec.trace if 0 < e.day < history.day and e.kind in (
+            "pledge_made", "hold_begins", "mandate_lapses", "airport_closed")]
+        assert not early, early[:3]
+    later = load_scenario("baseline")
+    obs = observations_from_dict({"name": "t", "start_date": START, "observed_until": dt.date(2024, 12, 31)})
+    for k in range(30):
+        rec = simulate(later, seed=4, replication=k, as_of=as_of(obs, later, "2025-01-01"))
+        assert rec.milestones.get("mandate_lapsed", math.inf) > later.day_of(dt.date(2024, 12, 31))
+
+
+def test_a_range_that_holds_the_last_figure_invents_no_landing() -> None:
+    scenario = load_scenario(DETERMINISTIC)
+    history = deterministic_history()
+    history["strength"].append({"date": day(85), "contributor": "Kenya", "low": 380, "high": 420, "source": "t"})
+    conditioned = as_of(observations_from_dict(history), scenario, day(90))
+    for k in range(20):
+        rec = simulate(scenario, seed=1, replication=k, as_of=conditioned)
+        days, officers = rec.series["in_theatre.Kenya"]
+        assert officers[days == 85].size == 0 and officers[np.searchsorted(days, 89, side="right") - 1] == 400

@@ -35,6 +35,10 @@ class Base:
         params = mission.scenario.base
         self.unlimited = mission.scenario.unlimited_base
         self.capacity = math.inf if self.unlimited else float(params.initial_capacity_officers)
+        #: Places built (the start's and every finished stage's); ``capacity`` is at least the officers a
+        #: re-forecast observed housed, once they exceed it.
+        self.built = self.capacity
+        self._observed_floor = 0.0
         self.series = StepSeries(0.0 if self.unlimited else self.capacity)
         self._changed = Signal(mission.env)
         self._stage_chain: Chain = EMPTY
@@ -62,9 +66,10 @@ class Base:
         """A re-forecast's observed landing: the base held these officers, so it has room for them now."""
         if self.unlimited:
             return
-        short = self.mission.deployment.occupied + officers - self.capacity
+        self._observed_floor = max(self._observed_floor, float(self.mission.deployment.occupied + officers))
+        short = self._observed_floor - self.capacity
         if short > 0:
-            self.capacity += short
+            self.capacity = self._observed_floor
             self.series.set(self.mission.now, self.capacity)
             self.mission.log("base", "room for observed officers", f"{short:.0f} places", kind="stage_ready",
                              officers=self.capacity)
@@ -103,7 +108,8 @@ class Base:
                       kind="stage_paid", name=str(i), amount_usd=cost, days=duration)
             span = m.begin_span("Base construction", f"stage {i}")
             yield m.env.timeout(duration)
-            self.capacity += stage.capacity_officers
+            self.built += stage.capacity_officers
+            self.capacity = max(self.built, self._observed_floor)
             self.series.set(m.now, self.capacity)
             chain = extend(chain, "base construction", m.now)
             self._stage_chain, self._stage_day = chain, m.now

@@ -105,11 +105,16 @@ class Deployment:
         """Process: a re-forecast's observed strength of ``force``: officers land, or leave, on the days
         its strength points say (each rise one contingent; a fall lost from the earliest contingents)."""
         m = self.mission
+        peak = 0
         for day, officers in points:
             if day > m.now:
                 yield m.env.timeout(day - m.now)
             change = officers - force.ledger["in_theatre"]
             if change > 0:
+                # Officers up to the earlier peak relieve or replace others: they deliver nothing new.
+                refill = min(change, max(0, peak - force.ledger["in_theatre"]))
+                force.delivered -= refill
+                self.delivered -= refill
                 m.base.observed_room(change)
                 contingent = force.new_contingent(change)
                 contingent.departed = True
@@ -125,7 +130,8 @@ class Deployment:
                     m.log("deployment", f"{contingent.label} observed in theatre", f"{change} officers",
                           kind="flight_leaves", contingent=contingent.label, officers=change)
                 self._land(force, contingent, change, "observed", True, chain)
-            elif change < 0:
+            peak = max(peak, officers)
+            if change < 0:
                 lost = -change
                 for contingent in force.in_theatre_contingents():
                     lost -= self._leave(force, contingent, lost, "lost", notify=False)

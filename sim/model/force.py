@@ -361,7 +361,7 @@ class PartnerForce(ContributorForce):
         yield start.event
         chain = start.chain or EMPTY
         # A re-forecast: a partner observed with no one in theatre by its as-of day was not ready before it.
-        unseen = m.as_of is not None and not m.observed_strength.get(self.name)
+        unseen = m.as_of is not None and not any(n > 0 for _, n in m.observed_strength.get(self.name, ()))
         delay = self.params.delay_days.quantile_after(u_delay, m.history_until - m.now if unseen else 0.0)
         yield m.env.timeout(delay)
         for i, size in enumerate(self.sizes):

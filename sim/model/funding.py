@@ -394,7 +394,10 @@ class TrustFund:
         self._response_ticket += 1
         rate = params.base_pledges_per_year * (params.shortfall_multiplier if self._response_short else 1.0) / 365.0
         if rate > 0:
-            due = self.mission.env.timeout(rng.exponential(1.0 / rate))
+            # A re-forecast: no pledge the observations do not record before its as-of day; the gaps are
+            # memoryless, so the clock starts then.
+            wait = max(0.0, self.mission.history_until - self.mission.env.now)
+            due = self.mission.env.timeout(wait + rng.exponential(1.0 / rate))
             due.callbacks.append(self._on_pledge_due(self._response_ticket))
 
     def _on_pledge_due(self, ticket: int) -> Callable[[simpy.Event], None]:

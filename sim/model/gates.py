@@ -103,11 +103,9 @@ class Gates:
                      "departure": "first_departure"}
         days = [m.pinned(milestone) for step, milestone in needed_by.items() if name in getattr(steps, step)]
         if name in steps.partner_departure:
-            days += [points[0][0] for who, points in m.observed_strength.items()
-                     if who != m.scenario.force.lead_contributor and points]
+            days += [m.first_seen(who) for who in m.observed_strength if who != m.scenario.force.lead_contributor]
         if name in steps.departure:
-            lead = m.observed_strength.get(m.scenario.force.lead_contributor)
-            days.append(lead[0][0] if lead else None)
+            days.append(m.first_seen(m.scenario.force.lead_contributor))
         known = [day for day in days if day is not None]
         return min(known) if known else None
 

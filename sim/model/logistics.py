@@ -44,6 +44,10 @@ class Airport:
             as_of = m.as_of
             if as_of is not None and as_of.airport_reopened is not None:
                 initial = as_of.airport_reopened  # a re-forecast: it reopened on the observed day
+            elif as_of is not None and as_of.complete_until is not None:
+                # A re-forecast whose observations record no reopening: the closure outlasted their record.
+                initial = params.initial_closure_days.sample_after(m.rng("logistics", "airport", "initial"),
+                                                                   as_of.complete_until)
             yield m.env.timeout(initial)
             self._reopen(0.0)
         observed = m.as_of.closures.get("airport") if m.as_of is not None else None

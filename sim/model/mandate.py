@@ -85,6 +85,8 @@ class Mandate:
                 # A re-forecast: a renewal recorded before its as-of date is the one granted at the expiry it
                 # came shortly before.
                 renewed, self._observed_used = True, True
+            elif m.now < m.history_until and m.pinned("mandate_lapsed") is None:
+                renewed = True  # a re-forecast: an expiry before its as-of day with no recorded lapse was renewed
             changes = successor_rng.random() if successor_rng is not None else 1.0
             if renewed:
                 self.renewals += 1

@@ -156,18 +156,27 @@ class Mission:
         if self.as_of is None:
             return {}
         rng = self.rng("as_of", "strength")
-        return {
-            name: [(day, low if low == high else int(rng.integers(low, high + 1))) for day, low, high in points]
-            for name, points in sorted(self.as_of.strength.items())
-        }
+        drawn: dict[str, list[tuple[float, int]]] = {}
+        for name, points in sorted(self.as_of.strength.items()):
+            values: list[tuple[float, int]] = []
+            for day, low, high in points:
+                previous = values[-1][1] if values else None
+                if previous is not None and low <= previous <= high:
+                    officers = previous  # a range that holds the last figure: no landing or loss is invented
+                else:
+                    officers = low if low == high else int(rng.integers(low, high + 1))
+                values.append((day, officers))
+            drawn[name] = values
+        return drawn
+
+    def first_seen(self, contributor: str) -> float | None:
+        """The first day a re-forecast's observations put officers of ``contributor`` in theatre, or None."""
+        return next((day for day, officers in self.observed_strength.get(contributor, ()) if officers > 0), None)
 
     def observed_delivered(self, contributor: str) -> int:
-        """Officers of ``contributor`` observed landing before the as-of date (the sum of its strength's rises)."""
-        total = last = 0
-        for _, officers in self.observed_strength.get(contributor, ()):
-            total += max(0, officers - last)
-            last = officers
-        return total
+        """Officers of ``contributor``'s pledge observed delivered before the as-of date: the most observed in
+        theatre at once (a rise back to an earlier strength is a relief, not a new delivery)."""
+        return max((officers for _, officers in self.observed_strength.get(contributor, ())), default=0)
 
     def pinned(self, milestone: str) -> float | None:
         """The day a re-forecast holds ``milestone`` at (it was observed before the as-of date), or None."""

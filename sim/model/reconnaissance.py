@@ -55,6 +55,12 @@ class Reconnaissance:
                   days=duration)
             span = m.begin_span("Reconnaissance", "reconnaissance")
             back = m.env.timeout(duration)
+            if m.pinned("recon_done") is not None:
+                # A re-forecast: the team came back on its observed day, whatever holds the record shows.
+                yield back
+                m.end_span(span)
+                chain = extend(chain, "reconnaissance", m.now)
+                break
             on_hold = hold.changed()
             yield back | on_hold
             if back.triggered and hold.is_open():

@@ -768,7 +768,15 @@ def _legend_below(fig: Figure, handles: list, labels: list[str], ax: Axes | None
 def _title(subject: str, results: Results, two_lines: bool = False) -> str:
     """The subject, then the scenario and runs; on two lines for charts whose row labels narrow the axes."""
     batch = f"scenario '{results.name}', {results.runs:,} runs from {format_date(results.scenario.start_date, 'short')}"
-    return f"{subject}\n{batch}" if two_lines else f"{subject}: {batch}"
+    if results.as_of is not None:
+        batch += f", as of {format_date(results.as_of.date, 'short')}"
+    one_line = f"{subject}: {batch}"
+    # A long scenario name would run the one line off the figure's edge.
+    return f"{subject}\n{batch}" if two_lines or len(one_line) > TITLE_CHARS else one_line
+
+
+#: Longest title kept on one line (characters at the title's size across a default-width figure).
+TITLE_CHARS = 95
 
 
 def _reference_lines(results: Results, series: str) -> list[tuple[str, float]]:

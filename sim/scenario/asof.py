@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.scenario.milestones import MILESTONES
 from sim.scenario.observations import Observations, load_observations
 from sim.scenario.schema import Scenario
 
@@ -59,6 +60,9 @@ class AsOf:
             for one still under way on the as-of date.
         airport_reopened: Day the airport was observed to reopen after its closure at the start, or None.
         mandate_renewed: Day a mandate renewal was observed, or None.
+        complete_until: The last day the observations are complete up to before the as-of date (the
+            file's ``observed_until``, at most the day before the as-of date), or None: a milestone, or
+            the airport's reopening, not recorded by then had not happened by then.
         notes: What the observations held that the re-forecast could not use, one sentence each.
     """
 
@@ -72,6 +76,7 @@ class AsOf:
     closures: dict[str, tuple[tuple[float, float | None], ...]] = field(default_factory=dict)
     airport_reopened: float | None = None
     mandate_renewed: float | None = None
+    complete_until: float | None = None
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +92,7 @@ class AsOf:
             "closures": {k: [list(c) for c in v] for k, v in sorted(self.closures.items())},
             "airport_reopened": self.airport_reopened,
             "mandate_renewed": self.mandate_renewed,
+            "complete_until": self.complete_until,
             "notes": list(self.notes),
         }
 
@@ -112,6 +118,7 @@ class AsOf:
                           for k, v in data["closures"].items()},
                 airport_reopened=None if data["airport_reopened"] is None else float(data["airport_reopened"]),
                 mandate_renewed=None if data["mandate_renewed"] is None else float(data["mandate_renewed"]),
+                complete_until=None if data.get("complete_until") is None else float(data["complete_until"]),
                 notes=tuple(str(n) for n in data["notes"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -173,6 +180,14 @@ def as_of(observations: Observations | str | Path, scenario: Scenario, date: dt.
     for entry in observations.not_reached:
         if entry.by < date and entry.name not in reached:
             not_before[entry.name] = max(not_before.get(entry.name, -1.0), day(entry.by))
+    # The file is complete up to its observed_until: what it does not record by then (or by the day before
+    # the as-of date, if earlier) had not happened by then.
+    complete = min(observations.until, date - dt.timedelta(days=1))
+    complete_until = day(complete) if complete >= scenario.start_date else None
+    if complete_until is not None:
+        for name in MILESTONES:
+            if name not in reached:
+                not_before[name] = max(not_before.get(name, -1.0), complete_until)
     strength: dict[str, list[tuple[float, int, int]]] = {}
     for entry in sorted(known, key=lambda e: e.date):
         if entry.contributor == "all":
@@ -223,5 +238,6 @@ def as_of(observations: Observations | str | Path, scenario: Scenario, date: dt.
         closures=closures,
         airport_reopened=reopened,
         mandate_renewed=renewed[-1] if renewed else None,
+        complete_until=complete_until,
         notes=tuple(notes),
     )
