@@ -42,14 +42,6 @@ def batch_digest(key: dict[str, object]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as stream:
@@ -115,7 +107,7 @@ class Journal:
                 path = folder / name
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
             (folder / JOURNAL_MARKER).touch()
-            _fsync_dir(folder)
+            safeio.fsync_dir(folder)
             return cls(folder, lock, digest, None, [], len(entries))
         except BaseException:
             os.close(lock)
@@ -125,7 +117,7 @@ class Journal:
         """The batch's chunk size: the journal's own when resumed, else ``chunk_size``, now recorded."""
         if self.chunk_size is None:
             _write_atomic(self.folder / HEADER, json.dumps({"batch": self._digest, "chunk_size": chunk_size}).encode())
-            _fsync_dir(self.folder)
+            safeio.fsync_dir(self.folder)
             self.chunk_size = chunk_size
         return self.chunk_size
 
