@@ -91,3 +91,19 @@ def test_the_json_schema_of_observations(capsys: pytest.CaptureFixture[str]) -> 
     assert schema["title"] == "deploysim observations"
     assert {"milestone", "not_reached", "strength", "money", "event"} <= set(schema["properties"])
     assert schema["definitions"]["Strength"]["additionalProperties"] is False
+
+
+def test_validate_reads_an_observations_file_as_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    shipped = Path(__file__).resolve().parent.parent / "observations" / "mss_haiti.toml"
+    done = subprocess.run([sys.executable, "-m", "sim", "validate", str(shipped)], capture_output=True, text=True)
+    assert done.returncode == 0 and "observations 'mss_haiti'" in done.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nstart_date = 2024-03-14\n[[milestone]]\nname = "first_arival"\n'
+                   'date = 2024-06-25\nsource = "s"\n')
+    done = subprocess.run([sys.executable, "-m", "sim", "validate", str(bad)], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"deploysim: error: {bad}:4: milestone.0.name: unknown milestone 'first_arival'; did you mean 'first_arrival'?"]
