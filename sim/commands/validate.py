@@ -38,7 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code."""
     from sim.scenario.loader import load_scenario
-
     from sim.scenario.observations import load_observations
 
     bad = 0
