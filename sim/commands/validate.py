@@ -66,8 +66,11 @@ def _is_observations(path: Path) -> bool:
     """Whether ``path`` reads as an observations file (an unreadable one is left to the scenario loader's errors)."""
     import tomllib
 
+    from sim.scenario.loader import _read_text, _Unreadable
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # The loader's reader: a regular file of bounded size only (never a pipe that would block).
+        data = tomllib.loads(_read_text(path))
+    except (OSError, UnicodeDecodeError, _Unreadable, tomllib.TOMLDecodeError):
         return False
     return any(key in data for key in OBSERVATION_KEYS)
