@@ -216,8 +216,8 @@ def score(results: Results, observations: Observations) -> pd.DataFrame:
         if 0 <= d <= horizon:
             ensemble = milestone_ensemble(results, censored.name)
             place(row, ensemble, d + 1, math.inf, horizon + 1.0)
-            row["pit_low"], row["pit_high"] = _cdf(ensemble, d), 1.0
             p = _cdf(ensemble, d)
+            row["pit_low"], row["pit_high"] = p, 1.0
             row["p_reached_by"], row["brier"] = p, p**2
             row["note"] = f"reached by {censored.by}: no (right-censored: no CRPS)"
         else:

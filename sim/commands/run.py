@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
 from sim.commands.errors import MAX_RUNS, UserError, runs_int, whole_number
 from sim.commands.options import add_batch_options
+
+if TYPE_CHECKING:
+    from sim.scenario.asof import AsOf
+    from sim.scenario.schema import Scenario
 
 RUN_EXAMPLES = """\
 examples:
@@ -225,7 +230,7 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def reforecast_history(args: argparse.Namespace, scenario):  # type: ignore[no-untyped-def]
+def reforecast_history(args: argparse.Namespace, scenario: Scenario) -> AsOf | None:
     """The observed history ``--as-of`` and ``--observed`` ask to hold fixed (None without them)."""
     from sim.scenario.asof import AsOfError, as_of
 

@@ -13,6 +13,7 @@ withdraws at a hazard that grows with the months and the depth of the arrears (:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sim.model.conditions import Switch
@@ -168,12 +169,26 @@ class Operations:
 
     def _watch_arrears(self, force: ContributorForce, threshold: float):
         m = self.mission
-        fund = m.fund
         if m.history_until > 0:
             # A re-forecast: no withdrawal before the as-of day that the observations do not record.
             yield m.env.timeout(m.history_until)
+        yield from self._arrears_last(threshold)
+        m.log("deployment", f"{force.name} withdraws", f"arrears for {threshold:.0f} d",
+              kind="contributor_withdraws", name=force.name, days=threshold)
+        if force.is_lead:
+            began = m.now - threshold
+            m.reach("lead_withdrawal", extend(extend(EMPTY, "before arrears", began), "arrears", m.now))
+        m.deployment.withdraw_all(force, f"{force.name}: arrears beyond {threshold:.0f} d")
+
+    def _arrears_last(self, threshold: float, cleared: Callable[[], None] | None = None):
+        """Process fragment: return once the arrears under way have lasted ``threshold`` days, calling
+        ``cleared`` (if given) each time they are found cleared while waiting."""
+        m = self.mission
+        fund = m.fund
         while True:
             if not fund.in_arrears:
+                if cleared is not None:
+                    cleared()
                 yield fund.arrears_changed
                 continue
             remaining = threshold - fund.arrears_running_days()
@@ -182,33 +197,22 @@ class Operations:
                 yield m.env.timeout(remaining) | changed
                 if changed.triggered:
                     continue
-            m.log("deployment", f"{force.name} withdraws", f"arrears for {threshold:.0f} d",
-                  kind="contributor_withdraws", name=force.name, days=threshold)
-            if force.is_lead:
-                began = m.now - threshold
-                m.reach("lead_withdrawal", extend(extend(EMPTY, "before arrears", began), "arrears", m.now))
-            m.deployment.withdraw_all(force, f"{force.name}: arrears beyond {threshold:.0f} d")
             return
 
     def _pause(self, force: ContributorForce, threshold: float):
         m = self.mission
         fund = m.fund
         switch = self.pauses[force.name]
+
+        def resume() -> None:
+            if not switch.is_open():
+                switch.set(True)
+                if m.tracing:
+                    m.log("deployment", f"{force.name} resumes departures", "arrears cleared",
+                          kind="arrears_pause_ends", name=force.name)
+
         while True:
-            if not fund.in_arrears:
-                if not switch.is_open():
-                    switch.set(True)
-                    if m.tracing:
-                        m.log("deployment", f"{force.name} resumes departures", "arrears cleared",
-                              kind="arrears_pause_ends", name=force.name)
-                yield fund.arrears_changed
-                continue
-            remaining = threshold - fund.arrears_running_days()
-            if remaining > 0:
-                changed = fund.arrears_changed
-                yield m.env.timeout(remaining) | changed
-                if changed.triggered:
-                    continue
+            yield from self._arrears_last(threshold, resume)
             if switch.is_open():
                 switch.set(False)
                 if m.tracing:

@@ -266,16 +266,9 @@ def _validate(data: dict[str, Any], source: str, text: str) -> Observations:
             for message in messages if len(messages) > 1 else [None]:
                 detail: dict[str, Any] = {**err, "msg": message} if message else dict(err)
                 problems.append(_problem(detail, data, source, lines))
+        from sim.scenario.loader import _unique
+
         raise ScenarioError(_unique(problems)) from None
-
-
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen, out = set(), []
-    for p in problems:
-        if (p.key, p.message) not in seen:
-            seen.add((p.key, p.message))
-            out.append(p)
-    return sorted(out, key=lambda p: (p.line is None, p.line or 0))
 
 
 def _problem(err: dict[str, Any], raw: Mapping[str, Any], source: str, lines: dict[tuple[str, ...], int]) -> Problem:
