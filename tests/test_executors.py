@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from sim.commands.main import main
 from sim.model.mission import Mission
 
 SHORT = ["horizon_days=200"]
+SHIPPED = Path(__file__).resolve().parents[1] / "observations" / "mss_haiti.toml"
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,65 @@ def test_compare_and_tornado_and_sobol_take_the_executor(short) -> None:
     pd.testing.assert_frame_equal(t_serial, t_pool)
     s_serial = sobol_indices(short, inputs=inputs, n=4, seed=1, progress=False)
     pd.testing.assert_frame_equal(s_serial, s_pool)
+
+
+def test_explain_and_backtest_take_the_executor(short, tmp_path, monkeypatch) -> None:
+    """Every batch of an explanation (base, counterfactuals, pairs) and both forecasts of a back-test run
+    on the executor given, opened once, with the serial tables."""
+    from sim.analysis.backtest import forecast, score
+    from sim.analysis.explain import explain
+    from sim.scenario.observations import load_observations
+
+    observations = load_observations(SHIPPED)
+    stored = save_results(run(load_scenario("baseline"), runs=20, seed=6, progress=False), tmp_path / "stored")
+    serial = explain(short, "first_arrival", runs=20, seed=7, interactions=2, progress=False)
+    serial_scores = [score(forecast(source, runs=20, seed=6), observations) for source in ("baseline", stored)]
+    entered, batches = [], []
+    enter, map_shared = ProcessPool.__enter__, ProcessPool.map_shared
+
+    def counted_enter(self):
+        entered.append(self)
+        return enter(self)
+
+    def counted_map(self, fn, scenario, tasks):
+        batches.append(scenario)
+        return map_shared(self, fn, scenario, tasks)
+
+    monkeypatch.setattr(ProcessPool, "__enter__", counted_enter)
+    monkeypatch.setattr(ProcessPool, "map_shared", counted_map)
+    with ProcessPool(2) as pool:
+        pooled = explain(short, "first_arrival", runs=20, seed=7, interactions=2, progress=False, executor=pool)
+        pooled_scores = [score(forecast(source, runs=20, seed=6, executor=pool), observations)
+                         for source in ("baseline", stored)]
+    assert entered == [pool]  # nothing opened a pool of its own
+    assert len(batches) == 1 + len(pooled.counterfactuals) + len(pooled.interactions) + 2  # every batch ran on it
+    assert len(serial.table) >= 2 and len(serial.interactions) == 1
+    pd.testing.assert_frame_equal(serial.table, pooled.table)
+    pd.testing.assert_frame_equal(serial.interactions, pooled.interactions)
+    assert list(serial.counterfactuals) == list(pooled.counterfactuals)
+    for cause, batch in serial.counterfactuals.items():
+        assert_same_tables(batch, pooled.counterfactuals[cause])
+    for a, b in zip(serial_scores, pooled_scores, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_explain_and_backtest_take_the_executor_options(tmp_path, capsys) -> None:
+    explain = ["explain", "baseline", "--set", SHORT[0], "--runs", "5", "--causes", "transition",
+               "--interactions", "0", "--quiet"]
+    backtest = ["backtest", "baseline", "--observed", str(SHIPPED), "--runs", "5", "--quiet", "--no-plots"]
+    for i, command in enumerate((explain, backtest)):
+        out = tmp_path / f"ok{i}"
+        assert main([*command, "--executor", "serial", "--out", str(out)]) == 0, capsys.readouterr().err
+        assert (out / "manifest.json").is_file()
+        capsys.readouterr()
+        bad = tmp_path / f"bad{i}"
+        for options, message in ((["--executor", "serial", "--scheduler", "tcp://127.0.0.1:1"],
+                                  "needs the dask executor"),
+                                 (["--scheduler", "localhost:8786"], "expected an address such as tcp://HOST:8786")):
+            assert main([*command, *options, "--out", str(bad)]) == 2
+            err = capsys.readouterr().err
+            assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not bad.exists()
 
 
 def test_dask_local_cluster_gives_the_serial_tables(short) -> None:

@@ -33,6 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,7 @@ def forecast(
     overrides: Sequence[str] = (),
     workers: int | None = 1,
     progress: bool = False,
+    executor: Any = None,
 ) -> Results:
     """The batch to score, with every replication's daily series (``keep_daily=True``).
 
@@ -88,8 +90,10 @@ def forecast(
         runs: Replications of a scenario (default :data:`DEFAULT_RUNS`); a stored run fixes its own.
         seed: Seed of a scenario (default :data:`sim.batch.defaults.DEFAULT_SEED`); a stored run fixes its own.
         overrides: ``--set`` style overrides of a scenario.
-        workers: Worker processes (see :func:`sim.batch.runner.run`).
+        workers: Worker processes (see :func:`sim.batch.runner.run`). Ignored when ``executor`` is given.
         progress: Show a progress bar.
+        executor: Where the batch runs (see :func:`sim.batch.runner.run`); a front end scoring two
+            forecasts passes one, opened once, to both.
 
     Raises:
         BacktestError: If a stored run is given with other runs, seed or overrides, or its rerun differs.
@@ -105,8 +109,8 @@ def forecast(
         if (runs not in (None, stored.runs)) or (seed not in (None, stored.seed)) or overrides:
             raise BacktestError(f"{path}: a stored run fixes its runs ({stored.runs}) and seed ({stored.seed}) "
                                 "and takes no --set; give its scenario instead to change them")
-        again = run(stored.scenario, runs=stored.runs, seed=stored.seed, workers=workers, keep_daily=True,
-                    progress=progress, as_of=stored.as_of)
+        again = run(stored.scenario, runs=stored.runs, seed=stored.seed, workers=workers, executor=executor,
+                    keep_daily=True, progress=progress, as_of=stored.as_of)
         columns = [c for c in stored.replications.columns if c.endswith("_day")]
         if not again.replications[columns].equals(stored.replications[columns]):
             raise BacktestError(f"{path}: rerunning the stored scenario with its seed does not reproduce its "
@@ -115,7 +119,7 @@ def forecast(
         return again
     scenario = load_scenario(source, list(overrides))
     return run(scenario, runs=runs or DEFAULT_RUNS, seed=DEFAULT_SEED if seed is None else seed, workers=workers,
-               keep_daily=True, progress=progress)
+               executor=executor, keep_daily=True, progress=progress)
 
 
 def check_matches(results: Results, observations: Observations) -> None:

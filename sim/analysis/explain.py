@@ -14,6 +14,7 @@ cause in line then holds the milestone back; the table says so.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -156,6 +157,7 @@ def explain(
     workers: int | None = 1,
     interactions: int = 3,
     progress: Progress = True,
+    executor: Any = None,
 ) -> Explanation:
     """Rerun a scenario once per cause of delay with that cause removed, under common random numbers.
 
@@ -166,11 +168,14 @@ def explain(
         seed: The seed of every batch.
         causes: Causes to remove (default: every removable cause the base run's ledger charged any
             days to for this milestone).
-        workers: Worker processes (1: in this process; None or 0: one per CPU).
+        workers: Worker processes (1: in this process; None or 0: one per CPU). Ignored when
+            ``executor`` is given.
         interactions: The number of top causes (by shift) whose pairs are also removed together, for
             their interaction (0: none).
         progress: True: a progress bar once the reruns have taken a second; False: none; a function:
             called with the number of replications finished so far, over all batches.
+        executor: Where every batch runs, the base, the counterfactuals and the pairs (see
+            :func:`sim.batch.runner.run`); default: one made from ``workers``, kept for all of them.
 
     Returns:
         An :class:`Explanation`. Its table has one row per cause, largest gain first: ``cause``, the
@@ -185,6 +190,8 @@ def explain(
         KeyError: If ``milestone`` is unknown or a cause cannot be removed.
         ScenarioError: If a removal does not validate against the scenario.
     """
+    from sim.analysis.sweep import resolve_workers
+    from sim.batch.executors import as_executor, make_executor
 
     if milestone not in MILESTONES:
         raise KeyError(f"unknown milestone {milestone!r}; known: {', '.join(MILESTONES)}")
@@ -195,12 +202,15 @@ def explain(
                 raise KeyError(f"cause {cause!r} cannot be removed; removable: {', '.join(available)}")
     pairs_run = max(0, interactions) * (max(0, interactions) - 1) // 2
     total = runs * (1 + len(causes if causes is not None else available) + pairs_run)
-    with progress_callback(progress, total) as report:
-        return _explain(scenario, milestone, runs, seed, causes, workers, interactions, available, report)
+    own = executor is None
+    chosen = make_executor(resolve_workers(workers)) if own else as_executor(executor)
+    with (chosen if own else contextlib.nullcontext(chosen)) as active, \
+            progress_callback(progress, total) as report:
+        return _explain(scenario, milestone, runs, seed, causes, active, interactions, available, report)
 
 
 def _explain(scenario: Scenario, milestone: str, runs: int, seed: int, causes: Sequence[str] | None,
-             workers: int | None, interactions: int, available: dict[str, dict[str, Any]],
+             executor: Any, interactions: int, available: dict[str, dict[str, Any]],
              report: Callable[[int], None] | None) -> Explanation:
     from sim.analysis.sweep import run_batches
 
@@ -211,13 +221,13 @@ def _explain(scenario: Scenario, milestone: str, runs: int, seed: int, causes: S
             report(done + n)
 
     # The shifts pair replication k of every batch: a failed replication stops the analysis (fail_fast).
-    [base] = run_batches([scenario], runs=runs, seed=seed, workers=workers, progress=step, fail_fast=True)
+    [base] = run_batches([scenario], runs=runs, seed=seed, executor=executor, progress=step, fail_fast=True)
     done += runs
     ledger = base.delay_summary([milestone]).set_index("cause")
     if causes is None:
         causes = [c for c in ledger.index if c in available]
     variants = [derive(scenario, available[c]) for c in causes]
-    batches = run_batches(variants, runs=runs, seed=seed, workers=workers, progress=step, fail_fast=True)
+    batches = run_batches(variants, runs=runs, seed=seed, executor=executor, progress=step, fail_fast=True)
     done += runs * len(variants)
     counterfactuals = dict(zip(causes, batches, strict=True))
     horizon = scenario.horizon_days
@@ -239,7 +249,7 @@ def _explain(scenario: Scenario, milestone: str, runs: int, seed: int, causes: S
     combos = [(a, b) for i, a in enumerate(top) for b in top[i + 1:]]
     if combos:
         both = run_batches([derive(scenario, {**available[a], **available[b]}) for a, b in combos],
-                           runs=runs, seed=seed, workers=workers, progress=step, fail_fast=True)
+                           runs=runs, seed=seed, executor=executor, progress=step, fail_fast=True)
         singles = table.set_index("cause")["rmean_shift_days"]
         for (a, b), batch in zip(combos, both, strict=True):
             shift = paired_shift(base_days, batch.milestone_days(milestone), horizon, seed)["rmean_shift_days"]

@@ -1,8 +1,9 @@
 """Executors: where the chunks of a batch run. One interface for every front end.
 
 Every function that runs batches (:func:`sim.batch.runner.run`, :func:`sim.analysis.compare.compare`,
-:func:`sim.analysis.sweep.sweep`, :func:`sim.analysis.sensitivity.tornado` and
-:func:`sim.analysis.sensitivity.sobol_indices`) takes ``executor=``, any of:
+:func:`sim.analysis.sweep.sweep`, :func:`sim.analysis.sensitivity.tornado`,
+:func:`sim.analysis.sensitivity.sobol_indices`, :func:`sim.analysis.explain.explain` and
+:func:`sim.analysis.backtest.forecast`) takes ``executor=``, any of:
 
 - :class:`InProcess`: one chunk after another in this process;
 - :class:`ProcessPool`: a local pool of worker processes;

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_batch_options(
         p, runs=None, runs_help="replications of a scenario (default 1000; a stored run keeps its own)",
         seed=None, seed_help=f"seed of a scenario (default {DEFAULT_SEED}; a stored run keeps its own)",
-        set_help="override a value of each scenario (TOML syntax); repeatable",
+        set_help="override a value of each scenario (TOML syntax); repeatable", executor=True,
     )
     add_output_options(p, out_help="output folder (default results/backtest/<forecast>-<time>)", quiet=True)
     p.add_argument("--no-plots", action="store_true", help="skip the figure")
@@ -63,7 +63,7 @@ def handle(args: argparse.Namespace) -> int:
     from sim.batch import safeio
     from sim.batch.store import unused_folder, utc_stamp
     from sim.commands.errors import UserError
-    from sim.commands.options import check_out, check_workers, print_files
+    from sim.commands.options import batch_executor, check_out, check_workers, print_files
     from sim.scenario.library import is_name
     from sim.scenario.observations import load_observations
 
@@ -77,8 +77,9 @@ def handle(args: argparse.Namespace) -> int:
     check_out(args.out, args.force)
     observations = load_observations(args.observed)
     try:
-        forecasts = [forecast(path, runs=args.runs, seed=args.seed, overrides=args.overrides, workers=args.workers,
-                              progress=not args.quiet) for path in inputs]
+        with batch_executor(args) as executor:
+            forecasts = [forecast(path, runs=args.runs, seed=args.seed, overrides=args.overrides, executor=executor,
+                                  progress=not args.quiet) for path in inputs]
         tables = [score(results, observations) for results in forecasts]
         comparison = None
         if len(tables) == 2:

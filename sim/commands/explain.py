@@ -18,6 +18,7 @@ from sim.commands.errors import UserError
 from sim.commands.options import (
     add_batch_options,
     add_output_options,
+    batch_executor,
     check_workers,
     command_manifest,
     output_folder,
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_batch_options(
         p, runs=500, runs_help="replications per batch (default 500)",
         seed=DEFAULT_SEED, seed_help=f"seed of every batch (default {DEFAULT_SEED})",
-        set_help="override a scenario value (TOML syntax) first; repeatable",
+        set_help="override a scenario value (TOML syntax) first; repeatable", executor=True,
     )
     add_output_options(p, out_help="write to this folder instead of results/<scenario>/explain-<UTC time>")
     p.set_defaults(handler=handle)
@@ -83,10 +84,11 @@ def handle(args: argparse.Namespace) -> int:
                 raise UserError(f"--causes: '{cause}' cannot be removed; removable: {', '.join(available)}")
     if args.interactions < 0:
         raise UserError(f"--interactions must be 0 or more, got {args.interactions}")
-    check_workers(args.workers)
+    check_workers(args.workers, args.runs, args.many_workers)
     target = output_folder(args, scenario, "explain")
-    result = explain(scenario, args.milestone, runs=args.runs, seed=args.seed, causes=causes,
-                     workers=args.workers, interactions=args.interactions, progress=not args.quiet)
+    with batch_executor(args) as executor:
+        result = explain(scenario, args.milestone, runs=args.runs, seed=args.seed, causes=causes,
+                         executor=executor, interactions=args.interactions, progress=not args.quiet)
 
     def write(folder: Path) -> None:
         result.table.to_csv(folder / "explain.csv", index=False, float_format="%.6g")
