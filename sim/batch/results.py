@@ -294,10 +294,12 @@ class Results:
         wall_time_s: Seconds the batch took.
         delays: Where the days went: one row per replication, milestone reached and cause on its
             critical path (columns ``replication, milestone, cause, days``); the days of one
-            replication's milestone add up to its day. None for runs stored before it was recorded.
+            replication's milestone add up to its day; ``milestone`` and ``cause`` are Categoricals
+            (:func:`compact_labels`). None for runs stored before it was recorded.
         strength: Officers in theatre at the end of each checkpoint date, per replication, in total
             (contributor ``all``) and per contributor (columns :data:`STRENGTH_COLUMNS`; the dates are
-            :func:`checkpoint_dates` plus any asked for). None for runs stored before it was recorded.
+            :func:`checkpoint_dates` plus any asked for; ``contributor`` a Categorical). None for runs
+            stored before it was recorded.
         as_of: For a re-forecast, the observed history it held fixed (:mod:`sim.scenario.asof`); its
             days still count from the scenario's start date.
         failures: Replications that raised (columns ``replication``, ``seed``, ``error``,
