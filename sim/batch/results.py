@@ -104,6 +104,9 @@ def strength_from_checkpoints(columns: dict[str, np.ndarray], replications: np.n
         scenario: The scenario that ran.
         days: The checkpoint days.
     """
+    replications = np.asarray(replications)
+    if columns and len(replications) and len(days) and (np.diff(replications) > 0).all() and (np.diff(days) > 0).all():
+        return _strength_in_order(columns, replications, scenario, days)
     frames = []
     for name, values in columns.items():
         contributor = "all" if name == "in_theatre" else name.removeprefix("in_theatre.")
@@ -191,6 +194,28 @@ def concat_labelled(frames: Sequence[pd.DataFrame], scenario: Scenario | None = 
     out = pd.concat(unified, ignore_index=True)
     # Drop categories no row holds (a frame filtered after it was built may carry some).
     return compact_labels(out, scenario)
+
+
+def _strength_in_order(columns: dict[str, np.ndarray], replications: np.ndarray, scenario: Scenario,
+                       days: list[int]) -> pd.DataFrame:
+    """:func:`strength_from_checkpoints` for increasing replications and days: the table built at once in
+    its sorted order (day, then replication, then series), without a frame per series and day, their
+    concatenation and a sort, which at a million runs held the table three times over."""
+    names = list(columns)
+    n, width = len(replications), len(names)
+    contributors = ["all" if name == "in_theatre" else name.removeprefix("in_theatre.") for name in names]
+    dtype = pd.CategoricalDtype(label_categories("contributor", scenario, contributors), ordered=False)
+    codes = dtype.categories.get_indexer(contributors).astype(np.int8 if len(dtype.categories) < 127 else np.int32)
+    # (series, replication, day) -> (day, replication, series)
+    officers = np.stack([columns[name] for name in names]).transpose(2, 1, 0).astype(np.int64).ravel()
+    day = np.repeat(np.asarray(days, dtype=np.int64), n * width)
+    return pd.DataFrame({
+        "replication": np.tile(np.repeat(replications.astype(np.int64), width), len(days)),
+        "date": pd.Timestamp(scenario.start_date) + pd.to_timedelta(day, unit="D"),
+        "day": day,
+        "contributor": pd.Categorical.from_codes(np.tile(codes, n * len(days)), dtype=dtype),
+        "officers": officers,
+    })
 
 
 def planned_strength(scenario: Scenario) -> dict[str, int]:
