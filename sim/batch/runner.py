@@ -44,6 +44,7 @@ from sim.batch.results import (
     BAND_QUANTILES,
     Results,
     checkpoint_dates,
+    concat_labelled,
     delays_frame,
     is_strength_series,
     strength_from_checkpoints,
@@ -411,7 +412,7 @@ class _Gather:
             bands=bands_from_sketches(self.sketches, BAND_QUANTILES, self.scenario.start_date),
             daily=daily,
             wall_time_s=wall_time_s,
-            delays=pd.concat([self.delays[start] for start in order], ignore_index=True),
+            delays=concat_labelled([self.delays[start] for start in order], self.scenario),
             strength=strength_from_checkpoints(columns, kept, self.scenario, self.strength_days),
             failures=failures_frame(self.failures),
             sketches=self.sketches,
@@ -460,6 +461,7 @@ def failures_frame(failures: Sequence[Failure]) -> pd.DataFrame:
 
 def _replications_frame(rows: Iterable[dict[str, object]]) -> pd.DataFrame:
     frame = pd.DataFrame(list(rows))
+    # The binding columns stay strings: the golden table (tests/test_golden.py) compares them as such.
     for name in GATED_MILESTONES:
         frame[f"{name}_binding"] = frame[f"{name}_binding"].astype("string")
     return frame

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.batch.results import BAND_QUANTILES, Results
+from sim.batch.results import BAND_QUANTILES, Results, concat_labelled
 from sim.batch.sketch import SeriesSketch, bands_from_sketches
 
 
@@ -85,7 +85,7 @@ def merge_results(slices: Sequence[Results]) -> Results:
         frames = [getattr(part, table) for part in slices]
         if any(frame is None for frame in frames):
             return None
-        return pd.concat(frames, ignore_index=True)
+        return concat_labelled(frames, first.scenario)
 
     strength = joined("strength")
     if strength is not None:

@@ -330,7 +330,7 @@ def load_results(folder: str | Path) -> Results:
         :func:`save_results` shows a round trip that runs.
     """
 
-    from sim.batch.results import DELAY_COLUMNS, STRENGTH_COLUMNS, Results
+    from sim.batch.results import DELAY_COLUMNS, STRENGTH_COLUMNS, Results, compact_labels
     from sim.scenario.loader import scenario_from_dict
 
     folder = Path(folder)
@@ -393,8 +393,10 @@ def load_results(folder: str | Path) -> Results:
         runs=runs,
         replications=replications,
         bands=bands,
-        delays=_read_table(delays, DELAY_COLUMNS, None) if delays.is_file() else None,
-        strength=_read_table(strength, STRENGTH_COLUMNS, None) if strength.is_file() else None,
+        # Label columns as a fresh batch holds them (Categoricals of the same categories), whatever the file's type.
+        delays=compact_labels(_read_table(delays, DELAY_COLUMNS, None), scenario) if delays.is_file() else None,
+        strength=(compact_labels(_read_table(strength, STRENGTH_COLUMNS, None), scenario)
+                  if strength.is_file() else None),
         run_id=manifest.get("run_id", folder.name),
         path=folder,
         wall_time_s=None if wall is None or not math.isfinite(wall) else float(wall),
