@@ -150,50 +150,50 @@ def _label_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c in LABEL_COLUMNS]
 
 
+def _labels_seen(values: pd.Series) -> Iterable[str]:
+    """The labels some row of ``values`` holds (a Categorical's unused categories left out)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        used = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
+        return values.cat.categories[used]
+    return pd.unique(values.dropna())
+
+
+def _as_labels(values: pd.Series, dtype: pd.CategoricalDtype) -> pd.Series:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.set_categories(dtype.categories).astype(dtype)
+    return values.astype(object).astype(dtype)
+
+
 def compact_labels(frame: pd.DataFrame, scenario: Scenario | None = None) -> pd.DataFrame:
     """``frame`` with its repeated-label columns (:data:`LABEL_COLUMNS`) as unordered Categoricals of
     :func:`label_categories` (in place; returned)."""
     for column in _label_columns(frame):
         values = frame[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            codes = values.cat.codes.to_numpy()
-            used = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
-            observed = values.cat.categories[used]
-        else:
-            observed = pd.unique(values.dropna())
-        dtype = pd.CategoricalDtype(label_categories(column, scenario, observed), ordered=False)
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            frame[column] = values.cat.set_categories(dtype.categories).astype(dtype)
-        else:
-            frame[column] = values.astype(object).astype(dtype)
+        categories = label_categories(column, scenario, _labels_seen(values))
+        frame[column] = _as_labels(values, pd.CategoricalDtype(categories, ordered=False))
     return frame
 
 
 def concat_labelled(frames: Sequence[pd.DataFrame], scenario: Scenario | None = None) -> pd.DataFrame:
     """``pd.concat(frames, ignore_index=True)`` keeping the label columns Categorical: each frame's
-    categories are first set to the union (:func:`label_categories`), so none falls back to object."""
+    categories are first set to the union of the labels its rows hold (:func:`label_categories`), so
+    none falls back to object and no unused category is carried."""
     if not frames:
         return pd.DataFrame()
-    columns = _label_columns(frames[0])
-    unified = []
     dtypes = {}
-    for column in columns:
+    for column in _label_columns(frames[0]):
         seen: set[str] = set()
         for f in frames:
-            values = f[column]
-            seen.update(values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype)
-                        else pd.unique(values.dropna()))
+            seen.update(_labels_seen(f[column]))
         dtypes[column] = pd.CategoricalDtype(label_categories(column, scenario, seen), ordered=False)
+    unified = []
     for f in frames:
         f = f.copy(deep=False)
         for column, dtype in dtypes.items():
-            values = f[column]
-            f[column] = (values.cat.set_categories(dtype.categories).astype(dtype)
-                         if isinstance(values.dtype, pd.CategoricalDtype) else values.astype(object).astype(dtype))
+            f[column] = _as_labels(f[column], dtype)
         unified.append(f)
-    out = pd.concat(unified, ignore_index=True)
-    # Drop categories no row holds (a frame filtered after it was built may carry some).
-    return compact_labels(out, scenario)
+    return pd.concat(unified, ignore_index=True)
 
 
 def _strength_in_order(columns: dict[str, np.ndarray], replications: np.ndarray, scenario: Scenario,
