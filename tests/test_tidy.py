@@ -64,6 +64,15 @@ def test_stored_parquet_files_name_their_run_and_read_as_one_dataset(results, tm
     assert set(both["run_id"]) == {"one", "two"}
     pd.testing.assert_frame_equal(both[both["run_id"] == "one"].drop(columns=["scenario", "run_id"]),
                                   results.replications)
+    # The long tables' labels stay Categoricals across runs whose labels differ, each run's rows unchanged.
+    for table, column in (("delays", "cause"), ("strength", "contributor")):
+        joined = read_tables([first, second], table)
+        assert isinstance(joined[column].dtype, pd.CategoricalDtype), table
+        for run_id, res in (("one", results), ("two", other)):
+            own = joined[joined["run_id"] == run_id].drop(columns=["scenario", "run_id"]).reset_index(drop=True)
+            expected = getattr(res, table)
+            for name in expected.columns:
+                assert own[name].astype(object).tolist() == expected[name].astype(object).tolist(), (table, name)
 
 
 def test_to_xarray_holds_bands_and_every_replication(results) -> None:

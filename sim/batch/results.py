@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.batch.spill import strength_column as spill_strength_column
 from sim.model.record import TOTALS
 from sim.scenario.asof import AsOf
 from sim.scenario.milestones import GATED_MILESTONES, MILESTONES, check_milestone
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from sim.batch.sketch import SeriesSketch
+    from sim.batch.spill import Spill
 
 #: Labels of the totals the optional funding mechanisms add (see :mod:`sim.model.funding`).
 FUNDING_TOTALS = {
@@ -354,6 +356,53 @@ class Results:
     precision: dict[str, Any] | None = None
     sketches: dict[str, SeriesSketch] | None = None
     replication_range: tuple[int, int] | None = None
+    #: The Parquet files of a spilled batch (``run(..., spill=...)``), which ``replications``, ``delays``
+    #: and ``strength`` are read from when first used; None for a batch held in memory.
+    spill: Spill | None = None
+
+    def is_spilled(self, table: str) -> bool:
+        """Whether a table is read from the spill's file when used (spilled, and not yet read whole)."""
+        return self._spilled(table) is not None
+
+    def _spilled(self, table: str) -> Spill | None:
+        """The spill to read a table from, if it is spilled and not yet read whole."""
+        if self.__dict__.get(f"_table_{table}") is None and self.spill is not None and self.spill.has(table):
+            return self.spill
+        return None
+
+    def has(self, table: str) -> bool:
+        """Whether the batch holds a table (``replications``, ``delays`` or ``strength``), without reading it."""
+        if table not in ("replications", "delays", "strength"):
+            raise KeyError(f"unknown table {table!r}; known: replications, delays, strength")
+        if self.__dict__.get(f"_table_{table}") is not None:
+            return True
+        return self.spill is not None and self.spill.has(table)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of the replication table (read from a spilled batch's file without its rows)."""
+        if (spill := self._spilled("replications")) is not None:
+            return spill.columns("replications")
+        return list(self.replications.columns)
+
+    def column(self, name: str) -> pd.Series:
+        """One column of the replication table: for a spilled batch, read alone (8 MB at a million runs).
+
+        Raises:
+            KeyError: If the table has no such column.
+        """
+        if (spill := self._spilled("replications")) is not None:
+            if name not in self.columns:
+                raise KeyError(name)
+            return spill.column("replications", name)
+        return self.replications[name]
+
+    @property
+    def replication_count(self) -> int:
+        """Rows of the replication table (the replications that finished)."""
+        if (spill := self._spilled("replications")) is not None:
+            return spill.rows["replications"]
+        return len(self.replications)
 
     @property
     def name(self) -> str:
@@ -404,7 +453,7 @@ class Results:
             True
         """
         check_milestone(milestone)
-        return self.replications[f"{milestone}_day"].to_numpy(dtype=float)
+        return self.column(f"{milestone}_day").to_numpy(dtype=float)
 
     def milestone_summary(self) -> pd.DataFrame:
         """Per milestone: P10/P50/P80/P90 in days and dates, and the share reached by the horizon.
@@ -522,24 +571,25 @@ class Results:
             True
         """
         rows = []
-        n = len(self.replications)
+        n = self.replication_count
+        columns = self.columns
         per_contributor = {
             c: f"Most of {c.removeprefix('peak_in_theatre.')}'s officers in theatre at once"
-            for c in self.replications.columns
+            for c in columns
             if c.startswith("peak_in_theatre.")
         }
         # Money by channel, and the optional funding mechanisms' totals, when a scenario uses them.
         money = {"paid_usd.": "Paid by {}, US$", "received_usd.": "Received by {}, US$",
                  "balance_usd.": "Left in {} at the horizon, US$"}
-        for c in self.replications.columns:
+        for c in columns:
             for prefix, text in money.items():
                 if c.startswith(prefix):
                     per_contributor[c] = text.format(c.removeprefix(prefix).replace("trust_fund", "the trust fund"))
-        per_contributor.update({k: v for k, v in FUNDING_TOTALS.items() if k in self.replications})
+        per_contributor.update({k: v for k, v in FUNDING_TOTALS.items() if k in columns})
         for name, label in {**TOTALS, **per_contributor}.items():
-            if name not in self.replications:
+            if name not in columns:
                 continue
-            values = self.replications[name].to_numpy(dtype=float)
+            values = self.column(name).to_numpy(dtype=float)
             if np.isnan(values).all():
                 continue
             mean = float(values.mean())
@@ -578,16 +628,15 @@ class Results:
             >>> table.iloc[0]["contributor"], int(table.iloc[0]["plan"])
             ('all', 2500)
         """
-        strength = self._strength()
         plans = planned_strength(self.scenario)
         order = {name: i for i, name in enumerate(plans)}
         rows = []
-        for (date, contributor), group in strength.groupby(["date", "contributor"], sort=False, observed=True):
-            officers = group["officers"].to_numpy(dtype=float)
-            plan = plans.get(str(contributor), 0)
+        for date, day, contributor, values in self._strength_groups():
+            officers = values.astype(float)
+            plan = plans.get(contributor, 0)
             p10, p50, p90 = np.quantile(officers, [0.1, 0.5, 0.9])
             rows.append({
-                "date": date, "day": int(group["day"].iloc[0]), "contributor": str(contributor), "plan": plan,
+                "date": date, "day": day, "contributor": contributor, "plan": plan,
                 "mean": float(officers.mean()), "p10": p10, "p50": p50, "p90": p90,
                 "p50_share_of_plan": p50 / plan if plan else math.nan,
                 "p_at_plan": float((officers >= plan).mean()) if plan else math.nan,
@@ -611,6 +660,15 @@ class Results:
         if self.daily is not None and series in self.daily:
             day = int(self.scenario.day_of(date))
             return np.nan_to_num(self.daily[series][:, day]).astype(np.int64)
+        if (spill := self._spilled("strength")) is not None:
+            day = int(self.scenario.day_of(date))
+            name = spill_strength_column(series, day)
+            if name not in spill.columns("strength"):
+                kept_days = sorted(spill.strength_days)
+                kept = ", ".join(self.scenario.date_of(d).isoformat() for d in kept_days)
+                raise KeyError(f"officers in theatre on {date} were not kept by this batch (kept: {kept}); "
+                               "run it again with that date as a strength deadline")
+            return spill.column("strength", name).to_numpy()
         strength = self._strength()
         rows = strength[(strength["date"] == pd.Timestamp(date)) & (strength["contributor"] == contributor)]
         if rows.empty:
@@ -623,6 +681,21 @@ class Results:
         if self.strength is None:
             raise ValueError("this batch kept no officers-in-theatre checkpoints (stored before they were recorded)")
         return self.strength
+
+    def _strength_groups(self) -> Iterator[tuple[pd.Timestamp, int, str, np.ndarray]]:
+        """Per checkpoint date and contributor, in the table's order: the date, its day, the contributor
+        and the officers of each replication (in replication order); a spilled batch reads one at a time."""
+        if (spill := self._spilled("strength")) is not None:
+            for day in spill.strength_days:
+                date = pd.Timestamp(self.scenario.start_date) + pd.Timedelta(days=day)
+                for series in spill.strength_series:
+                    contributor = "all" if series == "in_theatre" else series.removeprefix("in_theatre.")
+                    yield date, int(day), contributor, spill.column("strength", spill_strength_column(series, day)
+                                                                    ).to_numpy()
+            return
+        strength = self._strength()
+        for (date, contributor), group in strength.groupby(["date", "contributor"], sort=False, observed=True):
+            yield date, int(group["day"].iloc[0]), str(contributor), group["officers"].to_numpy()
 
     def binding_shares(self) -> pd.DataFrame:
         """How often each constraint was binding, per milestone (share of replications reaching it).
@@ -637,8 +710,8 @@ class Results:
             True
         """
         frames = []
-        for column in [c for c in self.replications.columns if c.endswith("_binding")]:
-            counts = self.replications[column].dropna().value_counts(normalize=True)
+        for column in [c for c in self.columns if c.endswith("_binding")]:
+            counts = self.column(column).dropna().value_counts(normalize=True)
             frames.append(
                 pd.DataFrame(
                     {
@@ -676,37 +749,57 @@ class Results:
             >>> bool(abs(total - table["milestone_mean_day"].iloc[0]) < 1e-6)
             True
         """
-        if self.delays is None:
+        if not self.has("delays"):
             raise ValueError(f"the batch of '{self.name}' holds no delay table; run it again to record one")
         columns = ["milestone", "label", "cause", "runs_reached", "mean_days", "share_with_days", "p50_days",
                    "p90_days", "milestone_mean_day"]
         wanted = [m for m in (milestones or MILESTONES) if m in MILESTONES]
-        frames = []
-        for milestone in wanted:
-            days = self.milestone_days(milestone)
-            reached = int(np.sum(~np.isnan(days)))
-            rows = self.delays[self.delays["milestone"] == milestone]
-            if reached == 0 or rows.empty:
-                continue
-            by_cause = rows.groupby("cause", sort=False, observed=True)["days"]
-            positive = rows[rows["days"] > 0].groupby("cause", sort=False, observed=True)["days"]
-            frame = pd.DataFrame({
-                "milestone": milestone,
-                "label": MILESTONES[milestone],
-                "cause": list(by_cause.groups),
-                "runs_reached": reached,
-                "mean_days": (by_cause.sum() / reached).to_numpy(),
-            })
-            frame["share_with_days"] = frame["cause"].map(positive.size() / reached).fillna(0.0).to_numpy()
-            frame["p50_days"] = frame["cause"].map(positive.quantile(0.5)).to_numpy()
-            frame["p90_days"] = frame["cause"].map(positive.quantile(0.9)).to_numpy()
-            frame["milestone_mean_day"] = float(np.nanmean(days))
-            frames.append(frame.sort_values("mean_days", ascending=False, kind="stable"))
+        frames = [frame for milestone in wanted if (frame := self._milestone_delays(milestone)) is not None]
         if not frames:
             return pd.DataFrame(columns=columns)
         out = pd.concat(frames, ignore_index=True)[columns]
         out["cause"] = out["cause"].astype(str)
         return out
+
+    def _milestone_delays(self, milestone: str) -> pd.DataFrame | None:
+        """One milestone's rows of :meth:`delay_summary` (None if no run reached it). A spilled batch keeps
+        them: each is a pass over its delay file."""
+        cache = self.__dict__.setdefault("_delay_rows", {}) if self.is_spilled("delays") else {}
+        if milestone not in cache:
+            cache[milestone] = self._delay_rows_of(milestone)
+        return cache[milestone]
+
+    def _delay_rows_of(self, milestone: str) -> pd.DataFrame | None:
+        days = self.milestone_days(milestone)
+        reached = int(np.sum(~np.isnan(days)))
+        rows = self._delays_of(milestone)
+        if reached == 0 or rows.empty:
+            return None
+        by_cause = rows.groupby("cause", sort=False, observed=True)["days"]
+        positive = rows[rows["days"] > 0].groupby("cause", sort=False, observed=True)["days"]
+        frame = pd.DataFrame({
+            "milestone": milestone,
+            "label": MILESTONES[milestone],
+            "cause": list(by_cause.groups),
+            "runs_reached": reached,
+            "mean_days": (by_cause.sum() / reached).to_numpy(),
+        })
+        frame["share_with_days"] = frame["cause"].map(positive.size() / reached).fillna(0.0).to_numpy()
+        frame["p50_days"] = frame["cause"].map(positive.quantile(0.5)).to_numpy()
+        frame["p90_days"] = frame["cause"].map(positive.quantile(0.9)).to_numpy()
+        frame["milestone_mean_day"] = float(np.nanmean(days))
+        return frame.sort_values("mean_days", ascending=False, kind="stable")
+
+    def _delays_of(self, milestone: str) -> pd.DataFrame:
+        """The delay rows of one milestone (columns ``cause`` and ``days``), in the table's order; a
+        spilled batch reads only those rows, its causes the Categorical of the whole table."""
+        if (spill := self._spilled("delays")) is not None:
+            rows = spill.read("delays", ["cause", "days"], where={"milestone": milestone})
+            dtype = pd.CategoricalDtype(label_categories("cause", self.scenario, spill.labels["cause"]))
+            rows["cause"] = _as_labels(rows["cause"], dtype)
+            return rows
+        assert self.delays is not None  # has("delays") was checked
+        return self.delays[self.delays["milestone"] == milestone]
 
     def summary(self) -> pd.DataFrame:
         """Milestones and totals in one long table, as written to ``summary.csv``.
@@ -763,6 +856,43 @@ class Results:
         from sim.output.plots import plot
 
         return plot(self, kind, **kwargs)
+
+
+def _spilled_table(table: str) -> property:
+    """A :class:`Results` table held in ``_table_<table>``, or, for a spilled batch, read whole from its file
+    when first used (and kept)."""
+    private = f"_table_{table}"
+
+    def get(self: Results) -> pd.DataFrame | None:
+        value = self.__dict__.get(private)
+        if value is None and self.spill is not None and self.spill.has(table):
+            value = _read_spilled(self, table)
+            self.__dict__[private] = value
+        return value
+
+    def put(self: Results, value: pd.DataFrame | None) -> None:
+        self.__dict__[private] = value
+
+    return property(get, put, doc=f"The {table} table (see the class's attributes).")
+
+
+def _read_spilled(results: Results, table: str) -> pd.DataFrame:
+    spill = results.spill
+    assert spill is not None
+    if table == "replications":
+        return spill.read("replications")
+    if table == "delays":
+        return compact_labels(spill.read("delays"), results.scenario)
+    wide = spill.read("strength")
+    columns = {series: np.column_stack([wide[spill_strength_column(series, day)].to_numpy() for day in
+                                        spill.strength_days]) for series in spill.strength_series}
+    return strength_from_checkpoints(columns, wide["replication"].to_numpy(), results.scenario,
+                                     list(spill.strength_days))
+
+
+# The three tables of a batch: plain attributes, except that a spilled batch reads them when first used.
+for _table in ("replications", "delays", "strength"):
+    setattr(Results, _table, _spilled_table(_table))
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:

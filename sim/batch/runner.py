@@ -50,6 +50,8 @@ from sim.batch.results import (
     strength_from_checkpoints,
 )
 from sim.batch.sketch import ChunkSketch, SeriesSketch, bands_from_sketches, sketch_rows
+from sim.batch.spill import Spill
+from sim.batch.spill import strength_frame_of as spill_strength_frame
 from sim.model import simulate
 from sim.model.mission import GC_THRESHOLD, rare_collections
 from sim.model.record import series_names
@@ -202,6 +204,7 @@ def run(
     as_of: AsOf | None = None,
     max_failures: int | None = None,
     fail_fast: bool = False,
+    spill: str | Path | bool | None = None,
 ) -> Results:
     """Run a Monte Carlo batch of one scenario.
 
@@ -242,6 +245,11 @@ def run(
             is recorded in ``results.failures`` (index, seed, error, traceback) and left out of every
             table: bands, shares and counts are over the replications that finished.
         fail_fast: Stop at the first failed replication (as ``max_failures=0``).
+        spill: Write the replication, delay and strength tables to Parquet files as chunks complete,
+            instead of holding them, so that memory stays flat however many runs (:mod:`sim.batch.spill`):
+            ``True`` for a temporary folder removed with the Results, or a new folder the caller
+            removes (``results.spill.remove()``). The tables and summaries are the same; the tables are
+            read from the files when first used. Default: held in memory.
 
     Returns:
         The batch's :class:`sim.batch.results.Results`.
@@ -290,7 +298,7 @@ def run(
         if book is not None:
             chunk_size = book.begin(chunk_size)
         return _run_chunks(scenario, seed, span, chunk_size, strength_days, keep_daily, executor, book, progress,
-                           started, replications is not None, as_of, allowed)
+                           started, replications is not None, as_of, allowed, spill)
     finally:
         if own and book is not None:
             book.close()
@@ -298,11 +306,37 @@ def run(
 
 def _run_chunks(scenario: Scenario, seed: int, span: range, chunk_size: int, strength_days: tuple[int, ...],
                 keep_daily: bool, executor: Executor, book: Journal | None, progress: Progress, started: float,
-                is_slice: bool, as_of: AsOf | None = None, allowed: int = 0) -> Results:
+                is_slice: bool, as_of: AsOf | None = None, allowed: int = 0,
+                spill: str | Path | bool | None = None) -> Results:
     """Run a batch's chunks (those the journal lacks), recording each as it completes, and gather them."""
-    gather = _Gather(scenario, span, keep_daily, strength_days, allowed)
     chunks = _chunks(scenario, seed, span, chunk_size, strength_days, keep_daily, as_of)
-    with progress_callback(progress, len(span)) as report:
+    tables = _open_spill(spill, [c.start for c in chunks])
+    gather = _Gather(scenario, span, keep_daily, strength_days, allowed, tables)
+    try:
+        return _gather_chunks(gather, chunks, executor, book, progress, seed, started, is_slice, as_of)
+    except BaseException:
+        if tables is not None:
+            tables.remove()  # only what this batch wrote: the folder was new or empty
+        raise
+
+
+def _open_spill(spill: str | Path | bool | None, starts: list[int]) -> Spill | None:
+    """The batch's :class:`sim.batch.spill.Spill`, in a new temporary folder for ``True``."""
+    if spill is None or spill is False:
+        return None
+    if spill is True:
+        import tempfile
+
+        return Spill(tempfile.mkdtemp(prefix="deploysim-spill-"), starts, owned=True)
+    folder = Path(spill)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ValueError(f"spill: {folder} should be a new or empty folder")
+    return Spill(folder, starts)
+
+
+def _gather_chunks(gather: _Gather, chunks: list[Chunk], executor: Executor, book: Journal | None,
+                   progress: Progress, seed: int, started: float, is_slice: bool, as_of: AsOf | None) -> Results:
+    with progress_callback(progress, len(gather.span)) as report:
         if book is not None:
             for result in book.completed():
                 gather.add(result)
@@ -353,8 +387,10 @@ class _Gather:
     """The parent's side of a batch: adds up the chunks' results as they complete, in any order."""
 
     def __init__(self, scenario: Scenario, span: range, keep_daily: bool, strength_days: tuple[int, ...],
-                 allowed: int = 0):
+                 allowed: int = 0, spill: Spill | None = None):
         self.scenario = scenario
+        #: Where the chunks' tables go as they come, instead of memory (see :mod:`sim.batch.spill`).
+        self.spill = spill
         self.allowed = allowed
         self.failures: list[Failure] = []
         self.span = span
@@ -379,9 +415,17 @@ class _Gather:
                 raise BatchFailed(sorted(self.failures, key=lambda f: f.replication), self.allowed, len(self.span))
         # A frame per chunk is a few bytes per value; the rows as dicts would be kilobytes per replication.
         # A chunk whose every replication failed has none (None still marks the chunk done).
-        self.frames[result.start] = _replications_frame(result.rows) if result.rows else None
-        self.delays[result.start] = delays_frame(result.delays)
-        self.strength[result.start] = result.strength
+        frame = _replications_frame(result.rows) if result.rows else None
+        if self.spill is not None:
+            failed = {f.replication for f in result.failures}
+            kept = np.array([k for k in range(result.start, result.start + n) if k not in failed], dtype=np.int64)
+            self.spill.add(result.start, frame, delays_frame(result.delays),
+                           spill_strength_frame(result.strength, kept, self.strength_days))
+            self.frames[result.start] = None
+        else:
+            self.frames[result.start] = frame
+            self.delays[result.start] = delays_frame(result.delays)
+            self.strength[result.start] = result.strength
         for name in self.names:
             self.sketches[name].add(result.sketches[name])
         if self.daily is not None and result.daily is not None:
@@ -393,30 +437,34 @@ class _Gather:
     def results(self, seed: int, wall_time_s: float, is_slice: bool) -> Results:
         """The batch's Results, once every chunk was added."""
         order = sorted(self.frames)
-        replications = pd.concat([f for start in order if (f := self.frames[start]) is not None], ignore_index=True)
         strength_names = [name for name in self.names if is_strength_series(name)]
-        columns = {name: np.concatenate([self.strength[start][name] for start in order]) for name in strength_names}
         span = self.span
         self.failures.sort(key=lambda f: f.replication)
         failed = {f.replication for f in self.failures}
-        kept = np.array([k for k in range(span.start, span.stop) if k not in failed], dtype=np.int64)
+        indices = np.arange(span.start, span.stop, dtype=np.int64)
+        kept = indices[~np.isin(indices, np.fromiter(failed, dtype=np.int64, count=len(failed)))] if failed else indices
         daily = self.daily
         if daily is not None and failed:
             keep = np.isin(np.arange(span.start, span.stop), kept)
             daily = {name: values[keep] for name, values in daily.items()}
+        bands = bands_from_sketches(self.sketches, BAND_QUANTILES, self.scenario.start_date)
+        common: dict[str, Any] = {
+            "scenario": self.scenario, "seed": seed, "runs": len(span), "bands": bands, "daily": daily,
+            "wall_time_s": wall_time_s, "failures": failures_frame(self.failures), "sketches": self.sketches,
+            "replication_range": (span.start, span.stop) if is_slice else None}
+        if self.spill is not None:
+            self.spill.strength_days = list(self.strength_days)
+            self.spill.strength_series = strength_names
+            self.spill.close()
+            return Results(replications=None, delays=None, strength=None,  # type: ignore[arg-type]
+                           spill=self.spill, **common)
+        replications = pd.concat([f for start in order if (f := self.frames[start]) is not None], ignore_index=True)
+        columns = {name: np.concatenate([self.strength[start][name] for start in order]) for name in strength_names}
         return Results(
-            scenario=self.scenario,
-            seed=seed,
-            runs=len(span),
             replications=replications,
-            bands=bands_from_sketches(self.sketches, BAND_QUANTILES, self.scenario.start_date),
-            daily=daily,
-            wall_time_s=wall_time_s,
             delays=concat_labelled([self.delays[start] for start in order], self.scenario),
             strength=strength_from_checkpoints(columns, kept, self.scenario, self.strength_days),
-            failures=failures_frame(self.failures),
-            sketches=self.sketches,
-            replication_range=(span.start, span.stop) if is_slice else None,
+            **common,
         )
 
 

@@ -190,14 +190,14 @@ def save_results(
 
     def write(partial: Path) -> None:
         labels = run_metadata(results, run_id)
-        write_parquet(results.replications, partial / "replications.parquet", labels)
+        write_table(results, "replications", partial / "replications.parquet", labels)
         write_parquet(results.bands, partial / "bands.parquet", labels)
         results.summary().to_csv(partial / "summary.csv", index=False, float_format="%.6g")
-        if results.delays is not None:
-            write_parquet(results.delays, partial / "delays.parquet", labels)
+        if results.has("delays"):
+            write_table(results, "delays", partial / "delays.parquet", labels)
             results.delay_summary().to_csv(partial / "delays_summary.csv", index=False, float_format="%.6g")
-        if results.strength is not None:
-            write_parquet(results.strength, partial / "strength.parquet", labels)
+        if results.has("strength"):
+            write_table(results, "strength", partial / "strength.parquet", labels)
             results.strength_summary().to_csv(partial / "strength_summary.csv", index=False, float_format="%.6g")
         if results.failures is not None and len(results.failures):
             write_parquet(results.failures, partial / "failures.parquet", labels)
@@ -579,6 +579,47 @@ def write_parquet(frame: pd.DataFrame, path: Path, labels: Mapping[str, str]) ->
     pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **extra}), path)
 
 
+def write_table(results: Results, table: str, path: Path, labels: Mapping[str, str]) -> None:
+    """Write one of a batch's tables (``replications``, ``delays``, ``strength``) as :func:`write_parquet`
+    does; a spilled batch's table is copied from its file a row group at a time, never held whole."""
+    if not results.is_spilled(table):
+        frame = getattr(results, table)
+        write_parquet(frame, path, labels)
+        return
+    spill = results.spill
+    assert spill is not None
+    extra = {f"{PARQUET_PREFIX}{k}".encode(): str(v).encode() for k, v in labels.items()}
+    if table != "strength":
+        spill.copy(table, path, extra)
+        return
+    # The long strength table, in its order (day, replication, series), a day and a chunk at a time.
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sim.batch.results import strength_from_checkpoints
+    from sim.batch.spill import strength_column
+
+    writer = None
+    try:
+        for day in spill.strength_days:
+            names = [strength_column(series, day) for series in spill.strength_series]
+            for wide in spill.batches("strength", ["replication", *names]):
+                columns = {series: wide[[name]].to_numpy() for series, name in zip(spill.strength_series, names,
+                                                                                      strict=True)}
+                long = strength_from_checkpoints(columns, wide["replication"].to_numpy(), results.scenario, [day])
+                arrow = pa.Table.from_pandas(long, preserve_index=False)
+                if writer is None:
+                    schema = arrow.schema.with_metadata({**(arrow.schema.metadata or {}), **extra})
+                    writer = pq.ParquetWriter(path, schema)
+                writer.write_table(arrow.cast(schema))
+        if writer is None:  # no checkpoint inside the horizon: an empty table, as a batch in memory writes
+            write_parquet(strength_from_checkpoints({}, np.arange(0), results.scenario, []), path, labels)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 def parquet_labels(path: str | Path) -> dict[str, str]:
     """The ``deploysim.*`` key-value metadata of a stored Parquet file, without the prefix."""
     import pyarrow.parquet as pq
@@ -593,7 +634,8 @@ def read_tables(folders: Iterable[str | Path], table: str = "replications") -> p
 
     Args:
         folders: Stored run folders.
-        table: ``replications`` or ``bands``.
+        table: ``replications``, ``bands``, ``delays`` or ``strength``. The label columns of the long
+            tables (``milestone``, ``cause``, ``contributor``) are Categoricals of the labels of every run.
 
     Raises:
         StoreError: If a folder holds no such table.
@@ -614,4 +656,6 @@ def read_tables(folders: Iterable[str | Path], table: str = "replications") -> p
         frame.insert(0, "run_id", labels.get("run_id", Path(folder).name))
         frame.insert(0, "scenario", labels.get("scenario", Path(folder).parent.name))
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    from sim.batch.results import concat_labelled
+
+    return concat_labelled(frames)

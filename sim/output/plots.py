@@ -197,8 +197,8 @@ def contributors_chart(results: Results, ax: Axes | None = None) -> Figure:
         band = results.series_band(series)
         label = contributor_name(scenario, name)
         peak = f"peak_{series}"
-        if name != lead and peak in results.replications:
-            share = float((results.replications[peak] > 0).mean())
+        if name != lead and peak in results.columns:
+            share = float((results.column(peak) > 0).mean())
             label += f" ({share:.0%} of runs{'; median 0' if not band['p50'].any() else ''})"
         ax.plot(
             band["date"], band["p50"], drawstyle="steps-post", color=colours[i % len(colours)],
@@ -423,7 +423,7 @@ def binding_chart(results: Results, milestones: Sequence[str] | None = None, ax:
     shares = results.binding_shares()
     shares = shares[shares["milestone"].isin(names)]
     styles = constraint_styles(results, shares["binding"])
-    counts = {name: int(results.replications[f"{name}_binding"].notna().sum()) for name in names}
+    counts = {name: int(results.column(f"{name}_binding").notna().sum()) for name in names}
 
     own_figure = ax is None
     fig, ax = new_figure(results, (FIGSIZE[0], _ROW_INCHES * 1.25 * max(len(names), 2) + 2.9), ax=ax)

@@ -1,0 +1,218 @@
+"""A batch's tables written to Parquet as its chunks complete, and read back a column at a time.
+
+Memory of a batch held whole grows with its replications (about 2.3 KB each for the replication,
+delay and strength tables). A spilled batch (``run(..., spill=FOLDER)``, as ``deploysim run`` does)
+instead appends each chunk's rows to three Parquet files, one row group per chunk, in the order of
+the replications whatever the order the chunks complete in:
+
+- ``replications.parquet``: the replication table, as :attr:`sim.batch.results.Results.replications`;
+- ``delays.parquet``: the delay table, as :attr:`~sim.batch.results.Results.delays`;
+- ``strength.parquet``: officers in theatre at the checkpoint days, one row per replication and a
+  column ``<series>@<day>`` per series and checkpoint (the long
+  :attr:`~sim.batch.results.Results.strength` is built from it when asked for).
+
+The statistics a run reports read only what they need: one replication column (8 MB at a million
+runs), one milestone's delay rows, one checkpoint's officers. They apply the same functions to the
+same values in the same order as for a batch held in memory, so the tables are identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: The tables a spill holds, by file stem.
+TABLES = ("replications", "delays", "strength")
+#: Rows read at a time when a table is filtered or copied (a few MB).
+READ_BATCH_ROWS = 1 << 17
+#: Columns of the delay table held as Parquet dictionaries (an index per row, not a string).
+_DICTIONARY_COLUMNS = ("milestone", "cause")
+
+
+def strength_column(series: str, day: int) -> str:
+    """The spilled strength column of a series at a checkpoint day."""
+    return f"{series}@{day}"
+
+
+class Spill:
+    """Parquet files that a batch's chunks are appended to, in replication order.
+
+    Args:
+        folder: An empty folder (or one to create) that this spill alone writes in.
+        starts: The first replication of every chunk the batch will add, in any order; chunks are
+            written in the order of their starts, those that complete early held until their turn.
+        owned: Remove ``folder`` when this object is garbage-collected (a spill made for a
+            :class:`~sim.batch.results.Results` in a notebook); False when the caller removes it.
+    """
+
+    def __init__(self, folder: str | Path, starts: Iterable[int], owned: bool = False):
+        self.folder = Path(folder)
+        self._created = not self.folder.exists()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._order = sorted(set(starts))
+        self._next = 0
+        self._waiting: dict[int, tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame]] = {}
+        self._writers: dict[str, Any] = {}
+        self._schemas: dict[str, pa.Schema] = {}
+        self.rows = dict.fromkeys(TABLES, 0)
+        #: Labels seen in the delay table's label columns (the Categoricals' categories when read back).
+        self.labels: dict[str, set[str]] = {column: set() for column in _DICTIONARY_COLUMNS}
+        #: The checkpoint days and officers-in-theatre series of the strength table, in column order.
+        self.strength_days: list[int] = []
+        self.strength_series: list[str] = []
+        self.closed = False
+        self._readers: dict[str, Any] = {}
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.folder), True) if owned else None
+
+    def path(self, table: str) -> Path:
+        """The Parquet file of a table."""
+        return self.folder / f"{table}.parquet"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def add(self, start: int, replications: pd.DataFrame | None, delays: pd.DataFrame,
+            strength: pd.DataFrame) -> None:
+        """Take one chunk's tables (``replications`` None if every replication of it failed)."""
+        self._waiting[start] = (replications, delays, strength)
+        while self._next < len(self._order) and self._order[self._next] in self._waiting:
+            frames = self._waiting.pop(self._order[self._next])
+            for table, frame in zip(TABLES, frames, strict=True):
+                if frame is not None and len(frame):
+                    self._append(table, frame)
+            self._next += 1
+
+    def _append(self, table: str, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if table == "delays":
+            for column, seen in self.labels.items():
+                values = frame[column]
+                seen.update(values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values.unique())
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        if table not in self._writers:
+            # The first chunk's schema, with its pandas metadata (so that columns read back with their dtypes).
+            schema = arrow.schema
+            for column in _DICTIONARY_COLUMNS:
+                if column in schema.names:  # one index width for every chunk
+                    schema = schema.set(schema.get_field_index(column),
+                                        pa.field(column, pa.dictionary(pa.int32(), pa.string())))
+            self._schemas[table] = schema
+            self._writers[table] = pq.ParquetWriter(self.path(table), schema)
+        arrow = arrow.cast(self._schemas[table])
+        self._writers[table].write_table(arrow)
+        self.rows[table] += len(frame)
+
+    def close(self) -> None:
+        """Finish the files (every chunk was added)."""
+        if self._waiting:
+            missing = sorted(self._waiting)
+            raise RuntimeError(f"chunks from replication {missing[0]} were added but not written")
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        self.closed = True
+
+    def remove(self) -> None:
+        """Delete the spill's files, and its folder if the spill made it (a folder given empty stays)."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+        if self._finalizer is not None:
+            self._finalizer()
+            return
+        for table in TABLES:
+            self.path(table).unlink(missing_ok=True)
+        if self._created:
+            with contextlib.suppress(OSError):  # someone else put a file there: leave it
+                self.folder.rmdir()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def has(self, table: str) -> bool:
+        """Whether some chunk wrote rows to the table."""
+        return self.path(table).is_file()
+
+    def _file(self, table: str) -> Any:
+        """The table's open :class:`pyarrow.parquet.ParquetFile` (opened once the files are finished)."""
+        import pyarrow.parquet as pq
+
+        if not self.closed:
+            raise RuntimeError("the spill's files are read once every chunk is written")
+        if table not in self._readers:
+            self._readers[table] = pq.ParquetFile(self.path(table))
+        return self._readers[table]
+
+    def columns(self, table: str) -> list[str]:
+        """The columns of a table."""
+        return list(self._file(table).schema_arrow.names) if self.has(table) else []
+
+    def read(self, table: str, columns: Sequence[str] | None = None,
+             where: Mapping[str, str] | None = None) -> pd.DataFrame:
+        """The table (or some of its columns), optionally only the rows where each column of ``where``
+        equals its value, in the file's order; rows are filtered a batch at a time, so memory holds
+        only what is returned."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        file = self._file(table)
+        if not where:
+            return file.read(columns=list(columns) if columns is not None else None).to_pandas()
+        wanted = list(columns) if columns is not None else list(file.schema_arrow.names)
+        needed = list(dict.fromkeys([*wanted, *where]))
+        pieces = []
+        for batch in file.iter_batches(batch_size=READ_BATCH_ROWS, columns=needed):
+            mask = None
+            for column, value in where.items():
+                term = pc.equal(batch.column(column), pa.scalar(value))
+                mask = term if mask is None else pc.and_(mask, term)
+            pieces.append(batch.filter(mask).select(wanted))
+        schema = pa.schema([file.schema_arrow.field(c) for c in wanted], metadata=file.schema_arrow.metadata)
+        return pa.Table.from_batches(pieces, schema=schema).to_pandas()
+
+    def column(self, table: str, name: str) -> pd.Series:
+        """One column of a table."""
+        return self.read(table, [name])[name]
+
+    def batches(self, table: str, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
+        """Some columns of a table, :data:`READ_BATCH_ROWS` rows at a time, in order."""
+        import pyarrow as pa
+
+        file = self._file(table)
+        schema = pa.schema([file.schema_arrow.field(c) for c in columns], metadata=file.schema_arrow.metadata)
+        for batch in file.iter_batches(batch_size=READ_BATCH_ROWS, columns=list(columns)):
+            yield pa.Table.from_batches([batch], schema=schema).to_pandas()
+
+    def copy(self, table: str, target: Path, metadata: Mapping[bytes, bytes]) -> None:
+        """Write a table to ``target`` a row group at a time, with ``metadata`` added to its schema."""
+        import pyarrow.parquet as pq
+
+        source = self._file(table)
+        schema = source.schema_arrow
+        schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
+        with pq.ParquetWriter(target, schema) as writer:
+            for batch in source.iter_batches(batch_size=READ_BATCH_ROWS):
+                writer.write_batch(batch.replace_schema_metadata(schema.metadata))
+
+
+def strength_frame_of(columns: Mapping[str, np.ndarray], replications: np.ndarray,
+                      days: Sequence[int]) -> pd.DataFrame:
+    """One chunk's spilled strength table: ``replication`` and a column per series and checkpoint day."""
+    wide: dict[str, np.ndarray] = {"replication": np.asarray(replications, dtype=np.int64)}
+    for series, values in columns.items():
+        for i, day in enumerate(days):
+            wide[strength_column(series, day)] = np.ascontiguousarray(values[:, i], dtype=np.int64)
+    return pd.DataFrame(wide)
