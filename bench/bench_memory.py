@@ -33,11 +33,13 @@ SCENARIO = REPO / "scenarios" / "baseline.toml"
 OUT = REPO / "bench" / "out" / "memory.json"
 
 
-def peak_rss(runs: int, tree: Path, seed: int = 1) -> dict[str, float]:
-    """Peak RSS (MiB), CPU and wall seconds of ``deploysim run --runs N`` from ``tree``, in a fresh process."""
+def peak_rss(runs: int, tree: Path, seed: int = 1, workers: int = 1) -> dict[str, float]:
+    """Peak RSS (MiB), CPU and wall seconds of ``deploysim run --runs N`` from ``tree``, in a fresh process.
+
+    ``ru_maxrss`` from ``wait4`` is the largest of that process and of the worker processes it waited for."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "sim", "run", str(SCENARIO), "--runs", str(runs), "--seed", str(seed),
-               "--quiet", "--no-plots", "--out", str(Path(tmp) / "run")]
+               "--quiet", "--no-plots", "--workers", str(workers), "--out", str(Path(tmp) / "run")]
         env = {**os.environ, "PYTHONPATH": str(tree)}
         load = os.getloadavg()[0]
         started = time.perf_counter()
@@ -48,7 +50,8 @@ def peak_rss(runs: int, tree: Path, seed: int = 1) -> dict[str, float]:
         err = proc.stderr.read().decode() if proc.stderr else ""
         if proc.returncode:
             raise SystemExit(f"run --runs {runs} failed ({proc.returncode}): {err[-500:]}")
-    return {"runs": runs, "tree": str(tree), "peak_rss_mib": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime
+    return {"runs": runs, "workers": workers, "tree": str(tree), "peak_rss_mib": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime
             + usage.ru_stime, "wall_s": wall, "load_before": load, "load_after": os.getloadavg()[0]}
 
 
@@ -126,6 +129,7 @@ def journal_overhead(runs: int, rounds: int, chunk_size: int) -> dict[str, objec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[10_000, 100_000], help="batch sizes for peak RSS")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of each peak-RSS run (default 1)")
     parser.add_argument("--tree", type=Path, action="append", default=[],
                         help="also measure this checkout's sim/ at the smallest size (repeatable)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the journal comparison")
@@ -147,10 +151,10 @@ def main() -> None:
     rss = []
     if not args.skip_rss:
         for tree in args.tree:
-            rss.append(peak_rss(min(args.runs), tree))
+            rss.append(peak_rss(min(args.runs), tree, workers=args.workers))
             print(rss[-1], flush=True)
         for runs in args.runs:
-            rss.append(peak_rss(runs, REPO))
+            rss.append(peak_rss(runs, REPO, workers=args.workers))
             print(rss[-1], flush=True)
     report["peak_rss"] = rss
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -772,34 +772,37 @@ class Results:
     def _delay_rows_of(self, milestone: str) -> pd.DataFrame | None:
         days = self.milestone_days(milestone)
         reached = int(np.sum(~np.isnan(days)))
-        rows = self._delays_of(milestone)
-        if reached == 0 or rows.empty:
+        if reached == 0:
             return None
-        by_cause = rows.groupby("cause", sort=False, observed=True)["days"]
-        positive = rows[rows["days"] > 0].groupby("cause", sort=False, observed=True)["days"]
-        frame = pd.DataFrame({
-            "milestone": milestone,
-            "label": MILESTONES[milestone],
-            "cause": list(by_cause.groups),
-            "runs_reached": reached,
-            "mean_days": (by_cause.sum() / reached).to_numpy(),
-        })
-        frame["share_with_days"] = frame["cause"].map(positive.size() / reached).fillna(0.0).to_numpy()
-        frame["p50_days"] = frame["cause"].map(positive.quantile(0.5)).to_numpy()
-        frame["p90_days"] = frame["cause"].map(positive.quantile(0.9)).to_numpy()
+        causes, pieces = self._delays_of(milestone)
+        # Causes in the order they first appear along the table, as a groupby(sort=False) lists them.
+        order: dict[int, None] = {}
+        for codes, _ in pieces:
+            order.update(dict.fromkeys(pd.unique(codes).tolist()))
+        if not order:
+            return None
+        rows = []
+        for code in order:
+            values = np.concatenate([piece[codes == code] for codes, piece in pieces])
+            total, with_days, p50, p90 = _cause_days(values)
+            rows.append((causes[code], total / reached, with_days / reached, p50, p90))
+        frame = pd.DataFrame(rows, columns=["cause", "mean_days", "share_with_days", "p50_days", "p90_days"])
+        frame.insert(0, "milestone", milestone)
+        frame.insert(1, "label", MILESTONES[milestone])
+        frame.insert(3, "runs_reached", reached)
         frame["milestone_mean_day"] = float(np.nanmean(days))
         return frame.sort_values("mean_days", ascending=False, kind="stable")
 
-    def _delays_of(self, milestone: str) -> pd.DataFrame:
-        """The delay rows of one milestone (columns ``cause`` and ``days``), in the table's order; a
-        spilled batch reads only those rows, its causes the Categorical of the whole table."""
+    def _delays_of(self, milestone: str) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
+        """One milestone's delay rows, in the table's order: the causes' labels and, in pieces, each row's
+        code into them and its days. A spilled batch reads only those rows, a row group at a time."""
         if (spill := self._spilled("delays")) is not None:
-            rows = spill.read("delays", ["cause", "days"], where={"milestone": milestone})
-            dtype = pd.CategoricalDtype(label_categories("cause", self.scenario, spill.labels["cause"]))
-            rows["cause"] = _as_labels(rows["cause"], dtype)
-            return rows
+            return spill.label_rows("delays", "cause", "days", where={"milestone": milestone})
         assert self.delays is not None  # has("delays") was checked
-        return self.delays[self.delays["milestone"] == milestone]
+        rows = self.delays[self.delays["milestone"] == milestone]
+        cause = rows["cause"].astype("category")
+        return ([str(c) for c in cause.cat.categories],
+                [(cause.cat.codes.to_numpy(), rows["days"].to_numpy(dtype=float))])
 
     def summary(self) -> pd.DataFrame:
         """Milestones and totals in one long table, as written to ``summary.csv``.
@@ -856,6 +859,29 @@ class Results:
         from sim.output.plots import plot
 
         return plot(self, kind, **kwargs)
+
+
+def _cause_days(values: np.ndarray) -> tuple[float, int, float, float]:
+    """One cause's days at one milestone: their sum, how many are positive, and the P50 and P90 of the
+    positive ones (NaN if none). The sum is correctly rounded (:func:`math.fsum`), so it does not depend
+    on the order the rows come in or how a batch was gathered."""
+    total = math.fsum(values)  # element by element: no list of a million floats
+    positive = values[values > 0]
+    if not len(positive):
+        return total, 0, math.nan, math.nan
+    ordered = np.sort(positive)
+    return total, len(positive), _linear_quantile(ordered, 0.5), _linear_quantile(ordered, 0.9)
+
+
+def _linear_quantile(ordered: np.ndarray, q: float) -> float:
+    """The ``linear`` quantile of sorted values, computed as pandas' grouped quantile does (``a + (b - a) *
+    fraction``; numpy's rounds differently above the median), so the table is the one earlier versions gave."""
+    at = q * (len(ordered) - 1)
+    low = int(math.floor(at))
+    fraction = at - low
+    if fraction == 0 or low + 1 >= len(ordered):
+        return float(ordered[low])
+    return float(ordered[low] + (ordered[low + 1] - ordered[low]) * fraction)
 
 
 def _spilled_table(table: str) -> property:

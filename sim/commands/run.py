@@ -167,6 +167,7 @@ def handle(args: argparse.Namespace) -> int:
         # Arrow's default allocator (mimalloc) keeps the pages of every table read back: at 10,000 runs
         # the peak was 437 MiB with it and 345 MiB with the system's.
         pa.set_memory_pool(pa.system_memory_pool())
+        _fixed_mmap_threshold()
         if journal is not None:
             spill = journal.folder / ".tables"
             if spill.is_dir() and not spill.is_symlink():
@@ -250,6 +251,28 @@ def handle(args: argparse.Namespace) -> int:
         print(format_strength_deadlines(strength_table))
     print_files(folder)
     return 0
+
+
+#: Blocks of at least this many bytes are mapped and unmapped alone (glibc's M_MMAP_THRESHOLD).
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def _fixed_mmap_threshold() -> None:
+    """Keep glibc's threshold for mapping large blocks fixed, so that the columns a spilled batch reads
+    one after another go back to the system when freed. By default glibc raises the threshold after
+    the first large free, and later columns then stay in the heap: at a million runs the peak was
+    about 0.3 GB higher. Does nothing where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if sys.platform != "linux" or name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, MMAP_THRESHOLD_BYTES)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its allocator decides
+        return
 
 
 def _remove_spill(folder: Path | None) -> None:
