@@ -249,7 +249,12 @@ def _completed(pool: FuturesExecutorType, call: Callable[..., Any], fn: Callable
     futures = {pool.submit(call, fn, shared, task): i for i, task in enumerate(tasks)}
     try:
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            # Dropped once taken: a finished future holds its result, and holding every one held the
+            # whole batch's results (16 KB per replication) until the last chunk.
+            i = futures.pop(future)
+            result = future.result()
+            del future
+            yield i, result
     finally:
         # A consumer that stops early (an error, Ctrl-C) leaves no queued task to run.
         for future in futures:
@@ -349,11 +354,16 @@ class DaskExecutor(BaseExecutor):
         if key not in self._scattered:
             self._scattered[key] = client.scatter(scenario, broadcast=True, hash=False)
         shared = self._scattered[key]
-        futures = [client.submit(_call_with, fn, shared, task, pure=False) for task in tasks]
-        index = {future.key: i for i, future in enumerate(futures)}
+        futures = {client.submit(_call_with, fn, shared, task, pure=False): i for i, task in enumerate(tasks)}
         try:
-            for future in dask_completed(futures):
-                yield index[future.key], future.result()
+            for future in dask_completed(list(futures)):
+                # Released once taken, so that neither this process nor the cluster's workers hold every
+                # chunk's result until the last one.
+                i = futures.pop(future)
+                result = future.result()
+                future.release()
+                del future
+                yield i, result
         finally:
             client.cancel([f for f in futures if not f.done()])
 
