@@ -170,6 +170,41 @@ def test_explain_and_backtest_take_the_executor_options(tmp_path, capsys) -> Non
         assert not bad.exists()
 
 
+def _results_left(executor, short) -> list[int]:
+    """Consume a batch's chunks from ``executor``, dropping each result once taken, and return how many
+    earlier results were still alive each time a later one arrived (0s when none is held back)."""
+    import gc
+    import weakref
+
+    from sim.batch.runner import Chunk
+
+    chunks = [Chunk(short, 1, start, start + 2) for start in range(0, 12, 2)]
+    refs, alive = [], []
+    for result in executor.map_chunks(chunks):
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in refs))
+        refs.append(weakref.ref(result))
+        del result
+    return alive
+
+
+def test_executors_hold_no_finished_result_once_it_is_taken(short) -> None:
+    # Holding every finished future kept the whole batch's results in the parent (16 KB per replication).
+    with ProcessPool(2) as pool:
+        assert _results_left(pool, short) == [0] * 6
+    with ThreadPoolExecutor(2) as threads:
+        assert _results_left(as_executor(threads), short) == [0] * 6
+
+
+def test_dask_releases_each_result_once_it_is_taken(short) -> None:
+    pytest.importorskip("distributed")
+    with DaskExecutor(workers=2, processes=False) as dask:
+        assert _results_left(dask, short) == [0] * 6
+        # The cluster holds none of them either: only the scattered scenario is left.
+        assert [key for key in dask._client.who_has() if "_call_with" in str(key)] == []
+        assert dask._client.who_has()
+
+
 def test_dask_local_cluster_gives_the_serial_tables(short) -> None:
     pytest.importorskip("distributed")
     serial = run(short, runs=16, seed=8, progress=False)
