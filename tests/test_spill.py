@@ -144,3 +144,19 @@ def test_the_run_command_spills_and_leaves_only_the_run_folder(tmp_path, capsys)
     pd.testing.assert_frame_equal(stored.delays, held.delays)
     pd.testing.assert_frame_equal(stored.strength, held.strength)
     assert "first_arrival" in printed or "First" in printed
+
+
+def test_a_spilled_batch_without_delay_rows_or_checkpoints_stores_the_same_files(tmp_path) -> None:
+    # Three days: no milestone is reached and no checkpoint falls inside the horizon.
+    tiny = load_scenario("baseline", ["horizon_days=3"])
+    held = run(tiny, runs=30, seed=1, chunk_size=7, progress=False)
+    spilled = run(tiny, runs=30, seed=1, chunk_size=7, progress=False, spill=tmp_path / "t")
+    assert len(held.delays) == 0 and len(held.strength) == 0
+    assert spilled.has("delays") and spilled.has("strength")
+    a, b = save_results(held, folder=tmp_path / "held"), save_results(spilled, folder=tmp_path / "spilled")
+    assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+    for name in ("summary.csv", "delays_summary.csv", "strength_summary.csv"):
+        assert filecmp.cmp(a / name, b / name, shallow=False), name
+    back_a, back_b = load_results(a), load_results(b)
+    for table in ("replications", "delays", "strength"):
+        pd.testing.assert_frame_equal(getattr(back_a, table), getattr(back_b, table), obj=table)

@@ -87,7 +87,7 @@ class Spill:
         while self._next < len(self._order) and self._order[self._next] in self._waiting:
             frames = self._waiting.pop(self._order[self._next])
             for table, frame in zip(TABLES, frames, strict=True):
-                if frame is not None and len(frame):
+                if frame is not None:  # an empty one still gives the file its columns
                     self._append(table, frame)
             self._next += 1
 
@@ -105,6 +105,8 @@ class Spill:
                                         pa.field(column, pa.dictionary(pa.int32(), pa.string())))
             self._schemas[table] = schema
             self._writers[table] = pq.ParquetWriter(self.path(table), schema)
+        if not len(frame):
+            return
         # Chunks are gathered into row groups of a few MB: a file of one small group per chunk carries
         # footer metadata per group and column (about 0.3 GB at a million runs).
         self._pending[table].append(arrow.cast(self._schemas[table]))
