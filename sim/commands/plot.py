@@ -49,7 +49,7 @@ def write_figures(results: Results, folder: Path) -> list[Path]:
     from sim.output.plots import FIGURES, save_png
 
     figures = dict(FIGURES)
-    if results.delays is not None:
+    if results.has("delays"):
         figures["where_the_days_went.png"] = delays_chart
     out = Path(folder) / "figures"
     return [save_png(draw(results), out / filename, results, dpi=120) for filename, draw in figures.items()]

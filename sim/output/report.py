@@ -280,7 +280,7 @@ def key_findings(results: Results, deadlines: Deadlines = None) -> list[str]:
         sentence = _binding_sentence(results, shares, milestone, what, summary.loc[milestone, "share_reached"])
         if sentence:
             findings.append(sentence)
-    if results.delays is not None:
+    if results.has("delays"):
         for milestone, what in (("first_arrival", "the first landing"),
                                 ("lead_100pct", f"delivery of all of {_possessive(lead)} pledge")):
             sentence = _delay_sentence(results, milestone, what)
@@ -654,9 +654,9 @@ def _run_section(results: Results, deadlines: Sequence[Deadline], level: int, an
     blocks += [
         Block("Milestones", table=_milestone_table(results)),
         *([Block("Officers present against plan", table=_strength_table(results))]
-          if results.strength is not None else []),
+          if results.has("strength") else []),
         *([Block("Where the days went", table=_delay_table(results),
-                 paragraphs=[_DELAY_NOTE], note=True)] if results.delays is not None else []),
+                 paragraphs=[_DELAY_NOTE], note=True)] if results.has("delays") else []),
         Block("What held each milestone back", table=_binding_table(results)),
         Block("Totals", table=_totals_table(results)),
         _parameter_block(results),
@@ -1000,7 +1000,7 @@ def report_figures(results: Results) -> list[ReportFigure]:
     from sim.output.delays import delays_chart
 
     drawn = dict(FIGURES)
-    if results.delays is not None:
+    if results.has("delays"):
         drawn["where_the_days_went.png"] = delays_chart
     for filename, draw in drawn.items():
         figure = draw(results)

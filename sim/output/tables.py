@@ -40,7 +40,7 @@ def format_forecast(results: Results) -> str:
                      f"{share_text(row.share_reached):>8}")
     lines.append("")
     lines.append(f"'after' = that quantile falls after the horizon ({horizon}): too few runs reach the milestone.")
-    if results.delays is not None:
+    if results.has("delays"):
         from sim.output.delays import delays_text
 
         lines.append("")
