@@ -2,8 +2,8 @@
 
 Memory of a batch held whole grows with its replications (about 2.3 KB each for the replication,
 delay and strength tables). A spilled batch (``run(..., spill=FOLDER)``, as ``deploysim run`` does)
-instead appends each chunk's rows to three Parquet files, one row group per chunk, in the order of
-the replications whatever the order the chunks complete in:
+instead appends each chunk's rows to three Parquet files (chunks gathered into row groups of about
+:data:`ROW_GROUP_BYTES`), in the order of the replications whatever the order the chunks complete in:
 
 - ``replications.parquet``: the replication table, as :attr:`sim.batch.results.Results.replications`;
 - ``delays.parquet``: the delay table, as :attr:`~sim.batch.results.Results.delays`;
