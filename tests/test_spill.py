@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import filecmp
 import gc
-import os
 
 import numpy as np
 import pandas as pd
@@ -18,15 +17,10 @@ from sim.batch.store import load_results, save_results
 from sim.commands.main import main
 from sim.model.mission import Mission
 
+# Replications listed in the variable FAULTS raise (the patch test_executors uses).
+from tests.test_executors import FAULTS, _faulty_run
+
 SHORT = ["horizon_days=400"]
-FAULTS = "DEPLOYSIM_TEST_SPILL_FAULTS"
-_real_run = Mission.run
-
-
-def _faulty_run(self):
-    if str(self.replication) in os.environ.get(FAULTS, "").split(","):
-        raise RuntimeError(f"injected fault in replication {self.replication}")
-    return _real_run(self)
 
 
 class Reversed(InProcess):
