@@ -155,6 +155,9 @@ def test_a_spilled_batch_without_delay_rows_or_checkpoints_stores_the_same_files
     spilled = run(tiny, runs=30, seed=1, chunk_size=7, progress=False, spill=tmp_path / "t")
     assert len(held.delays) == 0 and len(held.strength) == 0
     assert spilled.has("delays") and spilled.has("strength")
+    whole = run(tiny, runs=30, seed=1, chunk_size=7, progress=False, spill=tmp_path / "t2")
+    for table in ("replications", "delays", "strength"):  # read whole, the empty ones too
+        pd.testing.assert_frame_equal(getattr(held, table), getattr(whole, table), obj=table)
     a, b = save_results(held, folder=tmp_path / "held"), save_results(spilled, folder=tmp_path / "spilled")
     assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
     for name in ("summary.csv", "delays_summary.csv", "strength_summary.csv"):

@@ -910,8 +910,9 @@ def _read_spilled(results: Results, table: str) -> pd.DataFrame:
     if table == "delays":
         return compact_labels(spill.read("delays"), results.scenario)
     wide = spill.read("strength")
-    columns = {series: np.column_stack([wide[spill_strength_column(series, day)].to_numpy() for day in
-                                        spill.strength_days]) for series in spill.strength_series}
+    days = spill.strength_days
+    columns = {series: (np.column_stack([wide[spill_strength_column(series, day)].to_numpy() for day in days])
+                        if days else np.zeros((len(wide), 0), dtype=np.int64)) for series in spill.strength_series}
     return strength_from_checkpoints(columns, wide["replication"].to_numpy(), results.scenario,
                                      list(spill.strength_days))
 
