@@ -165,3 +165,18 @@ def test_a_spilled_batch_without_delay_rows_or_checkpoints_stores_the_same_files
     back_a, back_b = load_results(a), load_results(b)
     for table in ("replications", "delays", "strength"):
         pd.testing.assert_frame_equal(getattr(back_a, table), getattr(back_b, table), obj=table)
+
+
+def test_many_row_groups_read_back_as_one_table(short, held, tmp_path, monkeypatch) -> None:
+    import pyarrow.parquet as pq
+
+    import sim.batch.spill as spill_module
+
+    monkeypatch.setattr(spill_module, "ROW_GROUP_BYTES", 20_000)  # a group every chunk or two
+    spilled = run(short, runs=90, seed=5, chunk_size=13, progress=False, spill=tmp_path / "t")
+    assert pq.ParquetFile(spilled.spill.path("delays")).num_row_groups > 3
+    assert_same(held, spilled)
+    b = save_results(spilled, folder=tmp_path / "stored")
+    back = load_results(b)
+    for table in ("replications", "delays", "strength"):
+        pd.testing.assert_frame_equal(getattr(held, table), getattr(back, table), obj=table)
