@@ -184,30 +184,9 @@ class Spill:
         """The columns of a table."""
         return list(self._file(table).schema_arrow.names) if self.has(table) else []
 
-    def read(self, table: str, columns: Sequence[str] | None = None,
-             where: Mapping[str, str] | None = None) -> pd.DataFrame:
-        """The table (or some of its columns), optionally only the rows where each column of ``where``
-        equals its value, in the file's order; rows are filtered a row group at a time, so memory
-        holds little more than what is returned."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        file = self._file(table)
-        if not where:
-            return file.read(columns=list(columns) if columns is not None else None).to_pandas()
-        wanted = list(columns) if columns is not None else list(file.schema_arrow.names)
-        needed = list(dict.fromkeys([*wanted, *where]))
-        pieces: list[pa.Table] = []
-        for batch in self._groups(table, needed):
-            mask = None
-            for column, value in where.items():
-                term = pc.equal(batch.column(column), pa.scalar(value))
-                mask = term if mask is None else pc.and_(mask, term)
-            pieces.append(batch.filter(mask).select(wanted))
-        schema = pa.schema([file.schema_arrow.field(c) for c in wanted], metadata=file.schema_arrow.metadata)
-        if not pieces:
-            return schema.empty_table().to_pandas()
-        return pa.concat_tables([piece.cast(schema) for piece in pieces]).to_pandas()
+    def read(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The table, or some of its columns, with the dtypes it was written with."""
+        return self._file(table).read(columns=list(columns) if columns is not None else None).to_pandas()
 
     def label_rows(self, table: str, label: str, value: str,
                    where: Mapping[str, str]) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
