@@ -172,10 +172,15 @@ def test_many_row_groups_read_back_as_one_table(short, held, tmp_path, monkeypat
 
     import sim.batch.spill as spill_module
 
-    monkeypatch.setattr(spill_module, "ROW_GROUP_BYTES", 20_000)  # a group every chunk or two
+    monkeypatch.setattr(spill_module, "ROW_GROUP_BYTES", 5_000)  # a group every chunk or two
     spilled = run(short, runs=90, seed=5, chunk_size=13, progress=False, spill=tmp_path / "t")
     assert pq.ParquetFile(spilled.spill.path("delays")).num_row_groups > 3
     assert_same(held, spilled)
+    # Each column read alone across the groups (numbers into one array, text from its codes) is the held one.
+    assert pq.ParquetFile(spilled.spill.path("replications")).num_row_groups > 3
+    for name in held.replications.columns:
+        pd.testing.assert_series_equal(spilled.column(name), held.replications[name], obj=name)
+    assert spilled.is_spilled("replications")
     b = save_results(spilled, folder=tmp_path / "stored")
     back = load_results(b)
     for table in ("replications", "delays", "strength"):

@@ -261,6 +261,12 @@ def _completed(pool: FuturesExecutorType, call: Callable[..., Any], fn: Callable
             future.cancel()
 
 
+#: Dask settings of the LocalCluster a :class:`DaskExecutor` starts. Each worker's statistical profiler
+#: (a thread that samples the task's stack every 10 ms, for the dashboard, which this cluster has not)
+#: takes the GIL from the task it samples.
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
 class DaskExecutor(BaseExecutor):
     """Run tasks on a Dask cluster through ``distributed``.
 
@@ -321,10 +327,15 @@ class DaskExecutor(BaseExecutor):
         if self.scheduler is not None:
             self._client = Client(self.scheduler)
         else:
-            self._cluster = LocalCluster(n_workers=self._local_workers, threads_per_worker=1,
-                                         processes=self.processes, dashboard_address=None,
-                                         silence_logs=logging.ERROR)
+            import dask
+
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies pass it on to their workers
+                self._cluster = LocalCluster(n_workers=self._local_workers, threads_per_worker=1,
+                                             processes=self.processes, dashboard_address=None,
+                                             silence_logs=logging.ERROR)
             self._client = Client(self._cluster)
+            if self.processes:
+                self._client.run(_worker_start)  # as a pool's workers: what they imported is never garbage
         self.workers = self._count_workers()
 
     def _close(self) -> None:

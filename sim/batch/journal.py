@@ -71,6 +71,8 @@ class Journal:
         self._digest = digest
         self.chunk_size = chunk_size
         self._entries = entries
+        #: Chunks recorded by this process (their entries are on disk only: a million runs make 4,000).
+        self._recorded = 0
         self.found = found
         self.resumed = bool(entries)
 
@@ -123,11 +125,11 @@ class Journal:
 
     def __len__(self) -> int:
         """Completed chunks recorded."""
-        return len(self._entries)
+        return len(self._entries) + self._recorded
 
     def completed(self) -> Iterator[ChunkResult]:
-        """The recorded chunks' results, one at a time; a chunk whose file is missing or altered is skipped
-        (it is run again)."""
+        """The chunks recorded when the journal was opened, their results one at a time; a chunk whose file
+        is missing or altered is skipped (it is run again)."""
         for entry in self._entries:
             path = self.folder / entry["file"]
             try:
@@ -148,7 +150,7 @@ class Journal:
             stream.write(json.dumps(entry) + "\n")
             stream.flush()
             os.fsync(stream.fileno())
-        self._entries.append(entry)
+        self._recorded += 1
 
     def remove(self) -> None:
         """Remove the journal (once its batch is stored) and release its lock."""

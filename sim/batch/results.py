@@ -774,18 +774,12 @@ class Results:
         reached = int(np.sum(~np.isnan(days)))
         if reached == 0:
             return None
-        causes, pieces = self._delays_of(milestone)
-        # Causes in the order they first appear along the table, as a groupby(sort=False) lists them.
-        order: dict[int, None] = {}
-        for codes, _ in pieces:
-            order.update(dict.fromkeys(pd.unique(codes).tolist()))
-        if not order:
-            return None
         rows = []
-        for code in order:
-            values = np.concatenate([piece[codes == code] for codes, piece in pieces])
+        for cause, values in self._delays_of(milestone):
             total, with_days, p50, p90 = _cause_days(values)
-            rows.append((causes[code], total / reached, with_days / reached, p50, p90))
+            rows.append((cause, total / reached, with_days / reached, p50, p90))
+        if not rows:
+            return None
         frame = pd.DataFrame(rows, columns=["cause", "mean_days", "share_with_days", "p50_days", "p90_days"])
         frame.insert(0, "milestone", milestone)
         frame.insert(1, "label", MILESTONES[milestone])
@@ -793,16 +787,20 @@ class Results:
         frame["milestone_mean_day"] = float(np.nanmean(days))
         return frame.sort_values("mean_days", ascending=False, kind="stable")
 
-    def _delays_of(self, milestone: str) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
-        """One milestone's delay rows, in the table's order: the causes' labels and, in pieces, each row's
-        code into them and its days. A spilled batch reads only those rows, a row group at a time."""
+    def _delays_of(self, milestone: str) -> Iterator[tuple[str, np.ndarray]]:
+        """One milestone's causes, in the order they first appear along the delay table (as a
+        ``groupby(sort=False)`` lists them), each with the days of its rows in the table's order. A
+        spilled batch reads only that milestone's rows and holds one cause's days at a time."""
         if (spill := self._spilled("delays")) is not None:
-            return spill.label_rows("delays", "cause", "days", where={"milestone": milestone})
+            yield from spill.label_values("delays", "cause", "days", where={"milestone": milestone})
+            return
         assert self.delays is not None  # has("delays") was checked
         rows = self.delays[self.delays["milestone"] == milestone]
-        cause = rows["cause"].astype("category")
-        return ([str(c) for c in cause.cat.categories],
-                [(cause.cat.codes.to_numpy(), rows["days"].to_numpy(dtype=float))])
+        codes = rows["cause"].astype("category").cat.codes.to_numpy()
+        categories = rows["cause"].astype("category").cat.categories
+        values = rows["days"].to_numpy(dtype=float)
+        for code in pd.unique(codes).tolist():
+            yield str(categories[code]), values[codes == code]
 
     def summary(self) -> pd.DataFrame:
         """Milestones and totals in one long table, as written to ``summary.csv``.

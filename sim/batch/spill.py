@@ -39,6 +39,10 @@ TABLES = ("replications", "delays", "strength")
 ROW_GROUP_BYTES = 2 << 20
 #: Columns of the delay table held as Parquet dictionaries (an index per row, not a string).
 _DICTIONARY_COLUMNS = ("milestone", "cause")
+#: Text columns of the replication table (``<milestone>_binding``: a few labels) are spilled as
+#: dictionaries too, and given back as the text they were (a column read whole as text is about
+#: 58 bytes per row at a million runs, as codes 4).
+_TEXT_SUFFIX = "_binding"
 
 
 def strength_column(series: str, day: int) -> str:
@@ -66,6 +70,10 @@ class Spill:
         self._waiting: dict[int, tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame]] = {}
         self._writers: dict[str, Any] = {}
         self._schemas: dict[str, pa.Schema] = {}
+        #: Each table's schema as the chunks gave it (what it is read back and stored as).
+        self._public: dict[str, pa.Schema] = {}
+        #: Nulls written to each column of each table (the files keep no statistics).
+        self._nulls: dict[str, dict[str, int]] = {}
         self.rows = dict.fromkeys(TABLES, 0)
         #: The checkpoint days and officers-in-theatre series of the strength table, in column order.
         self.strength_days: list[int] = []
@@ -100,18 +108,24 @@ class Spill:
         arrow = pa.Table.from_pandas(frame, preserve_index=False)
         if table not in self._writers:
             # The first chunk's schema, with its pandas metadata (so that columns read back with their dtypes).
-            schema = arrow.schema
-            for column in _DICTIONARY_COLUMNS:
-                if column in schema.names:  # one index width for every chunk
-                    schema = schema.set(schema.get_field_index(column),
-                                        pa.field(column, pa.dictionary(pa.int32(), pa.string())))
+            schema = self._public[table] = arrow.schema
+            for i, field in enumerate(schema):  # one index width for every chunk
+                if field.name in _DICTIONARY_COLUMNS or (field.name.endswith(_TEXT_SUFFIX)
+                                                         and pa.types.is_large_string(field.type)):
+                    schema = schema.set(i, pa.field(field.name, pa.dictionary(pa.int32(), pa.string())))
             self._schemas[table] = schema
-            self._writers[table] = pq.ParquetWriter(self.path(table), schema)
+            # No statistics: a writer and a reader hold every row group's in memory (their text min and max
+            # above all: 29 MiB for the three files at a million runs, against 4 MiB without).
+            self._writers[table] = pq.ParquetWriter(self.path(table), schema, write_statistics=False)
+            self._nulls[table] = dict.fromkeys(schema.names, 0)
         if not len(frame):
             return
         # Chunks are gathered into row groups of a few MB: a file of one small group per chunk carries
         # footer metadata per group and column (about 0.3 GB at a million runs).
         self._pending[table].append(arrow.cast(self._schemas[table]))
+        nulls = self._nulls[table]
+        for name, column in zip(arrow.column_names, arrow.columns, strict=True):
+            nulls[name] += column.null_count
         self._pending_rows[table] += len(frame)
         self.rows[table] += len(frame)
         if self._pending_rows[table] * self._row_bytes(table) >= ROW_GROUP_BYTES:
@@ -178,7 +192,8 @@ class Spill:
         million runs)."""
         file = self._file(table)
         for group in range(file.num_row_groups):
-            yield file.read_row_group(group, columns=list(columns) if columns is not None else None)
+            yield file.read_row_group(group, columns=list(columns) if columns is not None else None,
+                                      use_threads=False)
 
     def columns(self, table: str) -> list[str]:
         """The columns of a table."""
@@ -186,18 +201,28 @@ class Spill:
 
     def read(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The table, or some of its columns, with the dtypes it was written with."""
-        return self._file(table).read(columns=list(columns) if columns is not None else None).to_pandas()
+        arrow = self._file(table).read(columns=list(columns) if columns is not None else None)
+        return self._as_written(table, arrow).to_pandas()
 
-    def label_rows(self, table: str, label: str, value: str,
-                   where: Mapping[str, str]) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
-        """The rows where each column of ``where`` equals its value: the labels of column ``label`` seen
-        in them, and per row group, each row's code into those labels and its ``value``, in the file's
-        order. About nine bytes per row (no table of the rows is built, nor one array of them all)."""
+    def _as_written(self, table: str, arrow: pa.Table) -> pa.Table:
+        """Arrow data of a table with the types and metadata of the chunks' frames (text spilled as
+        dictionaries back to text)."""
+        public = self._public.get(table)
+        if public is None:
+            return arrow
+        import pyarrow as pa
+
+        schema = pa.schema([public.field(name) for name in arrow.column_names], metadata=public.metadata)
+        return arrow.cast(schema) if arrow.schema != schema else arrow
+
+    def _matching(self, table: str, label: str, value: str, where: Mapping[str, str],
+                  labels: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per row group, the rows where each column of ``where`` equals its value: each row's code into
+        ``labels`` (the labels of column ``label``, appended to as new ones are seen) and its ``value``."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         index: dict[str, int] = {}
-        pieces: list[tuple[np.ndarray, np.ndarray]] = []
         for group in self._groups(table, [label, value, *where]):
             mask = None
             for column, wanted in where.items():
@@ -206,39 +231,131 @@ class Spill:
             kept = group.filter(mask)
             if not kept.num_rows:
                 continue
-            labelled = kept.column(label).combine_chunks()
-            if not pa.types.is_dictionary(labelled.type):
-                labelled = labelled.dictionary_encode()
-            local = [str(v) for v in labelled.dictionary.to_pylist()]
-            lookup = np.array([index.setdefault(v, len(index)) for v in local], dtype=np.int32)
-            codes = lookup[labelled.indices.to_numpy(zero_copy_only=False)]
-            pieces.append((codes.astype(np.int8) if len(index) < 127 else codes,
-                           np.array(kept.column(value).to_numpy(zero_copy_only=False), dtype=float)))
-        return sorted(index, key=index.__getitem__), pieces
+            codes = _codes_of(kept.column(label), index)
+            labels.extend(list(index)[len(labels):])
+            yield codes, np.array(kept.column(value).to_numpy(zero_copy_only=False), dtype=float)
+
+    def label_values(self, table: str, label: str, value: str,
+                     where: Mapping[str, str]) -> Iterator[tuple[str, np.ndarray]]:
+        """The rows where each column of ``where`` equals its value, grouped by column ``label``: each label
+        (in the order first seen) with the ``value`` of its rows, in the file's order, one label at a time.
+
+        One pass over the file sorts the values into a scratch file per label, inside the spill's folder
+        and removed after, so memory holds one label's values (8 bytes a row) and a row group."""
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix=".values-", dir=self.folder))
+        try:
+            outs: dict[int, Any] = {}
+            labels: list[str] = []
+            try:
+                for codes, values in self._matching(table, label, value, where, labels):
+                    for code in pd.unique(codes).tolist():
+                        if code not in outs:
+                            outs[code] = open(scratch / f"{code}.f8", "wb")  # noqa: SIM115 (closed below)
+                        values[codes == code].tofile(outs[code])
+            finally:
+                for out in outs.values():
+                    out.close()
+            for code in outs:
+                yield labels[code], np.fromfile(scratch / f"{code}.f8", dtype=np.float64)
+                (scratch / f"{code}.f8").unlink()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def column(self, table: str, name: str) -> pd.Series:
-        """One column of a table."""
-        return self.read(table, [name])[name]
+        """One column of a table, as :meth:`read` gives it.
+
+        A column of numbers is filled a row group at a time into one array (at a million runs, 8 MB
+        and a row group in flight; Arrow's reader of the whole column held about 35 MB more); text
+        and labels are read whole."""
+        file = self._file(table)
+        dtype = _plain_dtype(file.schema_arrow, name, self._nulls.get(table, {}).get(name))
+        public = self._public.get(table)
+        if dtype is None and public is not None and public.field(name).type != file.schema_arrow.field(name).type:
+            return self._text_column(table, name)
+        if dtype is None:
+            return self.read(table, [name])[name]
+        out = np.empty(file.metadata.num_rows, dtype=dtype)
+        at = 0
+        for group in self._groups(table, [name]):
+            values = group.column(0).to_numpy()  # floats: nulls come back as NaN, as in to_pandas
+            out[at:at + len(values)] = values
+            at += len(values)
+        return pd.Series(out, name=name)
+
+    def _text_column(self, table: str, name: str) -> pd.Series:
+        """A text column spilled as a dictionary: its codes gathered a row group at a time, then given as
+        the text it was written as, each value a reference to one of its few labels (8 bytes a row)."""
+        index: dict[str, int] = {}
+        codes = np.empty(self._file(table).metadata.num_rows, dtype=np.int32)
+        at = 0
+        dtype = None
+        for group in self._groups(table, [name]):
+            if dtype is None:
+                dtype = self._as_written(table, group.slice(0, 0)).to_pandas()[name].dtype
+            part = _codes_of(group.column(0), index)
+            codes[at:at + len(part)] = part
+            at += len(part)
+        labels = np.array([*sorted(index, key=index.__getitem__), None], dtype=object)
+        return pd.Series(pd.array(labels[codes], dtype=dtype), name=name)  # code -1: the None at the end
 
     def batches(self, table: str, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
         """Some columns of a table, a row group (a few MB) at a time, in order."""
-        import pyarrow as pa
-
-        file = self._file(table)
-        schema = pa.schema([file.schema_arrow.field(c) for c in columns], metadata=file.schema_arrow.metadata)
         for group in self._groups(table, list(columns)):
-            yield group.replace_schema_metadata(schema.metadata).to_pandas()
+            yield self._as_written(table, group).to_pandas()
 
     def copy(self, table: str, target: Path, metadata: Mapping[bytes, bytes]) -> None:
-        """Write a table to ``target`` a row group at a time, with ``metadata`` added to its schema."""
+        """Write a table to ``target`` a row group at a time, with the types the chunks gave it and
+        ``metadata`` added to its schema."""
         import pyarrow.parquet as pq
 
-        source = self._file(table)
-        schema = source.schema_arrow
+        schema = self._public.get(table, self._file(table).schema_arrow)
         schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
-        with pq.ParquetWriter(target, schema) as writer:
+        with pq.ParquetWriter(target, schema, write_statistics=statistics_columns(schema)) as writer:
             for group in self._groups(table):
-                writer.write_table(group.replace_schema_metadata(schema.metadata))
+                writer.write_table(self._as_written(table, group).replace_schema_metadata(schema.metadata))
+
+
+def statistics_columns(schema: pa.Schema) -> list[str]:
+    """The columns of a large table written a row group at a time that keep Parquet statistics: all but
+    text and labels (a writer holds every row group's statistics until it closes, and the text columns'
+    are most of them)."""
+    import pyarrow as pa
+
+    return [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                                           or pa.types.is_dictionary(f.type))]
+
+
+def _codes_of(values: pa.ChunkedArray, index: dict[str, int]) -> np.ndarray:
+    """Each value's code into ``index`` (labels to codes, in the order first seen; new labels are added),
+    -1 for a null."""
+    import pyarrow as pa
+
+    labelled = values.combine_chunks()
+    if not pa.types.is_dictionary(labelled.type):
+        labelled = labelled.dictionary_encode()
+    local = [str(v) for v in labelled.dictionary.to_pylist()]
+    lookup = np.array([*(index.setdefault(v, len(index)) for v in local), -1], dtype=np.int32)
+    return lookup[labelled.indices.fill_null(len(local)).to_numpy(zero_copy_only=False)]
+
+
+def _plain_dtype(schema: pa.Schema, name: str, nulls: int | None) -> np.dtype | None:
+    """The NumPy dtype a column reads back as, if it is one of plain numbers that a row group's values can
+    be copied into as they are: floats, or integers without a null (``nulls``: how many were written;
+    a null would make them floats)."""
+    import pyarrow as pa
+
+    field = schema.field(name)
+    if not pa.types.is_floating(field.type) and not pa.types.is_integer(field.type):
+        return None
+    dtype = np.dtype(field.type.to_pandas_dtype())
+    pandas = {c.get("name"): c for c in (schema.pandas_metadata or {}).get("columns", [])}
+    if name in pandas and pandas[name].get("numpy_type") != str(dtype):  # e.g. pandas' nullable Int64
+        return None
+    if pa.types.is_integer(field.type) and nulls != 0:
+        return None
+    return dtype
 
 
 def strength_frame_of(columns: Mapping[str, np.ndarray], replications: np.ndarray,

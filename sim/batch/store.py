@@ -598,7 +598,7 @@ def write_table(results: Results, table: str, path: Path, labels: Mapping[str, s
     import pyarrow.parquet as pq
 
     from sim.batch.results import strength_from_checkpoints
-    from sim.batch.spill import strength_column
+    from sim.batch.spill import statistics_columns, strength_column
 
     writer = None
     try:
@@ -611,7 +611,7 @@ def write_table(results: Results, table: str, path: Path, labels: Mapping[str, s
                 arrow = pa.Table.from_pandas(long, preserve_index=False)
                 if writer is None:
                     schema = arrow.schema.with_metadata({**(arrow.schema.metadata or {}), **extra})
-                    writer = pq.ParquetWriter(path, schema)
+                    writer = pq.ParquetWriter(path, schema, write_statistics=statistics_columns(schema))
                 writer.write_table(arrow.cast(schema))
         if writer is None:  # no checkpoint inside the horizon: an empty table, as a batch in memory writes
             write_parquet(strength_from_checkpoints({}, np.arange(0), results.scenario, []), path, labels)

@@ -7,7 +7,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sim.batch import safeio
 from sim.batch.defaults import DEFAULT_SEED
@@ -117,6 +117,7 @@ def handle(args: argparse.Namespace) -> int:
         split_deadlines,
         strength_probabilities,
     )
+    from sim.batch.memory import fix_mmap_threshold, return_free_memory
     from sim.batch.runner import open_journal, run
     from sim.batch.store import command_line, save_results
     from sim.commands.options import batch_executor, check_out, check_workers, failure_options, print_files
@@ -167,7 +168,7 @@ def handle(args: argparse.Namespace) -> int:
         # Arrow's default allocator (mimalloc) keeps the pages of every table read back: at 10,000 runs
         # the peak was 437 MiB with it and 345 MiB with the system's.
         pa.set_memory_pool(pa.system_memory_pool())
-        _fixed_mmap_threshold()
+        fix_mmap_threshold()
         if journal is not None:
             spill = journal.folder / ".tables"
             if spill.is_dir() and not spill.is_symlink():
@@ -187,7 +188,7 @@ def handle(args: argparse.Namespace) -> int:
                               strength_dates=dates, replications=args.replications, journal=journal,
                               chunk_size=args.chunk_size, as_of=conditioned, spill=spill, **failure_options(args))
         if spill is not None:
-            _return_free_memory()
+            return_free_memory()
         deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
         strength_table = strength_probabilities(results, targets) if targets else None
 
@@ -253,44 +254,6 @@ def handle(args: argparse.Namespace) -> int:
         print(format_strength_deadlines(strength_table))
     print_files(folder)
     return 0
-
-
-#: Blocks of at least this many bytes are mapped and unmapped alone (glibc's M_MMAP_THRESHOLD).
-MMAP_THRESHOLD_BYTES = 128 * 1024
-
-
-def _glibc() -> Any:
-    """The C library when it is glibc (whose allocator the two functions below tune), else None."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if sys.platform != "linux" or name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name)
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-def _fixed_mmap_threshold() -> None:
-    """Keep glibc's threshold for mapping large blocks fixed, so that the columns a spilled batch reads
-    one after another go back to the system when freed. By default glibc raises the threshold after
-    the first large free, and later columns then stay in the heap: at a million runs the peak was
-    about 0.3 GB higher. Does nothing where the C library is not glibc."""
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(-3, MMAP_THRESHOLD_BYTES)  # M_MMAP_THRESHOLD
-
-
-def _return_free_memory() -> None:
-    """Give the heap's free pages back to the system (glibc's ``malloc_trim``) between the batch and
-    storing it, so that the peak is the larger of the two rather than their sum (30,000 runs: 316
-    MiB against 349 MiB)."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
 
 
 def _remove_spill(folder: Path | None) -> None:
