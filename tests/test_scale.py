@@ -376,6 +376,49 @@ def test_two_slices_merged_are_the_whole_batch(slices, tmp_path) -> None:
     assert manifest["runs"] == 30 and "slice" not in manifest
 
 
+def test_slices_merged_a_piece_at_a_time_are_the_whole_batch_and_leave_no_spill(slices, tmp_path,
+                                                                               monkeypatch) -> None:
+    import sim.batch.shards as shards
+    from sim.batch.store import load_results
+
+    monkeypatch.setattr(shards, "MERGE_PIECE", 4)  # several pieces per slice, one cut inside slice a
+    out = tmp_path / "out"
+    assert _cli("merge", str(slices / "a"), str(slices / "b"), "--out", str(out / "merged"), "--no-plots") == 0
+    _assert_same_tables(slices / "whole", out / "merged")
+    assert [p.name for p in out.iterdir()] == ["merged"]  # the merge's spill is gone
+    # In a notebook: the same tables as the slices merged in memory, the tables spilled until asked for.
+    parts = [load_results(slices / "a"), load_results(slices / "b")]
+    held = shards.merge_results(parts)
+    spilled = shards.merge_stored([slices / "a", slices / "b"], tmp_path / "spill")
+    assert spilled.is_spilled("replications") and spilled.is_spilled("delays")
+    for name in ("summary", "strength_summary", "delay_summary", "binding_shares"):
+        pd.testing.assert_frame_equal(getattr(held, name)(), getattr(spilled, name)(), obj=name)
+    for table in ("replications", "delays", "strength"):
+        pd.testing.assert_frame_equal(getattr(held, table), getattr(spilled, table), check_exact=True, obj=table)
+    spilled.spill.remove()
+    assert not (tmp_path / "spill").exists()
+
+
+def test_slices_with_failed_replications_merge_with_their_failures(tmp_path, monkeypatch) -> None:
+    from sim.batch.store import load_results, read_manifest
+    from sim.model.mission import Mission
+    from tests.test_executors import FAULTS, _faulty_run
+
+    monkeypatch.setenv(FAULTS, "3,14")
+    monkeypatch.setattr(Mission, "run", _faulty_run)
+    common = ["--seed", "6", "--quiet", "--no-plots", "--max-failures", "5"]
+    assert _cli("run", SCENARIO, "--runs", "20", *common, "--out", str(tmp_path / "whole")) == 0
+    assert _cli("run", SCENARIO, "--replications", "0:9", *common, "--out", str(tmp_path / "a")) == 0
+    assert _cli("run", SCENARIO, "--replications", "9:20", *common, "--out", str(tmp_path / "b")) == 0
+    assert _cli("merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "merged"),
+                "--no-plots") == 0
+    _assert_same_tables(tmp_path / "whole", tmp_path / "merged")
+    assert read_manifest(tmp_path / "merged")["failed"] == 2
+    merged = load_results(tmp_path / "merged")
+    assert merged.failures["replication"].tolist() == [3, 14]
+    assert 3 not in merged.replications["replication"].tolist()
+
+
 @pytest.mark.parametrize(("other", "message"), [
     ("b_seed7", "has seed 7"),
     ("b_short", "ran another scenario"),

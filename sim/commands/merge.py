@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sim.batch import safeio
+
 EXAMPLES = """\
 examples:
   deploysim run scenarios/baseline.toml --replications 0:5000 --out shards/0
@@ -36,8 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Merge the slices; returns the exit code."""
-    from sim.batch.shards import MergeError, check_slices, merge_results
-    from sim.batch.store import command_line, load_results, read_manifest, save_results
+    import shutil
+    import tempfile
+
+    from sim.batch.memory import fix_mmap_threshold
+    from sim.batch.shards import MergeError, check_slices, merge_stored
+    from sim.batch.store import command_line, read_manifest, save_results
     from sim.commands.errors import UserError
     from sim.commands.options import check_out, print_files
 
@@ -45,16 +51,30 @@ def handle(args: argparse.Namespace) -> int:
     manifests = [(str(folder), read_manifest(folder, kind="run")) for folder in args.slices]
     try:
         order = check_slices(manifests)
-        merged = merge_results([load_results(args.slices[i]) for i in order])
     except MergeError as exc:
         raise UserError(str(exc)) from None
-    def figures(tmp: Path) -> None:
-        if not args.no_plots:
-            from sim.commands.plot import write_figures
+    fix_mmap_threshold()
+    # The merged tables go to a hidden folder of this merge's own beside the output, a slice at a time.
+    created = safeio.make_parents(args.out.parent)
+    spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=args.out.parent))
+    try:
+        try:
+            merged = merge_stored([args.slices[i] for i in order], spill)
+        except MergeError as exc:
+            raise UserError(str(exc)) from None
 
-            write_figures(merged, tmp)
+        def figures(tmp: Path) -> None:
+            if not args.no_plots:
+                from sim.commands.plot import write_figures
 
-    folder = save_results(merged, folder=args.out, force=args.force, extra=figures, command=command_line())
+                write_figures(merged, tmp)
+
+        folder = save_results(merged, folder=args.out, force=args.force, extra=figures, command=command_line())
+    except BaseException:
+        shutil.rmtree(spill, ignore_errors=True)
+        safeio.remove_empty(created)
+        raise
+    shutil.rmtree(spill, ignore_errors=True)
     print(f"Merged {len(order)} slices: {merged.runs:,} runs of '{merged.name}', seed {merged.seed}")
     print_files(folder)
     return 0
