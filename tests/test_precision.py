@@ -104,6 +104,31 @@ def test_an_unreachable_target_stops_at_max_runs(short) -> None:
     assert len(res.replications) == 25
 
 
+def test_rounds_spilled_to_files_give_the_same_batch_and_keep_only_the_last_round(short, tmp_path) -> None:
+    targets = parse_precision(["first_arrival.share=0.1"])
+    held = run_to_precision(short, targets, round_runs=15, max_runs=60, seed=4, progress=False)
+    spilled = run_to_precision(short, targets, round_runs=15, max_runs=60, seed=4, progress=False,
+                               spill=tmp_path / "p")
+    assert spilled.precision == held.precision and held.precision["rounds"] > 1
+    rounds = held.precision["rounds"]
+    # The chunks kept between rounds and every round's tables but the last are gone.
+    assert [p.name for p in (tmp_path / "p").iterdir()] == [f"round-{rounds}"]
+    assert spilled.spill.folder == tmp_path / "p" / f"round-{rounds}" and spilled.is_spilled("replications")
+    for name in ("summary", "strength_summary", "delay_summary"):
+        pd.testing.assert_frame_equal(getattr(held, name)(), getattr(spilled, name)(), obj=name)
+    for table in ("replications", "delays", "strength"):
+        pd.testing.assert_frame_equal(getattr(held, table), getattr(spilled, table), obj=table)
+    # With spill=True, every file is temporary: none is left once the batch is gone.
+    temporary = run_to_precision(short, targets, round_runs=15, max_runs=60, seed=4, progress=False, spill=True)
+    folder = temporary.spill.folder
+    assert folder.is_dir() and temporary.precision == held.precision
+    del temporary
+    import gc
+
+    gc.collect()
+    assert not folder.exists()
+
+
 def test_the_command_line_runs_to_a_precision_and_stores_it(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     code = main(["run", "baseline", "--set", SHORT[0], "--runs", "20", "--max-runs", "60", "--precision",
@@ -115,6 +140,7 @@ def test_the_command_line_runs_to_a_precision_and_stores_it(tmp_path, capsys) ->
     assert manifest["precision"]["targets"]["first_arrival.share"]["target"] == 0.12
     assert manifest["runs"] == manifest["precision"]["runs"]
     assert load_results(out).precision == manifest["precision"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # the rounds' files went with the run
     assert main(["run", "baseline", "--runs", "20", "--max-runs", "60", "--out", str(tmp_path / "x")]) == 2
     assert "--max-runs goes with --precision" in capsys.readouterr().err
     assert main(["run", "baseline", "--precision", "first_arrival.p50=0", "--out", str(tmp_path / "x")]) == 2

@@ -25,9 +25,13 @@ Each round reruns the batch over all replications so far, but chunks already run
 from __future__ import annotations
 
 import math
+import pickle
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -104,7 +108,7 @@ def estimate(results: Results, target: PrecisionTarget) -> tuple[float, float]:
         values = results.milestone_days(target.name)
         values = np.where(np.isnan(values), np.inf, values)  # not reached: later than the horizon
     else:
-        values = results.replications[target.name].to_numpy(dtype=float)
+        values = results.column(target.name).to_numpy(dtype=float)
     n = len(values)
     if target.stat == "share":
         reached = int(np.isfinite(values).sum())
@@ -134,13 +138,27 @@ def order_statistic_interval(values: np.ndarray, q: float) -> tuple[float, float
 
 
 class _Reuse(BaseExecutor):
-    """An executor that runs each chunk once: chunks it has run before are yielded from memory."""
+    """An executor that runs each chunk once: chunks it has run before are yielded again, from memory or,
+    given a ``folder``, from a file each there (so that memory stays flat however many rounds)."""
 
-    def __init__(self, inner: Any):
+    def __init__(self, inner: Any, folder: Path | None = None):
         self.inner = inner
         self.workers = getattr(inner, "workers", 1)
         self.min_chunk = getattr(inner, "min_chunk", 1)
         self._done: dict[tuple[int, int], Any] = {}
+        self._folder = folder
+
+    def _keep(self, key: tuple[int, int], result: Any) -> None:
+        if self._folder is None:
+            self._done[key] = result
+            return
+        path = self._folder / f"chunk-{key[0]:012d}-{key[1]:012d}.pkl"
+        path.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        self._done[key] = path
+
+    def _get(self, key: tuple[int, int]) -> Any:
+        kept = self._done[key]
+        return pickle.loads(kept.read_bytes()) if isinstance(kept, Path) else kept
 
     def map_shared(self, fn: Any, scenario: Any, tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         return self.inner.map_shared(fn, scenario, tasks)
@@ -149,10 +167,10 @@ class _Reuse(BaseExecutor):
         new = [c for c in chunks if (c.start, c.stop) not in self._done]
         for chunk in chunks:
             if (chunk.start, chunk.stop) in self._done:
-                yield self._done[(chunk.start, chunk.stop)]
+                yield self._get((chunk.start, chunk.stop))
         stops = {c.start: c.stop for c in new}
         for result in self.inner.map_chunks(new):
-            self._done[(result.start, stops[result.start])] = result
+            self._keep((result.start, stops[result.start]), result)
             yield result
 
 
@@ -165,6 +183,7 @@ def run_to_precision(
     workers: int | None = 1,
     executor: Any = None,
     progress: Progress = True,
+    spill: str | Path | bool | None = None,
     **run_options: Any,
 ) -> Results:
     """Run rounds of ``round_runs`` replications until every target is met or ``max_runs`` is reached.
@@ -178,6 +197,9 @@ def run_to_precision(
         workers: Worker processes when no executor is given.
         executor: Where the replications run (see :func:`sim.batch.runner.run`).
         progress: As for :func:`sim.batch.runner.run`, over ``max_runs``.
+        spill: As for :func:`sim.batch.runner.run`: each round's tables go to Parquet files instead of
+            memory (a folder: to ``round-<k>`` in it, each round's removed once the next is done), and
+            the chunks already run wait in files there until the last round (removed then).
         run_options: Passed on to :func:`sim.batch.runner.run` (``strength_dates``, ``max_failures``...).
 
     Returns:
@@ -213,17 +235,38 @@ def run_to_precision(
 
         entered = inner.__enter__() if own else inner
         try:
-            reuse = _Reuse(entered)
+            folder = None if spill is None or spill is False else (
+                Path(tempfile.mkdtemp(prefix="deploysim-precision-")) if spill is True else Path(spill))
+            chunks = None
+            if folder is not None:
+                chunks = folder / "chunks"
+                chunks.mkdir(parents=True, exist_ok=False)
+            reuse = _Reuse(entered, chunks)
             rounds, runs = 0, 0
-            while True:
-                rounds += 1
-                runs = min(rounds * round_runs, max_runs)
-                results = run(scenario, runs=runs, seed=seed, executor=reuse, chunk_size=size, progress=step,
-                              **run_options)
-                reached = {t.label: estimate(results, t) for t in targets}
-                met = all(reached[t.label][1] <= t.target for t in targets)
-                if met or runs >= max_runs:
-                    break
+            previous: Results | None = None
+            try:
+                while True:
+                    rounds += 1
+                    runs = min(rounds * round_runs, max_runs)
+                    tables = None if folder is None else (True if spill is True else folder / f"round-{rounds}")
+                    results = run(scenario, runs=runs, seed=seed, executor=reuse, chunk_size=size, progress=step,
+                                  spill=tables, **run_options)
+                    if previous is not None and previous.spill is not None:
+                        previous.spill.remove()
+                    previous = results
+                    reached = {t.label: estimate(results, t) for t in targets}
+                    met = all(reached[t.label][1] <= t.target for t in targets)
+                    if met or runs >= max_runs:
+                        break
+            except BaseException:
+                if previous is not None and previous.spill is not None:
+                    previous.spill.remove()
+                raise
+            finally:
+                if chunks is not None:
+                    shutil.rmtree(chunks, ignore_errors=True)
+                if spill is True and folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
         finally:
             if own:
                 inner.__exit__(None, None, None)

@@ -160,21 +160,21 @@ def handle(args: argparse.Namespace) -> int:
         print(f"deploysim: an interrupted run of this batch left {journal.found} completed chunks; starting again "
               "(pass --resume to continue from them)", file=sys.stderr)
     # The tables go to Parquet files as chunks complete (flat memory at any --runs): inside the journal,
-    # or a hidden folder of this run's own beside the run folder.
-    spill, own_spill = None, None
-    if not targets_precision:
-        import pyarrow as pa
+    # or a hidden folder of this run's own beside the run folder (with --precision, each round's tables
+    # and the chunks run so far).
+    import pyarrow as pa
 
-        # Arrow's default allocator (mimalloc) keeps the pages of every table read back: at 10,000 runs
-        # the peak was 437 MiB with it and 345 MiB with the system's.
-        pa.set_memory_pool(pa.system_memory_pool())
-        fix_mmap_threshold()
-        if journal is not None:
-            spill = journal.folder / ".tables"
-            if spill.is_dir() and not spill.is_symlink():
-                shutil.rmtree(spill)  # an interrupted run's: the journal's chunks are what resumes
-        else:
-            spill = own_spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=parent))
+    # Arrow's default allocator (mimalloc) keeps the pages of every table read back: at 10,000 runs
+    # the peak was 437 MiB with it and 345 MiB with the system's.
+    pa.set_memory_pool(pa.system_memory_pool())
+    fix_mmap_threshold()
+    own_spill = None
+    if journal is not None:
+        spill = journal.folder / ".tables"
+        if spill.is_dir() and not spill.is_symlink():
+            shutil.rmtree(spill)  # an interrupted run's: the journal's chunks are what resumes
+    else:
+        spill = own_spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=parent))
     try:
         with batch_executor(args) as executor:
             if targets_precision:
@@ -182,13 +182,13 @@ def handle(args: argparse.Namespace) -> int:
 
                 results = run_to_precision(scenario, targets_precision, round_runs=args.runs, max_runs=args.max_runs,
                                            seed=args.seed, executor=executor, progress=not args.quiet,
-                                           strength_dates=dates, as_of=conditioned, **failure_options(args))
+                                           strength_dates=dates, as_of=conditioned, spill=spill,
+                                           **failure_options(args))
             else:
                 results = run(scenario, runs=args.runs, seed=args.seed, executor=executor, progress=not args.quiet,
                               strength_dates=dates, replications=args.replications, journal=journal,
                               chunk_size=args.chunk_size, as_of=conditioned, spill=spill, **failure_options(args))
-        if spill is not None:
-            return_free_memory()
+        return_free_memory()
         deadline_table = deadline_probabilities(results, deadlines) if deadlines else None
         strength_table = strength_probabilities(results, targets) if targets else None
 
