@@ -63,8 +63,8 @@ def bytes_sent(chunk: int = 250) -> dict[str, float]:
 
     scenario = load_scenario(SCENARIO)
     days = tuple(int(scenario.day_of(d)) for d in checkpoint_dates(scenario))
-    result = run_chunk(Chunk(scenario, 1, 0, chunk, days))
-    dense = run_chunk(Chunk(scenario, 1, 0, min(chunk, 50), days, keep_daily=True))
+    result = run_chunk(Chunk(scenario, 1, 0, chunk, strength_days=days))
+    dense = run_chunk(Chunk(scenario, 1, 0, min(chunk, 50), strength_days=days, keep_daily=True))
 
     def size(obj: object, n: int = chunk) -> float:
         return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)) / n
@@ -85,7 +85,7 @@ def journal_record_cost(chunk: int = 250, repeats: int = 20) -> dict[str, float]
     scenario = load_scenario(SCENARIO)
     days = tuple(int(scenario.day_of(d)) for d in checkpoint_dates(scenario))
     cpu = time.process_time()
-    result = run_chunk(Chunk(scenario, 1, 0, chunk, days))
+    result = run_chunk(Chunk(scenario, 1, 0, chunk, strength_days=days))
     compute = time.process_time() - cpu
     with tempfile.TemporaryDirectory() as tmp:
         book = Journal.open(Path(tmp) / "journal", batch_key(scenario, 1, range(chunk), days), resume=False)
