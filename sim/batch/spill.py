@@ -12,8 +12,11 @@ instead appends each chunk's rows to three Parquet files (chunks gathered into r
   :attr:`~sim.batch.results.Results.strength` is built from it when asked for).
 
 The statistics a run reports read only what they need: one replication column (8 MB at a million
-runs), one milestone's delay rows, one checkpoint's officers. They apply the same functions to the
-same values in the same order as for a batch held in memory, so the tables are identical.
+runs, filled a row group at a time), one cause's days at one milestone (sorted into scratch files in
+one pass over the delay file), one checkpoint's officers. They apply the same functions to the same
+values in the same order as for a batch held in memory, so the tables are identical. The spill's
+files keep no Parquet statistics (a reader holds every row group's), and the replication table's
+text columns are written as dictionaries and read back as the text they were.
 """
 
 from __future__ import annotations
@@ -251,6 +254,8 @@ class Spill:
             try:
                 for codes, values in self._matching(table, label, value, where, labels):
                     for code in pd.unique(codes).tolist():
+                        if code < 0:  # no label: left out, as a groupby leaves it out
+                            continue
                         if code not in outs:
                             outs[code] = open(scratch / f"{code}.f8", "wb")  # noqa: SIM115 (closed below)
                         values[codes == code].tofile(outs[code])
