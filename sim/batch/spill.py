@@ -114,13 +114,15 @@ class Spill:
             schema = self._public[table] = arrow.schema
             for i, field in enumerate(schema):  # one index width for every chunk
                 if field.name in _DICTIONARY_COLUMNS or (field.name.endswith(_TEXT_SUFFIX)
-                                                         and pa.types.is_large_string(field.type)):
+                                                         and _is_text_or_null(field.type)):
                     schema = schema.set(i, pa.field(field.name, pa.dictionary(pa.int32(), pa.string())))
             self._schemas[table] = schema
             # No statistics: a writer and a reader hold every row group's in memory (their text min and max
             # above all: 29 MiB for the three files at a million runs, against 4 MiB without).
             self._writers[table] = pq.ParquetWriter(self.path(table), schema, write_statistics=False)
             self._nulls[table] = dict.fromkeys(schema.names, 0)
+        elif len(frame):
+            self._settle(table, arrow.schema)
         if not len(frame):
             return
         # Chunks are gathered into row groups of a few MB: a file of one small group per chunk carries
@@ -133,6 +135,29 @@ class Spill:
         self.rows[table] += len(frame)
         if self._pending_rows[table] * self._row_bytes(table) >= ROW_GROUP_BYTES:
             self._flush(table)
+
+    def _settle(self, table: str, chunk: pa.Schema) -> None:
+        """Give a column that earlier chunks left without a type (an empty chunk, or only nulls: Arrow's
+        ``null``, or a Categorical of no categories) the type, and pandas metadata, of ``chunk``'s."""
+        public = self._public[table]
+        unsettled = [name for name in public.names
+                     if _is_null_type(public.field(name).type) and name in chunk.names
+                     and not _is_null_type(chunk.field(name).type)]
+        if not unsettled:
+            return
+        import json
+
+        meta = json.loads(public.metadata[b"pandas"]) if public.metadata and b"pandas" in public.metadata else None
+        new = json.loads(chunk.metadata[b"pandas"]) if chunk.metadata and b"pandas" in chunk.metadata else None
+        for name in unsettled:
+            public = public.set(public.get_field_index(name), chunk.field(name))
+            if meta is not None and new is not None:
+                entry = {c["name"]: c for c in new["columns"]}.get(name)
+                meta["columns"] = [entry if c["name"] == name and entry is not None else c
+                                   for c in meta["columns"]]
+        if meta is not None:
+            public = public.with_metadata({**public.metadata, b"pandas": json.dumps(meta).encode()})
+        self._public[table] = public
 
     def _row_bytes(self, table: str) -> int:
         return max(1, self._pending[table][0].nbytes // max(1, self._pending[table][0].num_rows))
@@ -216,7 +241,15 @@ class Spill:
         import pyarrow as pa
 
         schema = pa.schema([public.field(name) for name in arrow.column_names], metadata=public.metadata)
-        return arrow.cast(schema) if arrow.schema != schema else arrow
+        if arrow.schema == schema:
+            return arrow
+        columns = []
+        for column, field in zip(arrow.columns, schema, strict=True):
+            if _is_null_type(field.type):  # no chunk gave the column a value
+                columns.append(pa.nulls(len(column), field.type))
+            else:
+                columns.append(column.cast(field.type) if column.type != field.type else column)
+        return pa.Table.from_arrays(columns, schema=schema)
 
     def _matching(self, table: str, label: str, value: str, where: Mapping[str, str],
                   labels: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -330,6 +363,19 @@ def statistics_columns(schema: pa.Schema) -> list[str]:
 
     return [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
                                            or pa.types.is_dictionary(f.type))]
+
+
+def _is_null_type(kind: pa.DataType) -> bool:
+    """Arrow's type for a column of only nulls: ``null``, or a dictionary of ``null`` values."""
+    import pyarrow as pa
+
+    return pa.types.is_null(kind) or (pa.types.is_dictionary(kind) and pa.types.is_null(kind.value_type))
+
+
+def _is_text_or_null(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
 
 
 def _codes_of(values: pa.ChunkedArray, index: dict[str, int]) -> np.ndarray:
