@@ -229,17 +229,20 @@ def test_dask_worker_processes_give_the_serial_tables(short) -> None:
     serial = run(short, runs=12, seed=8, progress=False)
     with make_executor(2, "dask") as dask:
         assert_same_tables(serial, run(short, runs=12, seed=8, executor=dask, chunk_size=3, progress=False))
-        # The cluster it started runs its workers without the statistical profiler, their imports frozen.
+        # The cluster it started runs its workers without the statistical profiler or the nanny's malloc
+        # trim threshold, their imports frozen.
         settings = dask._client.run(_worker_settings)
-        assert len(settings) == 2 and all(v == (False, True) for v in settings.values()), settings
+        assert len(settings) == 2 and all(v == (False, True, None) for v in settings.values()), settings
 
 
-def _worker_settings() -> tuple[bool, bool]:
+def _worker_settings() -> tuple[bool, bool, str | None]:
     import gc
+    import os
 
     import dask
 
-    return dask.config.get("distributed.worker.profile.enabled"), gc.get_freeze_count() > 0
+    return (dask.config.get("distributed.worker.profile.enabled"), gc.get_freeze_count() > 0,
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"))
 
 
 def test_make_executor_and_chunk_sizes() -> None:

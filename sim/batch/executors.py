@@ -261,10 +261,19 @@ def _completed(pool: FuturesExecutorType, call: Callable[..., Any], fn: Callable
             future.cancel()
 
 
-#: Dask settings of the LocalCluster a :class:`DaskExecutor` starts. Each worker's statistical profiler
-#: (a thread that samples the task's stack every 10 ms, for the dashboard, which this cluster has not)
-#: takes the GIL from the task it samples.
-LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
+#: Dask settings of the LocalCluster a :class:`DaskExecutor` starts:
+#:
+#: - each worker's statistical profiler (a thread that samples the task's stack every 10 ms, for the
+#:   dashboard, which this cluster has not) takes the GIL from the task it samples;
+#: - the nannies start their workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which makes glibc give
+#:   memory back to the system at almost every free; replications allocate and free all the time, and
+#:   with it a batch ran slower round after round (3,000 runs, 6 interleaved rounds on 2 workers: pool
+#:   wall over Dask wall fell from 0.94 to 0.90, median 0.934; without it 0.93 to 1.12, median 0.989,
+#:   no drift). ``None`` unsets it (Dask's documented way).
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
 
 
 class DaskExecutor(BaseExecutor):
