@@ -233,6 +233,8 @@ def test_dask_worker_processes_give_the_serial_tables(short) -> None:
         # trim threshold, their imports frozen.
         settings = dask._client.run(_worker_settings)
         assert len(settings) == 2 and all(v == (False, True, None) for v in settings.values()), settings
+        # Its scheduler sends each worker its next chunk ahead (no queuing).
+        assert dask._cluster.scheduler.WORKER_SATURATION == float("inf")
 
 
 def _worker_settings() -> tuple[bool, bool, str | None]:

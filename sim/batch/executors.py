@@ -269,10 +269,14 @@ def _completed(pool: FuturesExecutorType, call: Callable[..., Any], fn: Callable
 #:   memory back to the system at almost every free; replications allocate and free all the time, and
 #:   with it a batch ran slower round after round (3,000 runs, 6 interleaved rounds on 2 workers: pool
 #:   wall over Dask wall fell from 0.94 to 0.90, median 0.934; without it 0.93 to 1.12, median 0.989,
-#:   no drift). ``None`` unsets it (Dask's documented way).
+#:   no drift). ``None`` unsets it (Dask's documented way);
+#: - the scheduler sends each worker its next chunk before the one it runs ends (no queuing on the
+#:   scheduler): otherwise a worker waits for the scheduler's answer, and the scheduler runs in this
+#:   process, busy between chunks writing the last one's tables.
 LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
     "distributed.worker.profile.enabled": False,
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.scheduler.worker-saturation": float("inf"),
 }
 
 
