@@ -4,6 +4,7 @@ isolated failures: a replication that raises is recorded, left out of the tables
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -234,7 +235,7 @@ def test_dask_worker_processes_give_the_serial_tables(short) -> None:
         settings = dask._client.run(_worker_settings)
         assert len(settings) == 2 and all(v == (False, True, None) for v in settings.values()), settings
         # Its scheduler sends each worker its next chunk ahead (no queuing).
-        assert dask._cluster.scheduler.WORKER_SATURATION == float("inf")
+        assert math.isinf(dask._cluster.scheduler.WORKER_SATURATION)
 
 
 def _worker_settings() -> tuple[bool, bool, str | None]:
