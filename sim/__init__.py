@@ -45,6 +45,7 @@ _EXPORTS = {
     "load_results": "sim.batch.store",
     "load_scenario": "sim.scenario.loader",
     "paired_differences": "sim.analysis.compare",
+    "plot": "sim.output.figure",
     "run": "sim.batch.runner",
     "save_results": "sim.batch.store",
     "simulate": "sim.model",
@@ -67,6 +68,7 @@ __all__ = [
     "load_results",
     "load_scenario",
     "paired_differences",
+    "plot",
     "run",
     "save_results",
     "simulate",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:  # for type checkers and editors; __all__ names them all
     from sim.batch.store import load_results, save_results  # noqa: F401
     from sim.model import simulate  # noqa: F401
     from sim.model.record import SERIES, TOTALS, Record  # noqa: F401
+    from sim.output.figure import plot  # noqa: F401
     from sim.scenario.loader import ScenarioError, derive, load_scenario  # noqa: F401
     from sim.scenario.milestones import MILESTONES  # noqa: F401
     from sim.scenario.schema import Scenario  # noqa: F401

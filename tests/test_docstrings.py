@@ -32,6 +32,7 @@ MODULES = (
     "sim.scenario.schema",
     "sim.analysis.compare",
     "sim.analysis.calibrate",
+    "sim.output.figure",
     "sim.batch.store",
     "sim.commands.schema",
     "sim.scenario.library",

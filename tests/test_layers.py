@@ -1,8 +1,8 @@
 """The package's layers import downwards only, and a worker never loads matplotlib.
 
 The layers, lowest first, follow the data flow of DESIGN.md: scenario < model < batch < analysis < output <
-commands. A module may import its own layer and lower ones at module level; an upward import is allowed
-only inside a method named ``plot`` (``Results.plot``, ``Comparison.plot``), made when it is called.
+commands. A module imports only its own layer and lower ones, at module level or inside a function
+(figures of a batch or a comparison are drawn by :func:`sim.plot`, in the output layer).
 """
 
 from __future__ import annotations
@@ -70,8 +70,6 @@ def test_no_module_imports_a_higher_layer(path: Path) -> None:
         rank = layer_of(module)
         if rank is None or rank <= own:
             continue
-        if functions and functions[-1] == "plot":
-            continue  # the thin plot methods: imported on call, never when the module loads
         where = f"inside {'.'.join(functions)}()" if functions else "at module level"
         problems.append(f"line {node.lineno}: imports {module} ({LAYERS[rank]}) {where}")
     assert not problems, f"{path.relative_to(SIM.parent)} ({LAYERS[own]}):\n" + "\n".join(problems)

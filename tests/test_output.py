@@ -15,6 +15,7 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
 from sim import compare, derive, load_scenario, run
+from sim import plot as sim_plot
 from sim.batch.results import Results
 from sim.output import plots
 from sim.output.compare_figures import COMPARISON_KINDS
@@ -131,41 +132,47 @@ def test_figures_take_their_sizes_from_the_style_whatever_the_caller_set(results
     assert ax.yaxis.label.get_fontsize() == font_size("label")
 
 
-# -- ax= and the plot methods -----------------------------------------------------------------------------------
+# -- ax= and sim.plot ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", sorted(plots.PLOT_KINDS))
 def test_each_figure_draws_on_a_given_axes_and_returns_its_figure(results: Results, kind: str) -> None:
     fig = Figure(figsize=(12, 5))
     left, right = fig.subplots(1, 2)
-    assert results.plot(kind, ax=right) is fig
+    assert sim_plot(results, kind, ax=right) is fig
     assert right.has_data() or right.texts
     assert not left.has_data()
     assert not [t for t in fig.texts if t.get_gid() == "provenance"], "a caller's figure gets no footer"
     assert not fig.legends, "the legend belongs to the axes drawn on"
 
 
-def test_results_plot_makes_the_same_figure_as_the_function(results: Results) -> None:
-    fig = results.plot()
+def test_sim_plot_of_a_batch_makes_the_same_figure_as_the_function(results: Results) -> None:
+    fig = sim_plot(results)
     assert isinstance(fig, Figure)
     assert [ln.get_label() for ln in fig.axes[0].get_lines()] == [
         ln.get_label() for ln in plots.fan_chart(results).axes[0].get_lines()
     ]
-    assert results.plot("gantt", milestones=["first_arrival"]).axes[0].get_yticklabels()[0].get_text()
+    assert sim_plot(results, "gantt", milestones=["first_arrival"]).axes[0].get_yticklabels()[0].get_text()
     with pytest.raises(ValueError, match="unknown kind of plot 'pie'; known: fan"):
-        results.plot("pie")
+        sim_plot(results, "pie")
 
 
-def test_comparison_plot(results: Results) -> None:
+def test_sim_plot_of_a_comparison(results: Results) -> None:
     other = run(derive(results.scenario, {"name": "short_runway", "funding.runway_days": 30}), runs=20, seed=3)
     comparison = compare([results, other])
     for kind in COMPARISON_KINDS:
-        assert isinstance(comparison.plot(kind), Figure)
+        assert isinstance(sim_plot(comparison, kind), Figure)
     fig = Figure()
     ax = fig.add_subplot()
-    assert comparison.plot("fan", ax=ax) is fig
+    assert sim_plot(comparison, "fan", ax=ax) is fig
     with pytest.raises(ValueError, match="unknown kind of comparison plot"):
-        comparison.plot("pie")
+        sim_plot(comparison, "pie")
+    # Batches listed, the reference first, are drawn as their comparison is.
+    listed = sim_plot([results, other], "scurves")
+    assert [t.get_text() for t in listed.axes[0].get_legend().get_texts()] == [
+        t.get_text() for t in sim_plot(comparison, "scurves").axes[0].get_legend().get_texts()]
+    with pytest.raises(TypeError, match="not str"):
+        sim_plot("baseline")
 
 
 # -- the report's templates -------------------------------------------------------------------------------------

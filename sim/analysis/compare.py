@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +28,6 @@ from sim.batch.results import Z95, Results, censored_quantile, planned_strength,
 from sim.scenario.milestones import MILESTONES
 from sim.scenario.schema import Scenario
 from sim.scenario.walk import leaves
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 #: Seed of a comparison when none is given and no stored run fixes it (the forecast's date).
 #: Replications per scenario when none are given and no stored run fixes them.
@@ -647,27 +644,6 @@ class Comparison:
         table["n_pairs"] = table["n_pairs"].astype("Int64")
         table["_m"], table["_s"] = table["milestone"].map(order), table["scenario"].map(self.labels.index)
         return table.sort_values(["_m", "_s"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
-
-    def plot(self, kind: str = "fan", **kwargs: Any) -> Figure:
-        """A figure of the compared batches: ``fan`` (officers in theatre), ``fund`` or ``scurves``;
-        ``kwargs`` go to the figure function of :data:`sim.output.compare_figures.COMPARISON_KINDS`
-        (e.g. ``milestones=``, or ``ax=`` for the fans).
-
-        Raises:
-            ValueError: If ``kind`` is unknown.
-
-        Example:
-            >>> from sim import compare, derive, load_scenario
-            >>> base = load_scenario("baseline")
-            >>> late = derive(base, {"name": "short_runway", "funding.runway_days": 30})
-            >>> len(compare([base, late], runs=20, seed=1).plot("scurves").axes)
-            2
-        """
-        # The one upward import of the analysis layer, made on call: analysis returns data, and importing it
-        # must not load matplotlib.
-        from sim.output.compare_figures import plot_comparison
-
-        return plot_comparison(self.results, kind, **kwargs)
 
 
 def unique_labels(results_list: Sequence[Results]) -> list[str]:

@@ -26,8 +26,6 @@ from sim.scenario.milestones import GATED_MILESTONES, MILESTONES, check_mileston
 from sim.scenario.schema import Scenario
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from sim.batch.sketch import SeriesSketch
     from sim.batch.spill import Spill
 
@@ -837,26 +835,6 @@ class Results:
         if series not in known:
             raise KeyError(f"unknown series {series!r}; known: {', '.join(known)}")
         return self.bands[self.bands["series"] == series].reset_index(drop=True)
-
-    def plot(self, kind: str = "fan", **kwargs: Any) -> Figure:
-        """A figure of this batch: ``fan`` (officers in theatre), ``fund``, ``contributors``, ``scurves``,
-        ``gantt`` or ``binding``; ``kwargs`` go to the figure function of :data:`sim.output.plots.PLOT_KINDS`
-        (e.g. ``series=``, ``milestones=``, ``ax=``).
-
-        Raises:
-            ValueError: If ``kind`` is unknown.
-
-        Example:
-            >>> from sim import load_scenario, run
-            >>> res = run(load_scenario("baseline"), runs=20, seed=1)
-            >>> type(res.plot("gantt")).__name__, len(res.plot("fan").axes)
-            ('Figure', 1)
-        """
-        # The one upward import of the batch layer, made on call: importing sim.batch (as every worker does)
-        # must never load matplotlib.
-        from sim.output.plots import plot
-
-        return plot(self, kind, **kwargs)
 
 
 def _cause_days(values: np.ndarray) -> tuple[float, int, float, float]:

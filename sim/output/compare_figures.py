@@ -204,7 +204,7 @@ OVERLAY_FIGURES: dict[str, Callable[[Sequence[Results]], Figure]] = {
 }
 
 
-#: The kinds of :meth:`sim.analysis.compare.Comparison.plot`, and the function each calls.
+#: The kinds of compared batches' figure (:func:`sim.plot`), and the function each calls.
 COMPARISON_KINDS: dict[str, Callable[..., Figure]] = {
     "fan": overlay_fan,
     "fund": lambda results_list, **kwargs: overlay_fan(results_list, "fund_balance_usd", **kwargs),

@@ -544,7 +544,7 @@ FIGURES: dict[str, Callable[[Results], Figure]] = {
 }
 
 
-#: The kinds of :meth:`sim.batch.results.Results.plot`, and the function each calls.
+#: The kinds of a batch's figure (:func:`sim.plot`), and the function each calls.
 PLOT_KINDS: dict[str, Callable[..., Figure]] = {
     "fan": fan_chart,
     "fund": fund_fan,
