@@ -22,6 +22,7 @@ text columns are written as dictionaries and read back as the text they were.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -145,17 +146,14 @@ class Spill:
                      and not _is_null_type(chunk.field(name).type)]
         if not unsettled:
             return
-        import json
-
         meta = json.loads(public.metadata[b"pandas"]) if public.metadata and b"pandas" in public.metadata else None
         new = json.loads(chunk.metadata[b"pandas"]) if chunk.metadata and b"pandas" in chunk.metadata else None
         for name in unsettled:
             public = public.set(public.get_field_index(name), chunk.field(name))
-            if meta is not None and new is not None:
-                entry = {c["name"]: c for c in new["columns"]}.get(name)
-                meta["columns"] = [entry if c["name"] == name and entry is not None else c
-                                   for c in meta["columns"]]
-        if meta is not None:
+        if meta is not None and new is not None:
+            entries = {c["name"]: c for c in new["columns"]}
+            meta["columns"] = [entries[c["name"]] if c["name"] in unsettled and c["name"] in entries else c
+                               for c in meta["columns"]]
             public = public.with_metadata({**public.metadata, b"pandas": json.dumps(meta).encode()})
         self._public[table] = public
 

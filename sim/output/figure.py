@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sim.analysis.compare import Comparison
 from sim.batch.results import Results
+from sim.output.compare_figures import plot_comparison
+from sim.output.plots import plot as plot_batch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,9 +41,6 @@ def plot(what: Results | Comparison | Sequence[Results], kind: str = "fan", **kw
         >>> len(plot(compare([base, late], runs=20, seed=1), "scurves").axes)
         2
     """
-    from sim.output.compare_figures import plot_comparison
-    from sim.output.plots import plot as plot_batch
-
     if isinstance(what, Comparison):
         return plot_comparison(what.results, kind, **kwargs)
     if isinstance(what, Results):
