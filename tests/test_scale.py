@@ -60,6 +60,20 @@ def test_counted_quantiles_are_numpys_on_a_constructed_grid() -> None:
     np.testing.assert_array_equal(sketch.counts().sum(axis=1), [4] * 5)
 
 
+def test_row_counts_by_search_are_the_counts_by_comparison() -> None:
+    """The binary search the quantiles use gives ``(matrix <= x).sum(axis=1)`` for every threshold."""
+    from sim.batch.sketch import _RowCounts
+
+    rng = np.random.default_rng(11)
+    for rows, width, top in [(1, 1, 0), (3, 1, 5), (40, 25, 9), (7, 300, 1000)]:
+        matrix = np.sort(rng.integers(0, top + 1, (rows, width)), axis=1).astype(np.int64)
+        matrix[0, -1] = top  # a row reaching the top, where the next row's shift begins
+        expected = {x: (matrix <= x).sum(axis=1) for x in range(top + 1)}
+        counts = _RowCounts(matrix.copy(), top)
+        for x in range(top + 1):
+            np.testing.assert_array_equal(counts(float(x)), expected[x])
+
+
 def test_a_day_without_a_value_has_no_quantile_as_in_numpy() -> None:
     rows = np.array([[np.nan, 2, 2], [1, 1, np.nan], [3, 3, 3]])
     sketch = _sketch_of("in_theatre", rows)

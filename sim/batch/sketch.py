@@ -248,13 +248,17 @@ class SeriesSketch:
 
         Whole-number series: exactly numpy's mean of the dense grid (the sum of whole numbers is exact).
         """
+        return self._mean(None)
+
+    def _mean(self, counts: np.ndarray | None) -> np.ndarray:
+        """:meth:`mean`, given :meth:`counts` if they are at hand (None: worked out if needed)."""
         assert self.nan_days is not None
         missing = self.nan_days > 0
         if self.sum_cents is not None:
             out = np.array([float(Fraction(total, 100 * self.n)) for total in self.sum_cents])
         else:
             codes = np.arange(self.offset, self.offset + self.diff.shape[1], dtype=np.int64)
-            totals = self.counts() @ codes
+            totals = (self.counts() if counts is None else counts) @ codes
             out = totals.astype(float) / self.n
         out[missing] = np.nan
         return out
@@ -263,12 +267,16 @@ class SeriesSketch:
         """(quantiles, n_days): numpy's ``np.quantile(grid, quantiles, axis=0)`` (method ``linear``),
         computed from the counts; exact for whole-number series, within the bound of
         :data:`MONEY_RELATIVE_ERROR` for money."""
+        return self._quantiles(quantiles, None)
+
+    def _quantiles(self, quantiles: Iterable[float], counts: np.ndarray | None) -> np.ndarray:
+        """:meth:`quantiles`, given :meth:`counts` if they are at hand (None: worked out)."""
         assert self.nan_days is not None
         quantiles = list(quantiles)
         values = self.values()
         if not len(values):  # no replication ever had a value
             return np.full((len(quantiles), self.n_days), np.nan)
-        cumulative = np.cumsum(self.counts(), axis=1)
+        at_most = _RowCounts(np.cumsum(self.counts() if counts is None else counts, axis=1), self.n)
         missing = self.nan_days > 0
         n = self.n
         rows = []
@@ -281,12 +289,40 @@ class SeriesSketch:
             else:
                 nxt = previous + 1.0
             gamma = virtual - previous
-            a = values[np.minimum((cumulative <= previous).sum(axis=1), len(values) - 1)]
-            b = values[np.minimum((cumulative <= nxt).sum(axis=1), len(values) - 1)]
+            a = values[np.minimum(at_most(previous), len(values) - 1)]
+            b = values[np.minimum(at_most(nxt), len(values) - 1)]
             rows.append(_lerp(a, b, gamma))
         out = np.array(rows) if rows else np.zeros((0, self.n_days))
         out[:, missing] = np.nan
         return out
+
+
+class _RowCounts:
+    """Per row of a matrix whose rows do not decrease, how many entries are at most ``x``.
+
+    That is ``(cumulative <= x).sum(axis=1)``, found by one binary search per row instead of a pass over
+    the whole matrix per ``x``: the rows are laid end to end, row ``r`` shifted up by ``r (top + 1)``, so
+    the whole is sorted and the count for row ``r`` is where ``x`` shifted the same way falls, less the
+    entries of the rows before it.
+
+    Args:
+        cumulative: The matrix, of whole numbers from 0 to ``top``, each row non-decreasing (an int64
+            array that this takes over: it is shifted in place).
+        top: The largest entry it may hold.
+    """
+
+    def __init__(self, cumulative: np.ndarray, top: int):
+        rows, self._width = cumulative.shape
+        self._rows = np.arange(rows, dtype=np.int64)
+        self._shifted = self._rows * (top + 1)
+        cumulative += self._shifted[:, None]
+        self._flat = cumulative.ravel()
+
+    def __call__(self, x: float) -> np.ndarray:
+        """The counts for a whole-number threshold ``x`` with ``0 <= x <= top``."""
+        # Whole-number queries: a float query would make numpy convert the whole matrix on every search.
+        found = np.searchsorted(self._flat, int(x) + self._shifted, side="right")
+        return found - self._rows * self._width
 
 
 def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -321,8 +357,12 @@ def bands_from_sketches(sketches: Mapping[str, SeriesSketch], quantiles: Iterabl
                         start_date: dt.date) -> pd.DataFrame:
     """Daily bands of each series from its sketch (see :func:`sim.batch.results.bands_from_daily`)."""
     quantiles = list(quantiles)
-    return bands_frame({name: s.mean() for name, s in sketches.items()},
-                       {name: s.quantiles(quantiles) for name, s in sketches.items()}, quantiles, start_date)
+    means, rows = {}, {}
+    for name, sketch in sketches.items():
+        counts = sketch.counts()  # one running sum over the days serves both
+        means[name] = sketch._mean(counts)
+        rows[name] = sketch._quantiles(quantiles, counts)
+    return bands_frame(means, rows, quantiles, start_date)
 
 
 # -- Stored sketches (slices of a batch, to be merged) ----------------------------------------
