@@ -17,6 +17,21 @@ import simpy
 from sim.model.critical import Chain
 
 
+def processed_event(env: simpy.Environment, value: Any = None) -> simpy.Event:
+    """An event that has already succeeded and been processed, without ever entering the schedule.
+
+    For an event that is triggered from the start and that nothing has to be woken by: processing
+    it would cost a scheduled event that does nothing. A process that yields it goes on at once, as
+    SimPy does for any processed event. Callers test ``triggered`` before they yield, so no process
+    waits for it.
+    """
+    event = simpy.Event(env)
+    event._ok = True
+    event._value = value
+    event.callbacks = None  # type: ignore[assignment]
+    return event
+
+
 class Signal:
     """The event of a quantity's next change, armed only when something waits for it.
 
@@ -90,9 +105,8 @@ class Switch(Condition):
         self.closed_days_before = 0.0
         self.first_closed_days = 0.0
         self.closures = 0 if is_open else 1
-        self.ever_opened = env.event()
-        if is_open:
-            self.ever_opened.succeed()
+        # Open from the start: already opened, an event with nothing to wake (no scheduled no-op).
+        self.ever_opened = processed_event(env) if is_open else env.event()
         #: The critical path of the task whose end opened the switch, until it closes again.
         self.opening: Chain | None = None
 

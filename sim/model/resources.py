@@ -6,9 +6,11 @@ uses each in one simple way (seats are only ever given back after being taken, t
 capacity, an aircraft serves one departure at a time), so these classes keep only what that needs.
 
 They schedule the **same events at the same points** as the SimPy classes they replace, so a
-replication's events, their order and every number are unchanged:
+replication's steps, their order and every number are unchanged:
 
-- a request that can be served now is an event succeeded at once (scheduled now);
+- a request that can be served now is an event succeeded at once (scheduled now), except that the
+  aircraft's is an event already processed and never scheduled: its caller does not yield it, so
+  SimPy's would be a step that does nothing;
 - a put or a release is an event succeeded at once whose processing (its first callback, before
   the process that yielded it resumes) serves waiting requests, as SimPy's ``_trigger_get`` and
   ``_trigger_put`` callbacks do;
@@ -23,6 +25,8 @@ from typing import Any
 
 import simpy
 from simpy.events import Event
+
+from sim.model.conditions import processed_event
 
 
 class Seats:
@@ -130,7 +134,15 @@ class Slot:
         self._waiting: list[Event] = []
 
     def request(self) -> Event:
-        """An event that succeeds once the slot is this request's (now, if it is free and no one waits)."""
+        """An event that succeeds once the slot is this request's (now, if it is free and no one waits).
+
+        A request granted at once is an event already processed: its caller sees it triggered and does
+        not yield it, so scheduling it would only process a no-op.
+        """
+        if not self._waiting and len(self.users) < self.capacity:
+            event = processed_event(self.env)
+            self.users.append(event)
+            return event
         event = Event(self.env)
         self._waiting.append(event)
         self._grant(None)
