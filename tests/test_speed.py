@@ -180,3 +180,85 @@ def test_lean_resources_schedule_what_simpy_does(kind: str) -> None:
         assert at_once > 0
         assert without_steps(lean) == without_steps(plain)
         assert lean[-1][1] == plain[-1][1] - at_once
+
+
+def _clock_workload(env, rng: np.random.Generator, log: list) -> None:
+    """Processes that wait, wake each other, fail and are defused, with ties in time and priority."""
+    signal = [env.event()]
+
+    def sleeper(i: int):
+        for _ in range(int(rng.integers(1, 6))):
+            yield env.timeout(float(rng.integers(0, 4)))
+            log.append((env.now, "woke", i))
+            if rng.random() < 0.3:
+                event, signal[0] = signal[0], env.event()
+                event.succeed(i)
+
+    def listener(i: int):
+        while True:
+            value = yield signal[0]
+            log.append((env.now, "heard", i, value))
+
+    def failing(i: int):
+        yield env.timeout(float(rng.integers(0, 5)))
+        event = env.event()
+        event.fail(ValueError(i))
+        event.defused = True
+        log.append((env.now, "failed", i))
+
+    for i in range(8):
+        env.process(sleeper(i))
+    for i in range(3):
+        env.process(listener(i))
+    env.process(failing(0))
+
+
+@pytest.mark.parametrize("horizon", [0.5, 3, 3.0, 7.25, 40])
+def test_the_clock_runs_to_a_horizon_as_simpy_does(horizon: float) -> None:
+    """Clock.run_until processes the events Environment.run(until) does, in its order, and stops the
+    same way: the same log, time and events left, and the same event ids for what is scheduled after."""
+    import simpy
+
+    from sim.model.mission import Clock
+
+    def outcome(fast: bool, seed: int) -> tuple:
+        env = Clock() if fast else simpy.Environment()
+        log: list = []
+        _clock_workload(env, np.random.default_rng(seed), log)
+        if fast:
+            env.run_until(horizon)
+        else:
+            env.run(until=horizon)
+        env.timeout(0)  # the next event id tells whether both used up the same ids
+        # SimPy leaves its stop event in the queue (priority -1); it does nothing if processed.
+        left = sorted((t, p, eid) for t, p, eid, _ in env._queue if p >= 0)
+        return env.now, log, left
+
+    for seed in range(25):
+        assert outcome(True, seed) == outcome(False, seed)
+
+
+def test_the_clock_raises_a_failure_nobody_defused() -> None:
+    from sim.model.mission import Clock
+
+    env = Clock()
+
+    def crash():
+        yield env.timeout(1)
+        raise KeyError("boom")
+
+    env.process(crash())
+    with pytest.raises(KeyError, match="boom"):
+        env.run_until(5)
+
+
+def test_the_clock_binds_simpys_event_constructors_as_an_environment_does() -> None:
+    """``env.timeout``, ``env.event`` and ``env.process`` are bound on the instance, as SimPy binds them on
+    its own environments (a subclass would otherwise build a bound method on every call)."""
+    import simpy
+
+    from sim.model.mission import Clock
+
+    bound = {name for name in ("timeout", "event", "process", "all_of", "any_of") if name in vars(simpy.Environment())}
+    assert bound == {"timeout", "event", "process", "all_of", "any_of"}
+    assert bound <= set(vars(Clock()))
