@@ -190,16 +190,6 @@ class Predicate(Condition):
         return None if self._opening is None else self._opening(day)
 
 
-def all_open(conditions: Iterable[Condition]) -> bool:
-    """Whether every condition holds now: when it does, :func:`wait_all` would return at once, with
-    its binding unchanged and no wait recorded, so a caller can skip it (and the generator it costs).
-    Conditions only read the state they test, so checking them twice changes nothing."""
-    for condition in conditions:  # noqa: SIM110 - a loop: all() over a generator costs a frame per call
-        if not condition.is_open():
-            return False
-    return True
-
-
 def wait_all(
     conditions: Iterable[Condition],
     binding: str | None = None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sim.model.conditions import Condition, Milestone, Predicate, Signal, Switch, all_open, wait_all
+from sim.model.conditions import Condition, Milestone, Predicate, Signal, Switch, wait_all
 from sim.model.critical import EMPTY, Chain, after_waits, extend
 from sim.model.force import Contingent, ContributorForce
 from sim.model.series import StepSeries
@@ -247,11 +247,10 @@ class Deployment:
                 contributor=force.name,
             )
         room = m.base.room_for(lambda: self._needed(contingent) + self._lead_claim(force))
-        needs = [*conditions, money, room, *self._ceiling(contingent)]
-        if not all_open(needs):
-            waits: list = []
-            binding = yield from wait_all(needs, binding, log=waiting_log, waits=waits)
-            chain = after_waits(chain, waits)
+        waits: list = []
+        binding = yield from wait_all([*conditions, money, room, *self._ceiling(contingent)], binding,
+                                      log=waiting_log, waits=waits)
+        chain = after_waits(chain, waits)
         fund.pay_deployment(contingent.planned, force.name)
         self._move_en_route(contingent.planned)
         self._unflown[id(contingent)] = contingent.planned
@@ -274,13 +273,12 @@ class Deployment:
                 binding = "airlift"
                 yield request
                 chain = extend(chain, "airlift", m.now)
+            waits = []
             flight = self._flight_conditions_of.get(force.name)
             if flight is None:
                 flight = self._flight_conditions_of[force.name] = [*conditions, m.airport.switch]
-            if not all_open(flight):
-                waits = []
-                binding = yield from wait_all(flight, binding, self.waited, log=waiting_log, waits=waits)
-                chain = after_waits(chain, waits)
+            binding = yield from wait_all(flight, binding, self.waited, log=waiting_log, waits=waits)
+            chain = after_waits(chain, waits)
             load = min(left, airlift.seats_per_flight)
             if left == contingent.planned:
                 self.contingents_flown += 1

@@ -10,13 +10,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from heapq import heappop
 from typing import Any
 
 import numpy as np
 import simpy
-from simpy.core import BoundClass
-from simpy.events import URGENT
 
 from sim.model.base import Base
 from sim.model.critical import EMPTY, Chain, extend
@@ -58,53 +55,6 @@ def rare_collections() -> Iterator[None]:
         gc.set_threshold(*saved)
 
 
-class Clock(simpy.Environment):
-    """A SimPy environment whose run to a horizon steps through the events in one loop.
-
-    :meth:`run_until` processes exactly the events ``Environment.run(until=horizon)`` would, in the
-    same order: every event scheduled before the urgent event that run schedules at the horizon (so
-    the same event id is used up for it, and a later event sorts after it as it would). It only
-    leaves out the per-event method call of ``step``, which costs about a tenth of a model's event,
-    and the stop event SimPy leaves in the queue.
-    An environment whose ``step`` has been replaced on the instance (an event counter, a debugger)
-    runs through ``Environment.run``, so the replacement still sees every step.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        # SimPy binds ``timeout``, ``event``, ``process``... to the instance, but only those its own class
-        # defines: for a subclass, bind Environment's too, or every ``env.timeout`` goes through a descriptor.
-        for name, obj in vars(simpy.Environment).items():
-            if type(obj) is BoundClass:
-                setattr(self, name, getattr(self, name))
-
-    def run_until(self, horizon: float) -> None:
-        """Process every event before the horizon, then stand at the horizon."""
-        if "step" in self.__dict__:
-            self.run(until=horizon)
-            return
-        at = float(horizon)
-        if at <= self._now:
-            raise ValueError(f"until ({at}) must be greater than the current simulation time")
-        # run(until) schedules an urgent stop at the horizon: its key, and the event id it takes.
-        stop = (at, URGENT, next(self._eid))
-        queue = self._queue
-        while queue and queue[0] < stop:  # event ids are unique: the comparison never reaches the event
-            self._now, _, _, event = heappop(queue)
-            callbacks, event.callbacks = event.callbacks, None
-            for callback in callbacks:  # type: ignore[union-attr]
-                callback(event)
-            if not event._ok and not hasattr(event, "_defused"):
-                # As step: an event that failed and was not defused crashes the run.
-                exc = type(event._value)(*event._value.args)
-                exc.__cause__ = event._value
-                raise exc
-        self._now = at
-        # run(until) then puts its stop event back in the queue, under a fresh id: use that id up too, so
-        # whatever is scheduled after the run sorts as it would (the stop event itself does nothing).
-        next(self._eid)
-
-
 class Mission:
     """The context of one replication, shared by every subsystem.
 
@@ -128,7 +78,7 @@ class Mission:
         self._not_before: dict[str, float] = {} if as_of is None else dict(as_of.not_before)
         self.seed = seed
         self.replication = replication
-        self.env = Clock()
+        self.env = simpy.Environment()
         self.rng = Streams(seed, replication)
         self.milestones: dict[str, float] = {}
         self.binding: dict[str, str] = {}
@@ -283,7 +233,7 @@ class Mission:
     def run(self) -> Record:
         """Run to the horizon and return the record."""
         horizon = self.scenario.horizon_days
-        self.env.run_until(horizon)
+        self.env.run(until=horizon)
         self.fund.close_books(horizon)
         self.deployment.close_books(horizon)
         self._close_spans(horizon)
