@@ -18,6 +18,7 @@ Usage, from the repository root::
     .venv/bin/python bench/bench_ab.py d488365             # that commit against the working tree
     .venv/bin/python bench/bench_ab.py HEAD HEAD           # an A/A run: the spread of the ratios is the noise
     .venv/bin/python bench/bench_ab.py OLD NEW --blocks 16 --reps 300 --out bench/out/ab.json
+    .venv/bin/python bench/bench_ab.py OLD --call run --reps 1000   # whole batches through sim.run
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Version:
     root: Path
     modules: dict[str, ModuleType]
     simulate: Any
+    run: Any
     scenario: Any
 
 
@@ -90,24 +92,30 @@ def load(label: str, root: Path, scenario: Path | None) -> Version:
     sys.path.insert(0, str(root))
     try:
         import sim  # noqa: PLC0415 - imported afresh from root, once per version
+        from sim.batch.runner import run  # noqa: PLC0415
         from sim.model.mission import simulate  # noqa: PLC0415
 
         if not Path(sim.__file__).resolve().is_relative_to(root):
             sys.exit(f"bench_ab: importing sim from {root} gave {sim.__file__}")
         loaded = sim.load_scenario(str(scenario or root / "scenarios" / "baseline.toml"))
-        simulate(loaded, SEED, 0)  # pulls in whatever simulate imports lazily
+        simulate(loaded, SEED, 0)  # pulls in whatever simulate and run import lazily
+        run(loaded, runs=2, seed=SEED, workers=1, progress=False)
     finally:
         sys.path.remove(str(root))
-    return Version(label, root, {n: m for n, m in sys.modules.items() if _is_sim(n)}, simulate, loaded)
+    return Version(label, root, {n: m for n, m in sys.modules.items() if _is_sim(n)}, simulate, run, loaded)
 
 
-def block(version: Version, reps: int) -> tuple[float, float]:
-    """CPU and wall seconds per replication of replications 0..reps-1."""
+def block(version: Version, reps: int, call: str = "simulate") -> tuple[float, float]:
+    """CPU and wall seconds per replication of replications 0..reps-1: each through ``simulate``, or as
+    one batch through ``run`` on one worker (tables and bands included)."""
     _activate(version.modules)
     simulate, scenario = version.simulate, version.scenario
     cpu, wall = time.process_time(), time.perf_counter()
-    for k in range(reps):
-        simulate(scenario, SEED, k)
+    if call == "run":
+        version.run(scenario, runs=reps, seed=SEED, workers=1, progress=False)
+    else:
+        for k in range(reps):
+            simulate(scenario, SEED, k)
     return (time.process_time() - cpu) / reps, (time.perf_counter() - wall) / reps
 
 
@@ -140,6 +148,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=300, help="replications per block (default 300)")
     parser.add_argument("--scenario", type=Path, default=None,
                         help="scenario TOML for both (default: each tree's baseline)")
+    parser.add_argument("--call", choices=("simulate", "run"), default="simulate",
+                        help="time simulate per replication (default), or run: one batch of --reps on 1 worker")
     parser.add_argument("--out", type=Path, default=None, help="also write the timings as JSON here")
     args = parser.parse_args()
     if args.blocks < 4 or args.reps < 1:
@@ -151,12 +161,12 @@ def main() -> None:
         new = load("new", export(args.new, Path(scratch)), args.scenario)
         same = same_records(old, new)
         for version in (old, new):
-            block(version, WARMUP)
+            block(version, WARMUP, args.call)
         cpu: dict[str, list[float]] = {"old": [], "new": []}
         wall: dict[str, list[float]] = {"old": [], "new": []}
         for i in range(args.blocks):
             for version in ((old, new) if i % 2 == 0 else (new, old)):
-                c, w = block(version, args.reps)
+                c, w = block(version, args.reps, args.call)
                 cpu[version.label].append(c)
                 wall[version.label].append(w)
     load_after = os.getloadavg()
@@ -165,7 +175,7 @@ def main() -> None:
     low, high = _quartiles(ratios)
     median = {label: statistics.median(v) * 1e6 for label, v in cpu.items()}
     print(f"bench_ab: {args.old} (old) against {args.new} (new), {args.blocks} blocks of {args.reps} "
-          f"replications each, seed {SEED}")
+          f"replications each ({args.call}), seed {SEED}")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     print(f"same records for replications 0-{CHECKED - 1}: {'yes' if same else 'NO'}")
     print(f"CPU us per replication, median of blocks: old {median['old']:.0f}, new {median['new']:.0f}")
@@ -175,7 +185,7 @@ def main() -> None:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
-            "old": args.old, "new": args.new, "blocks": args.blocks, "reps": args.reps, "seed": SEED,
+            "old": args.old, "new": args.new, "call": args.call, "blocks": args.blocks, "reps": args.reps, "seed": SEED,
             "same_records": same, "load_before": load_before, "load_after": load_after,
             "cpu_s_per_rep": cpu, "wall_s_per_rep": wall, "speed_up": ratios,
         }, indent=1))
