@@ -236,6 +236,11 @@ def test_dask_worker_processes_give_the_serial_tables(short) -> None:
         assert len(settings) == 2 and all(v == (False, True, None) for v in settings.values()), settings
         # Its scheduler sends each worker its next chunk ahead (no queuing).
         assert math.isinf(dask._cluster.scheduler.WORKER_SATURATION)
+        # Its workers' scratch space is a folder of its own, not dask-scratch-space in the system's temp folder.
+        scratch = Path(dask._scratch)
+        places = dask._client.run(lambda dask_worker: dask_worker.local_directory)
+        assert len(places) == 2 and all(Path(p).is_relative_to(scratch) for p in places.values()), places
+    assert not scratch.exists()  # removed on closing
 
 
 def _worker_settings() -> tuple[bool, bool, str | None]:

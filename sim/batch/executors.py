@@ -36,6 +36,8 @@ import hashlib
 import logging
 import os
 import pickle
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor as FuturesExecutorType
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -313,6 +315,7 @@ class DaskExecutor(BaseExecutor):
         self._local_workers = workers or os.cpu_count() or 1
         self._client: Any = client
         self._cluster: Any = None
+        self._scratch: str | None = None
         self._scattered: dict[str, Any] = {}
         self.workers = self._count_workers() if client is not None else self._local_workers
         if scheduler is not None and client is None:
@@ -342,10 +345,14 @@ class DaskExecutor(BaseExecutor):
         else:
             import dask
 
-            with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies pass it on to their workers
+            # The workers' scratch space (lock files, spilled data) goes in a folder of this executor's own,
+            # removed on closing, not in a dask-scratch-space left in the system's temporary folder.
+            self._scratch = tempfile.mkdtemp(prefix="deploysim-dask-")
+            settings = {**LOCAL_CLUSTER_CONFIG, "temporary-directory": self._scratch}
+            with dask.config.set(settings):  # the nannies pass it on to their workers
                 self._cluster = LocalCluster(n_workers=self._local_workers, threads_per_worker=1,
                                              processes=self.processes, dashboard_address=None,
-                                             silence_logs=logging.ERROR)
+                                             silence_logs=logging.ERROR, local_directory=self._scratch)
             self._client = Client(self._cluster)
             if self.processes:
                 self._client.run(_worker_start)  # as a pool's workers: what they imported is never garbage
@@ -359,6 +366,9 @@ class DaskExecutor(BaseExecutor):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)  # made by _open, for this cluster alone
+            self._scratch = None
 
     def map_shared(self, fn: Task, scenario: Any, tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         opened = self._client is None
