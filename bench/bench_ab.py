@@ -135,11 +135,6 @@ def same_records(old: Version, new: Version) -> bool:
     return True
 
 
-def _quartiles(values: list[float]) -> tuple[float, float]:
-    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-    return q[0], q[2]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("old", help="a commit, or a folder holding sim/")
@@ -172,7 +167,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     ratios = [o / n for o, n in zip(cpu["old"], cpu["new"], strict=True)]
-    low, high = _quartiles(ratios)
+    low, _, high = statistics.quantiles(ratios, n=4)  # at least 4 pairs
     median = {label: statistics.median(v) * 1e6 for label, v in cpu.items()}
     print(f"bench_ab: {args.old} (old) against {args.new} (new), {args.blocks} blocks of {args.reps} "
           f"replications each ({args.call}), seed {SEED}")

@@ -243,15 +243,12 @@ class SeriesSketch:
         """The value each column of :meth:`counts` stands for."""
         return decode(self.series, np.arange(self.offset, self.offset + self.diff.shape[1], dtype=np.int64))
 
-    def mean(self) -> np.ndarray:
+    def mean(self, counts: np.ndarray | None = None) -> np.ndarray:
         """Per day, the mean over replications (NaN on a day where some replication has no value).
 
         Whole-number series: exactly numpy's mean of the dense grid (the sum of whole numbers is exact).
+        ``counts``, if given, are :meth:`counts`, already worked out.
         """
-        return self._mean(None)
-
-    def _mean(self, counts: np.ndarray | None) -> np.ndarray:
-        """:meth:`mean`, given :meth:`counts` if they are at hand (None: worked out if needed)."""
         assert self.nan_days is not None
         missing = self.nan_days > 0
         if self.sum_cents is not None:
@@ -263,14 +260,10 @@ class SeriesSketch:
         out[missing] = np.nan
         return out
 
-    def quantiles(self, quantiles: Iterable[float]) -> np.ndarray:
+    def quantiles(self, quantiles: Iterable[float], counts: np.ndarray | None = None) -> np.ndarray:
         """(quantiles, n_days): numpy's ``np.quantile(grid, quantiles, axis=0)`` (method ``linear``),
         computed from the counts; exact for whole-number series, within the bound of
-        :data:`MONEY_RELATIVE_ERROR` for money."""
-        return self._quantiles(quantiles, None)
-
-    def _quantiles(self, quantiles: Iterable[float], counts: np.ndarray | None) -> np.ndarray:
-        """:meth:`quantiles`, given :meth:`counts` if they are at hand (None: worked out)."""
+        :data:`MONEY_RELATIVE_ERROR` for money. ``counts``, if given, are :meth:`counts`, already worked out."""
         assert self.nan_days is not None
         quantiles = list(quantiles)
         values = self.values()
@@ -315,6 +308,7 @@ class _RowCounts:
         rows, self._width = cumulative.shape
         self._rows = np.arange(rows, dtype=np.int64)
         self._shifted = self._rows * (top + 1)
+        self._before = self._rows * self._width  # entries of the rows before each row
         cumulative += self._shifted[:, None]
         self._flat = cumulative.ravel()
 
@@ -322,7 +316,7 @@ class _RowCounts:
         """The counts for a whole-number threshold ``x`` with ``0 <= x <= top``."""
         # Whole-number queries: a float query would make numpy convert the whole matrix on every search.
         found = np.searchsorted(self._flat, int(x) + self._shifted, side="right")
-        return found - self._rows * self._width
+        return found - self._before
 
 
 def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -360,8 +354,8 @@ def bands_from_sketches(sketches: Mapping[str, SeriesSketch], quantiles: Iterabl
     means, rows = {}, {}
     for name, sketch in sketches.items():
         counts = sketch.counts()  # one running sum over the days serves both
-        means[name] = sketch._mean(counts)
-        rows[name] = sketch._quantiles(quantiles, counts)
+        means[name] = sketch.mean(counts)
+        rows[name] = sketch.quantiles(quantiles, counts)
     return bands_frame(means, rows, quantiles, start_date)
 
 

@@ -146,8 +146,7 @@ class Spill:
                      and not _is_null_type(chunk.field(name).type)]
         if not unsettled:
             return
-        meta = json.loads(public.metadata[b"pandas"]) if public.metadata and b"pandas" in public.metadata else None
-        new = json.loads(chunk.metadata[b"pandas"]) if chunk.metadata and b"pandas" in chunk.metadata else None
+        meta, new = _pandas_metadata(public), _pandas_metadata(chunk)
         for name in unsettled:
             public = public.set(public.get_field_index(name), chunk.field(name))
         if meta is not None and new is not None:
@@ -361,6 +360,12 @@ def statistics_columns(schema: pa.Schema) -> list[str]:
 
     return [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
                                            or pa.types.is_dictionary(f.type))]
+
+
+def _pandas_metadata(schema: pa.Schema) -> dict[str, Any] | None:
+    """The pandas metadata pyarrow keeps in a schema (column types, index), or None."""
+    raw = (schema.metadata or {}).get(b"pandas")
+    return None if raw is None else json.loads(raw)
 
 
 def _is_null_type(kind: pa.DataType) -> bool:
