@@ -25,7 +25,8 @@ import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-#: Every module of sim/model that a replication runs through, apart from mission.py (kept pure).
+#: The subsystems of sim/model. Left pure: mission.py (the tests patch Mission), and record.py and rng.py
+#: (the record's data classes and the streams' seeding, not tried).
 COMPILED = ("base", "conditions", "critical", "deployment", "force", "funding", "gates", "governance",
             "logistics", "mandate", "operations", "reconnaissance", "resources", "series")
 
